@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Strait: the service-networking dataplane of a Kubernetes node.
+/// Layers, bottom up: C system libraries and their shims, C-free Swift wrappers over them
+/// (`StraitNetlink`, `StraitNFT`), the value model (`StraitModel`), and thin executables.
+let package = Package(
+    name: "Strait",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "strait", targets: ["strait"]),
+        .executable(name: "strait-cni", targets: ["strait-cni"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: C libraries
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-genl-3-dev"])]),
+        .target(name: "CNetlinkShim", dependencies: ["CNetlink"], cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-I/usr/include/libnl3"])]),
+        .systemLibrary(name: "CNftables", pkgConfig: "libnftnl", providers: [.apt(["libmnl-dev", "libnftnl-dev"])]),
+        .target(name: "CNftablesShim", dependencies: ["CNftables"], cSettings: [.define("_GNU_SOURCE")]),
+
+        // MARK: Values
+        .target(name: "StraitModel"),
+        .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
+
+        // MARK: Kernel
+        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitModel"]),
+        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim"]),
+
+        // MARK: Executables
+        .executableTarget(name: "strait", dependencies: [
+            "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "strait-cni", dependencies: ["StraitModel"]),
+
+        // MARK: Tests
+        .target(name: "StraitTestSupport", dependencies: ["StraitModel"], path: "Sources/StraitTestSupport"),
+        .testTarget(name: "StraitModelTests", dependencies: ["StraitModel", "StraitManifest"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "StraitNetlinkTests", dependencies: ["StraitNetlink", "StraitTestSupport"]),
+        .testTarget(name: "StraitNFTTests", dependencies: ["StraitNFT", "StraitTestSupport"]),
+        .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
+    ]
+)

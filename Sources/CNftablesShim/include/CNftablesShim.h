@@ -1,0 +1,3 @@
+#pragma once
+// Shims for what Swift cannot import from libmnl/libnftnl (macros, inline functions).
+#include <libmnl/libmnl.h>
