@@ -36,6 +36,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "strait-cni", dependencies: ["StraitModel"]),
+        /// Timed workloads that `scripts/bench` runs beside the reference tools.
+        .executableTarget(name: "strait-bench", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Tests
         .target(name: "StraitTestSupport", dependencies: ["StraitModel"], path: "Sources/StraitTestSupport"),

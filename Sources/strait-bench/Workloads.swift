@@ -1,0 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A timed workload: takes its arguments, does the work, prints `seconds=<elapsed>` for the timed part.
+typealias BenchWorkload = ([String]) throws -> Void
+
+/// Every workload by the name `scripts/bench` calls it.
+let benchWorkloads: [String: BenchWorkload] = [
+    "veth": vethWorkload,
+    "nft-set": nftSetWorkload,
+]
+
+/// Seconds since an arbitrary start, from the monotonic clock.
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
