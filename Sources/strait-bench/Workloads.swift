@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A timed workload: takes its arguments, does the work, prints `seconds=<elapsed>` for the timed part.
-typealias BenchWorkload = ([String]) throws -> Void
+typealias BenchWorkload = @Sendable ([String]) throws -> Void
 
 /// Every workload by the name `scripts/bench` calls it.
 let benchWorkloads: [String: BenchWorkload] = [

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import StraitModel
 
 // strait-bench WORKLOAD ARGS…: runs one timed workload and prints `seconds=<elapsed>` on its last line.
