@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // MARK: C libraries
@@ -26,16 +28,29 @@ let package = Package(
         .target(name: "StraitModel"),
         .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
 
+        // MARK: Store
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "StraitStore", dependencies: [
+            "CSQLite",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+
         // MARK: Kernel
-        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitModel"]),
+        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim"]),
         .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim"]),
+
+        // MARK: Node parts
+        .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "strait-cni", dependencies: ["StraitModel"]),
+        .executableTarget(name: "strait-cni", dependencies: ["StraitCNI"]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
         .executableTarget(name: "strait-bench", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
 
@@ -45,5 +60,7 @@ let package = Package(
         .testTarget(name: "StraitNetlinkTests", dependencies: ["StraitNetlink", "StraitTestSupport"]),
         .testTarget(name: "StraitNFTTests", dependencies: ["StraitNFT", "StraitTestSupport"]),
         .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
+        .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
+        .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore"]),
     ]
 )

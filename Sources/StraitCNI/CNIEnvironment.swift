@@ -1,0 +1,88 @@
+/// The commands a runtime gives through `CNI_COMMAND`.
+public enum CNICommand: String, Sendable, CaseIterable {
+    case add = "ADD", del = "DEL", check = "CHECK", status = "STATUS", gc = "GC", version = "VERSION"
+}
+
+/// The `CNI_*` environment of one invocation, validated as the spec requires for each command.
+public struct CNIEnvironment: Sendable, Equatable {
+    public let command: CNICommand
+    public let containerID: String
+    /// Empty when the runtime passed none (allowed for DEL).
+    public let netns: String
+    public let ifname: String
+    /// `CNI_ARGS` as key/value pairs, in order.
+    public let args: [(key: String, value: String)]
+    public let path: [String]
+
+    public static func == (a: CNIEnvironment, b: CNIEnvironment) -> Bool {
+        a.command == b.command && a.containerID == b.containerID && a.netns == b.netns && a.ifname == b.ifname
+            && a.args.elementsEqual(b.args, by: { $0 == $1 }) && a.path == b.path
+    }
+
+    /// Reads and validates the variables; a missing or malformed one is error 4.
+    public init(_ variables: [String: String]) throws(CNIError) {
+        guard let commandText = variables["CNI_COMMAND"], !commandText.isEmpty else {
+            throw CNIError(.invalidEnvironment, "CNI_COMMAND is not set")
+        }
+        guard let command = CNICommand(rawValue: commandText) else {
+            throw CNIError(.invalidEnvironment, "CNI_COMMAND \"\(commandText)\" is not a CNI command",
+                           details: "expected one of \(CNICommand.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.command = command
+        containerID = variables["CNI_CONTAINERID"] ?? ""
+        netns = variables["CNI_NETNS"] ?? ""
+        ifname = variables["CNI_IFNAME"] ?? ""
+        path = (variables["CNI_PATH"] ?? "").split(separator: ":").map(String.init)
+        args = try Self.parseArgs(variables["CNI_ARGS"] ?? "")
+
+        switch command {
+        case .add, .check, .del:
+            try Self.validateContainerID(containerID)
+            try Self.validateInterfaceName(ifname)
+            if command != .del && netns.isEmpty {
+                throw CNIError(.invalidEnvironment, "CNI_NETNS is required for \(command.rawValue)")
+            }
+        case .status, .gc, .version:
+            break
+        }
+    }
+
+    /// The value of a `CNI_ARGS` key, such as `IP` or `K8S_POD_NAME`.
+    public func arg(_ key: String) -> String? { args.first { $0.key == key }?.value }
+
+    private static func parseArgs(_ text: String) throws(CNIError) -> [(key: String, value: String)] {
+        var pairs: [(key: String, value: String)] = []
+        for item in text.split(separator: ";") where !item.isEmpty {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty else {
+                throw CNIError(.invalidEnvironment, "CNI_ARGS item \"\(item)\" is not KEY=VALUE")
+            }
+            pairs.append((String(parts[0]), String(parts[1])))
+        }
+        return pairs
+    }
+
+    /// The spec: non-empty, an alphanumeric first, then alphanumerics, `_`, `.` or `-`.
+    static func validateContainerID(_ id: String) throws(CNIError) {
+        guard let first = id.unicodeScalars.first else {
+            throw CNIError(.invalidEnvironment, "CNI_CONTAINERID is required")
+        }
+        let valid = isAlphanumeric(first) && id.unicodeScalars.allSatisfy { isAlphanumeric($0) || "_.-".unicodeScalars.contains($0) }
+        guard valid else {
+            throw CNIError(.invalidEnvironment, "CNI_CONTAINERID \"\(id)\" has characters the spec does not allow",
+                           details: "an alphanumeric first, then alphanumerics, '_', '.' or '-'")
+        }
+    }
+
+    /// A Linux interface name: 1–15 bytes, no '/', ':' or whitespace, not "." or "..".
+    static func validateInterfaceName(_ name: String) throws(CNIError) {
+        guard !name.isEmpty else { throw CNIError(.invalidEnvironment, "CNI_IFNAME is required") }
+        let bad = name.utf8.count > 15 || name == "." || name == ".."
+            || name.unicodeScalars.contains { $0 == "/" || $0 == ":" || $0.properties.isWhitespace }
+        if bad { throw CNIError(.invalidEnvironment, "CNI_IFNAME \"\(name)\" is not a valid interface name") }
+    }
+
+    private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))
+    }
+}

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failed file system call: which call, on which path, and errno.
+public struct FileError: Error, Sendable, CustomStringConvertible {
+    public let operation: String
+    public let path: String
+    public let errno: Int32
+
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+}
+
+/// Runs a file system call, retrying on EINTR; a negative result becomes a `FileError`.
+@discardableResult
+func fileCall(_ operation: String, _ path: String, _ call: () -> Int32) throws(FileError) -> Int32 {
+    while true {
+        let result = call()
+        if result >= 0 { return result }
+        if errno == EINTR { continue }
+        throw FileError(operation: operation, path: path, errno: errno)
+    }
+}
+
+/// The whole content of a file as UTF-8 text.
+func readTextFile(_ path: String) throws(FileError) -> String {
+    let fd = try fileCall("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 16384)
+    while true {
+        let count = try fileCall("read", path) { Int32(read(fd, &buffer, buffer.count)) }
+        if count == 0 { break }
+        bytes.append(contentsOf: buffer[0..<Int(count)])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Replaces `path` with `bytes` so a reader (or a crash) sees the old content or the new, never a
+/// mix: write a temporary file beside it, fsync it, rename it over, fsync the directory.
+func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
+    let temporary = "\(path).tmp.\(getpid())"
+    let fd = try fileCall("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+    var written = 0
+    var failure: FileError?
+    bytes.withUnsafeBytes { raw in
+        while written < raw.count {
+            let count = write(fd, raw.baseAddress! + written, raw.count - written)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 {
+                failure = FileError(operation: "write", path: temporary, errno: errno)
+                return
+            }
+            written += count
+        }
+    }
+    if failure == nil && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: temporary, errno: errno) }
+    if let failure {
+        close(fd)
+        unlink(temporary)
+        throw failure
+    }
+    close(fd)
+    try fileCall("rename", path) { rename(temporary, path) }
+    let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+    let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if directoryFD >= 0 {
+        fsync(directoryFD)
+        close(directoryFD)
+    }
+}
+
+/// Creates a directory and its parents, like `mkdir -p`.
+func makeDirectories(_ path: String) throws(FileError) {
+    var current = path.hasPrefix("/") ? "" : "."
+    for component in path.split(separator: "/") {
+        current += "/\(component)"
+        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            throw FileError(operation: "mkdir", path: current, errno: errno)
+        }
+    }
+}
+
+/// An exclusive `flock` on a file, held until `unlock` (or process exit, also on SIGKILL).
+struct FileLock: ~Copyable {
+    private let fd: Int32
+
+    init(path: String) throws(FileError) {
+        let fd = try fileCall("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let failure = FileError(operation: "flock", path: path, errno: errno)
+            close(fd)
+            throw failure
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
