@@ -1,0 +1,82 @@
+/// A named set, or a map when it has a `dataType` (a verdict map when that is `.verdict`).
+/// Keys may be concatenations: `[.ipv4Addr, .inetProto, .inetService]`.
+/// Equivalent: `nft add map ip strait service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }`.
+public struct NFTSet: Sendable, Hashable, CustomStringConvertible {
+    public var table: Table
+    public var name: String
+    public var keyType: [DataType]
+    public var dataType: DataType?
+    public var flags: SetFlags
+    /// Default lifetime of elements (needs `.timeout` in `flags`).
+    public var timeout: Duration?
+    public var comment: String?
+
+    public init(table: Table, name: String, keyType: [DataType], dataType: DataType? = nil,
+                flags: SetFlags = [], timeout: Duration? = nil, comment: String? = nil) {
+        self.table = table.identity
+        self.name = name
+        self.keyType = keyType
+        self.dataType = dataType
+        self.flags = flags
+        self.timeout = timeout
+        self.comment = comment
+    }
+
+    public var isMap: Bool { dataType != nil }
+
+    public var description: String { "\(isMap ? "map" : "set") \(name) in \(table)" }
+}
+
+/// Set flags as `nft` writes them (`flags interval,timeout`). The raw value is the kernel's `NFT_SET_*`.
+public struct SetFlags: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let constant = SetFlags(rawValue: 0x2)
+    public static let interval = SetFlags(rawValue: 0x4)
+    public static let timeout = SetFlags(rawValue: 0x10)
+    /// Updated from the packet path (`update @set { … }`); nft calls it `dynamic`.
+    public static let dynamic = SetFlags(rawValue: 0x20)
+
+    static let anonymous: UInt32 = 0x1
+    static let map: UInt32 = 0x8
+    static let concat: UInt32 = 0x80
+    static let userVisible: UInt32 = 0x2 | 0x4 | 0x10 | 0x20
+}
+
+/// One element of a set or map: a key (one field per key type), and for a map its value.
+/// Equivalent: `10.0.0.1 . tcp . 80 : goto svc-x`.
+public struct Element: Sendable, Hashable, CustomStringConvertible {
+    public var key: [Datum]
+    public var value: ElementValue?
+    /// Lifetime of this element (the set needs `.timeout`).
+    public var timeout: Duration?
+
+    public init(_ key: [Datum], _ value: ElementValue? = nil, timeout: Duration? = nil) {
+        self.key = key
+        self.value = value
+        self.timeout = timeout
+    }
+
+    public init(_ key: Datum..., verdict: Verdict) {
+        self.init(key, .verdict(verdict))
+    }
+
+    public var description: String {
+        let key = self.key.map(\.description).joined(separator: " . ")
+        return value.map { "\(key) : \($0)" } ?? key
+    }
+}
+
+/// The value a map element maps its key to.
+public enum ElementValue: Sendable, Hashable, CustomStringConvertible {
+    case verdict(Verdict)
+    case data([Datum])
+
+    public var description: String {
+        switch self {
+        case .verdict(let verdict): verdict.description
+        case .data(let data): data.map(\.description).joined(separator: " . ")
+        }
+    }
+}
