@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+@testable import StraitStore
+
+/// What only the embedded store does: several connections (processes) on one file, and
+/// automatic compaction of the event log.
+struct SQLiteStoreTests {
+    /// A temporary directory for one test, removed afterwards.
+    private func withDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("strait-sqlite-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        return try await body(directory.path)
+    }
+
+    @Test func twoConnectionsOnOneFileSeeEachOthersWritesAndWatches() async throws {
+        try await withDirectory { directory in
+            let path = directory + "/store.db"
+            let apply = try await SQLiteStore(path: path)
+            let proxy = try await SQLiteStore(path: path)
+            defer { Task { await apply.close(); await proxy.close() } }
+
+            try await apply.put("/strait/services/default/web", value: "{}".bytes)
+            #expect(try await proxy.get("/strait/services/default/web")?.value == "{}".bytes)
+
+            let (_, listed) = try await proxy.list(prefix: "/strait/services/")
+            let recorder = await WatchRecorder.start(proxy.watch(prefix: "/strait/services/", afterRevision: listed))
+            defer { Task { await recorder.stop() } }
+
+            // Latency from the other connection's commit to the watcher, logged not asserted.
+            var latencies: [Duration] = []
+            for index in 0..<20 {
+                let written = ContinuousClock.now
+                let revision = try await apply.put("/strait/services/default/svc-\(index)", value: Data())
+                try await recorder.wait("the other connection's write") { $0.last?.revision == revision }
+                let arrival = await recorder.arrivals.last ?? .now
+                latencies.append(arrival - written)
+            }
+            let events = await recorder.events
+            #expect(events.count == 20)
+            let sorted = latencies.sorted()
+            print("SQLite cross-connection watch latency: median \(sorted[sorted.count / 2]), max \(sorted.last!)")
+
+            // CAS across connections: the second writer loses.
+            let current = try #require(try await proxy.get("/strait/services/default/web"))
+            try await apply.update(current.key, value: "a".bytes, ifRevision: current.modRevision)
+            let error = await #expect(throws: StoreError.self) {
+                try await proxy.update(current.key, value: "b".bytes, ifRevision: current.modRevision)
+            }
+            #expect(error?.code == .revisionMismatch)
+        }
+    }
+
+    @Test func concurrentWritersOnSeparateConnectionsSerialize() async throws {
+        try await withDirectory { directory in
+            let path = directory + "/store.db"
+            let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
+                for _ in 0..<4 { group.addTask { try await SQLiteStore(path: path) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, store) in stores.enumerated() {
+                    group.addTask {
+                        for item in 0..<25 { try await store.put("/n/\(index)/\(item)", value: Data()) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let (items, revision) = try await stores[0].list(prefix: "/n/")
+            #expect(items.count == 100)
+            #expect(Set(items.map(\.modRevision)).count == 100)
+            #expect(revision == items.map(\.modRevision).max())
+            for store in stores { await store.close() }
+        }
+    }
+
+    @Test func oldEventsAreCompactedAutomatically() async throws {
+        try await withDirectory { directory in
+            let store = try await SQLiteStore(path: directory + "/store.db", retainedEvents: 10)
+            defer { Task { await store.close() } }
+            let (_, start) = try await store.list(prefix: "/")
+            for index in 0..<30 { try await store.put("/k/\(index)", value: Data()) }
+            let recorder = await WatchRecorder.start(store.watch(prefix: "/", afterRevision: start))
+            try await recorder.waitForEnd()
+            let events = await recorder.events
+            #expect(events.count == 1)
+            if case .compacted = events.first {} else { Issue.record("expected .compacted, got \(events)") }
+        }
+    }
+
+    @Test func expiredLeasesAreReapedByAnotherConnection() async throws {
+        try await withDirectory { directory in
+            let path = directory + "/store.db"
+            let owner = try await SQLiteStore(path: path)
+            let lease = try await owner.grantLease(ttl: 1)
+            try await owner.put("/leased", value: Data(), lease: lease)
+            await owner.close()  // the owner process is gone; nobody renews
+
+            let other = try await SQLiteStore(path: path)
+            defer { Task { await other.close() } }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await other.get("/leased") != nil {
+                guard ContinuousClock.now < deadline else { throw TestFailure("leased key never expired") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+}
