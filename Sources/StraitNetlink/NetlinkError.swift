@@ -31,7 +31,7 @@ public struct NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
 
         public var description: String {
             switch self {
-            case .familyNotFound: "family not found"
+            case .familyNotFound: "family not found in this kernel"
             case .system: "system error"
             default: String(cString: nl_geterror(rawValue))
             }
@@ -56,7 +56,10 @@ public struct NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Reads like "add link \"veth0\": File exists (EEXIST)".
     public var description: String {
         var text = "\(operation) \"\(object)\": "
-        if let errno {
+        if code == .familyNotFound {
+            text += "family not found in this kernel"
+            if let errno, let name = errnoName(errno) { text += " (\(name))" }
+        } else if let errno {
             text += String(cString: strerror(errno))
             if let name = errnoName(errno) { text += " (\(name))" }
             if code != .system, code.description != String(cString: strerror(errno)) { text += "; libnl: \(code)" }

@@ -56,8 +56,71 @@ public struct RouteSpec: Sendable, Hashable {
     }
 }
 
-/// Adding, replacing and deleting routes.
+/// A route as the kernel reports it.
+public struct RouteInfo: Sendable, Hashable {
+    /// Always a prefix: "10.244.1.0/24", "10.0.0.1/32", "0.0.0.0/0" for the IPv4 default, "::/0" for IPv6.
+    public let destination: String
+    /// The first next hop's gateway, if it has one.
+    public let gateway: String?
+    /// The first next hop's device index.
+    public let linkIndex: Int32?
+    public let onLink: Bool
+    /// `RT_SCOPE_*`: 0 universe, 253 link, 254 host.
+    public let scope: UInt8
+    public let table: UInt32
+    /// `RTPROT_*`: 2 kernel, 3 boot, 4 static.
+    public let routeProtocol: UInt8
+
+    public init(destination: String, gateway: String?, linkIndex: Int32?, onLink: Bool, scope: UInt8,
+                table: UInt32, routeProtocol: UInt8) {
+        self.destination = destination
+        self.gateway = gateway
+        self.linkIndex = linkIndex
+        self.onLink = onLink
+        self.scope = scope
+        self.table = table
+        self.routeProtocol = routeProtocol
+    }
+
+    /// Whether this is an IPv6 route.
+    public var isIPv6: Bool { destination.contains(":") }
+}
+
+/// Listing, adding, replacing and deleting routes.
 extension NetlinkSocket {
+    /// The unicast routes of `table` (the main table unless told; `nil` for every table), IPv4 and IPv6.
+    /// Equivalent: `ip route show table T; ip -6 route show table T`.
+    public func routes(table: UInt32? = UInt32(RT_TABLE_MAIN.rawValue)) throws -> [RouteInfo] {
+        var cache: OpaquePointer?
+        try call("list routes", table.map { "table \($0)" } ?? "all tables") {
+            rtnl_route_alloc_cache($0, AF_UNSPEC, 0, &cache)
+        }
+        guard let cache else { return [] }
+        defer { nl_cache_free(cache) }
+        var result: [RouteInfo] = []
+        var object = nl_cache_get_first(cache)
+        while let route = object {
+            object = nl_cache_get_next(route)
+            let routeTable = rtnl_route_get_table(route)
+            if let table, routeTable != table { continue }
+            guard rtnl_route_get_type(route) == UInt8(RTN_UNICAST) else { continue }
+            let family = Int32(rtnl_route_get_family(route))
+            let destination = ipText(rtnl_route_get_dst(route), alwaysWithPrefix: true)
+                ?? (family == AF_INET6 ? "::/0" : "0.0.0.0/0")
+            let hop = rtnl_route_get_nnexthops(route) > 0 ? rtnl_route_nexthop_n(route, 0) : nil
+            let index = hop.map { rtnl_route_nh_get_ifindex($0) } ?? 0
+            result.append(RouteInfo(
+                destination: destination,
+                gateway: hop.flatMap { ipText(rtnl_route_nh_get_gateway($0)) },
+                linkIndex: index > 0 ? index : nil,
+                onLink: hop.map { rtnl_route_nh_get_flags($0) & UInt32(RTNH_F_ONLINK) != 0 } ?? false,
+                scope: rtnl_route_get_scope(route),
+                table: routeTable,
+                routeProtocol: rtnl_route_get_protocol(route)))
+        }
+        return result
+    }
+
     /// Adds a route; fails with EEXIST when the same route is already there.
     /// Equivalent: `ip route add DESTINATION [via GW] [dev DEV] [onlink] [scope S] [table T]`.
     public func addRoute(_ route: RouteSpec) throws {
