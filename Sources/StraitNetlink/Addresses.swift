@@ -31,7 +31,7 @@ extension NetlinkSocket {
         let request = try addressRequest(address, device, "add address")
         defer { rtnl_addr_put(request) }
         if skipDAD { rtnl_addr_set_flags(request, UInt32(IFA_F_NODAD)) }
-        try call("add address", "\(address) dev \(device)") { rtnl_addr_add($0, request, NLM_F_EXCL) }
+        try call("add address", "\(address) dev \(device)") { rtnl_addr_add($0, request, NLM_F_CREATE | NLM_F_EXCL) }
     }
 
     /// Removes `address` from `device`.
@@ -67,7 +67,7 @@ extension NetlinkSocket {
         let index = try linkIndex(device)
         let request = try allocated(rtnl_addr_alloc(), address)
         rtnl_addr_set_ifindex(request, index)
-        do { try netlink(operation, address, rtnl_addr_set_local(request, local.pointer)) } catch {
+        do { try netlink(operation, address, local.withPointer { rtnl_addr_set_local(request, $0) }) } catch {
             rtnl_addr_put(request)
             throw error
         }

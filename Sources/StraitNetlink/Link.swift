@@ -58,7 +58,8 @@ public struct VXLANSpec: Sendable, Hashable {
     /// Whether the device learns remote MACs from received packets.
     public var learning: Bool
 
-    public init(vni: UInt32, port: UInt16 = 4789, local: String? = nil, device: String? = nil, learning: Bool = false) {
+    public init(vni: UInt32, port: UInt16 = 4789, local: String? = nil, device: String? = nil,
+                learning: Bool = false) {
         self.vni = vni
         self.port = port
         self.local = local

@@ -41,7 +41,9 @@ extension NetlinkSocket {
         defer { rtnl_link_put(link) }
         rtnl_link_set_name(link, spec.name)
         if let mtu = spec.mtu { rtnl_link_set_mtu(link, mtu) }
-        if let mac = spec.mac { rtnl_link_set_addr(link, try NetlinkAddress(mac: mac, for: operation).pointer) }
+        if let mac = spec.mac {
+            try NetlinkAddress(mac: mac, for: operation).withPointer { rtnl_link_set_addr(link, $0) }
+        }
         if spec.up { rtnl_link_set_flags(link, UInt32(IFF_UP)) }
         try call(operation, spec.name) { rtnl_link_add($0, link, NLM_F_CREATE | NLM_F_EXCL) }
     }
@@ -52,7 +54,8 @@ extension NetlinkSocket {
         try netlink(operation, name, rtnl_link_vxlan_set_port(link, UInt32(vxlan.port)))
         try netlink(operation, name, rtnl_link_vxlan_set_learning(link, vxlan.learning ? 1 : 0))
         if let local = vxlan.local {
-            try netlink(operation, name, rtnl_link_vxlan_set_local(link, try NetlinkAddress(ip: local, for: operation).pointer))
+            let address = try NetlinkAddress(ip: local, for: operation)
+            try netlink(operation, name, address.withPointer { rtnl_link_vxlan_set_local(link, $0) })
         }
         if let device = vxlan.device {
             try netlink(operation, name, rtnl_link_vxlan_set_link(link, UInt32(try linkIndex(device))))
@@ -124,7 +127,9 @@ extension NetlinkSocket {
     /// Equivalent: `ip link set NAME address MAC`.
     public func setLink(_ name: String, mac: String) throws {
         let address = try NetlinkAddress(mac: mac, for: "set link address")
-        try change(name, "set link address \(mac)") { rtnl_link_set_addr($0, address.pointer) }
+        try change(name, "set link address \(mac)") { changes in
+            address.withPointer { rtnl_link_set_addr(changes, $0) }
+        }
     }
 
     /// Enslaves the device to `master` (a bridge), or frees it when `master` is `nil`.

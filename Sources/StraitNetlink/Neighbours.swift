@@ -51,7 +51,7 @@ extension NetlinkSocket {
         let entry = try neighbourRequest(address: neighbour.address, mac: neighbour.mac, device: neighbour.device,
                                          operation, neighbour.command)
         defer { rtnl_neigh_put(entry) }
-        try call(operation, neighbour.command) { rtnl_neigh_add($0, entry, NLM_F_REPLACE) }
+        try call(operation, neighbour.command) { rtnl_neigh_add($0, entry, NLM_F_CREATE | NLM_F_REPLACE) }
     }
 
     /// Deletes the neighbour entry for the address on the device.
@@ -69,7 +69,7 @@ extension NetlinkSocket {
     public func appendFDB(_ fdb: FDBEntry) throws {
         let entry = try fdbRequest(fdb, "append fdb")
         defer { rtnl_neigh_put(entry) }
-        try call("append fdb", fdb.command) { rtnl_neigh_add($0, entry, NLM_F_APPEND) }
+        try call("append fdb", fdb.command) { rtnl_neigh_add($0, entry, NLM_F_CREATE | NLM_F_APPEND) }
     }
 
     /// Adds an FDB entry, replacing the destination of an existing entry for the same MAC.
@@ -77,7 +77,7 @@ extension NetlinkSocket {
     public func replaceFDB(_ fdb: FDBEntry) throws {
         let entry = try fdbRequest(fdb, "replace fdb")
         defer { rtnl_neigh_put(entry) }
-        try call("replace fdb", fdb.command) { rtnl_neigh_add($0, entry, NLM_F_REPLACE) }
+        try call("replace fdb", fdb.command) { rtnl_neigh_add($0, entry, NLM_F_CREATE | NLM_F_REPLACE) }
     }
 
     /// Deletes the FDB entry for this MAC and destination only; other destinations of the MAC stay.
@@ -106,9 +106,9 @@ extension NetlinkSocket {
         let index = try linkIndex(device)
         let entry = try allocated(rtnl_neigh_alloc(), object)
         rtnl_neigh_set_ifindex(entry, index)
-        rtnl_neigh_set_lladdr(entry, linkLayer.pointer)
+        linkLayer.withPointer { rtnl_neigh_set_lladdr(entry, $0) }
         rtnl_neigh_set_state(entry, Int32(NUD_PERMANENT))
-        do { try netlink(operation, object, rtnl_neigh_set_dst(entry, destination.pointer)) } catch {
+        do { try netlink(operation, object, destination.withPointer { rtnl_neigh_set_dst(entry, $0) }) } catch {
             rtnl_neigh_put(entry)
             throw error
         }

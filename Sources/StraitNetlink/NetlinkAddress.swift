@@ -6,32 +6,42 @@ import CNetlink
 /// An owned libnl `nl_addr`: an IP address or prefix, or a MAC address, parsed from text.
 /// Internal: the public API takes and returns addresses as text.
 final class NetlinkAddress {
-    let pointer: OpaquePointer
+    /// Private so that every use goes through `withPointer`, which keeps the address alive until
+    /// libnl has taken its own reference (Swift may otherwise free it right after reading `pointer`).
+    private let pointer: OpaquePointer
 
     /// Parses "10.0.0.1", "10.0.0.0/24", "fd00::1/64" or "default" (with `family` saying which default).
     init(ip text: String, family: Int32 = AF_UNSPEC, for operation: String) throws(NetlinkError) {
         var parsed: OpaquePointer?
         try netlink(operation, text, nl_addr_parse(text, family, &parsed))
-        pointer = try allocated(parsed, text)
-        let parsedFamily = nl_addr_get_family(pointer)
+        let address = try allocated(parsed, text)
+        let parsedFamily = nl_addr_get_family(address)
+        // Checked before `pointer` is set: once it is, a throwing init runs deinit, which puts it.
         guard parsedFamily == AF_INET || parsedFamily == AF_INET6 else {
-            nl_addr_put(pointer)
+            nl_addr_put(address)
             throw NetlinkError(operation: operation, object: text, code: .addressFamilyNotSupported)
         }
+        pointer = address
     }
 
     /// Parses a MAC address such as "aa:bb:cc:dd:ee:ff".
     init(mac text: String, for operation: String) throws(NetlinkError) {
         var parsed: OpaquePointer?
         try netlink(operation, text, nl_addr_parse(text, AF_LLC, &parsed))
-        pointer = try allocated(parsed, text)
-        guard nl_addr_get_len(pointer) == 6 else {
-            nl_addr_put(pointer)
+        let address = try allocated(parsed, text)
+        guard nl_addr_get_len(address) == 6 else {
+            nl_addr_put(address)
             throw NetlinkError(operation: operation, object: text, code: .invalidArgument)
         }
+        pointer = address
     }
 
     deinit { nl_addr_put(pointer) }
+
+    /// Hands the `nl_addr` to `body` (a libnl setter, which takes its own reference) while it is alive.
+    func withPointer<R, E: Error>(_ body: (OpaquePointer) throws(E) -> R) throws(E) -> R {
+        try withExtendedLifetime(self) { () throws(E) -> R in try body(pointer) }
+    }
 
     var family: Int32 { nl_addr_get_family(pointer) }
 }

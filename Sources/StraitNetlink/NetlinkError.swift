@@ -62,7 +62,6 @@ public struct NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
         } else if let errno {
             text += String(cString: strerror(errno))
             if let name = errnoName(errno) { text += " (\(name))" }
-            if code != .system, code.description != String(cString: strerror(errno)) { text += "; libnl: \(code)" }
         } else {
             text += code.description
         }

@@ -124,19 +124,29 @@ extension NetlinkSocket {
     /// Adds a route; fails with EEXIST when the same route is already there.
     /// Equivalent: `ip route add DESTINATION [via GW] [dev DEV] [onlink] [scope S] [table T]`.
     public func addRoute(_ route: RouteSpec) throws {
-        try send(route, "add route") { rtnl_route_add($0, $1, NLM_F_EXCL) }
+        try send(route, "add route") { rtnl_route_add($0, $1, NLM_F_CREATE | NLM_F_EXCL) }
     }
 
     /// Adds a route, or replaces the one with the same destination and table.
     /// Equivalent: `ip route replace DESTINATION …`.
     public func replaceRoute(_ route: RouteSpec) throws {
-        try send(route, "replace route") { rtnl_route_add($0, $1, NLM_F_REPLACE) }
+        try send(route, "replace route") { rtnl_route_add($0, $1, NLM_F_CREATE | NLM_F_REPLACE) }
     }
 
     /// Deletes the route; its gateway and device, when given, must match.
     /// Equivalent: `ip route del DESTINATION …`.
     public func deleteRoute(_ route: RouteSpec) throws {
-        try send(route, "delete route", routeProtocol: 0) { rtnl_route_delete($0, $1, 0) }
+        try send(route, "delete route", routeProtocol: 0) { socket, request in
+            guard route.scope == nil else { return rtnl_route_delete(socket, request, 0) }
+            // libnl replaces an unset scope by a guess (link without a gateway), which would miss a
+            // universe route; `ip route del` sends RT_SCOPE_NOWHERE, "any scope", so patch that in.
+            var message: OpaquePointer?
+            let built = rtnl_route_build_del_request(request, 0, &message)
+            guard built >= 0, let message else { return built }
+            nlmsg_data(nlmsg_hdr(message)).assumingMemoryBound(to: rtmsg.self).pointee.rtm_scope =
+                UInt8(RT_SCOPE_NOWHERE.rawValue)
+            return nl_send_sync(socket, message)  // frees the message
+        }
     }
 
     /// Builds the route and sends it with `request`. `routeProtocol` is "boot" for additions, as
@@ -148,16 +158,19 @@ extension NetlinkSocket {
         let family = spec.family
         try netlink(operation, spec.command, rtnl_route_set_family(route, UInt8(family)))
         let destination = try NetlinkAddress(ip: spec.destination, family: family, for: operation)
-        try netlink(operation, spec.command, rtnl_route_set_dst(route, destination.pointer))
+        try netlink(operation, spec.command, destination.withPointer { rtnl_route_set_dst(route, $0) })
         if let table = spec.table { rtnl_route_set_table(route, table) }
         if let scope = spec.scope { rtnl_route_set_scope(route, scope.rawValue) }
         rtnl_route_set_protocol(route, routeProtocol)
         if spec.gateway != nil || spec.device != nil {
-            let hop = try allocated(rtnl_route_nh_alloc(), spec.command)
-            if let device = spec.device { rtnl_route_nh_set_ifindex(hop, try linkIndex(device)) }
-            if let gateway = spec.gateway {
-                rtnl_route_nh_set_gateway(hop, try NetlinkAddress(ip: gateway, family: family, for: operation).pointer)
+            // Resolve everything that can fail before allocating the hop, so a failure leaks nothing.
+            let index = try spec.device.map { name throws(NetlinkError) in try linkIndex(name) }
+            let gateway = try spec.gateway.map { text throws(NetlinkError) in
+                try NetlinkAddress(ip: text, family: family, for: operation)
             }
+            let hop = try allocated(rtnl_route_nh_alloc(), spec.command)
+            if let index { rtnl_route_nh_set_ifindex(hop, index) }
+            gateway?.withPointer { rtnl_route_nh_set_gateway(hop, $0) }
             if spec.onLink { rtnl_route_nh_set_flags(hop, UInt32(RTNH_F_ONLINK)) }
             rtnl_route_add_nexthop(route, hop)  // the route owns the hop from here
         }

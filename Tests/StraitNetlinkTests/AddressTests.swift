@@ -12,8 +12,7 @@ struct AddressTests {
         try await withTestNamespaces { namespaces in
             let namespace = namespaces[0]
             let socket = try NetlinkSocket(namespace: namespace.name)
-            try socket.addLink(.dummy("d0"))
-            try socket.setLink("d0", up: true)
+            try socket.addTestDevice("d0")
 
             try socket.addAddress("10.1.0.1/24", to: "d0")
             try socket.addAddress("10.1.0.9", to: "d0")
@@ -45,7 +44,7 @@ struct AddressTests {
     func duplicate() async throws {
         try await withTestNamespaces { namespaces in
             let socket = try NetlinkSocket(namespace: namespaces[0].name)
-            try socket.addLink(.dummy("d0"))
+            try socket.addTestDevice("d0")
             try socket.addAddress("10.1.0.1/24", to: "d0")
             let error = try #require(throws: NetlinkError.self) { try socket.addAddress("10.1.0.1/24", to: "d0") }
             #expect(error.errno == EEXIST)

@@ -25,8 +25,8 @@ struct ErrorTests {
     func duplicateName() async throws {
         try await withTestNamespaces { namespaces in
             let socket = try NetlinkSocket(namespace: namespaces[0].name)
-            try socket.addLink(.dummy("dup0"))
-            let error = try #require(throws: NetlinkError.self) { try socket.addLink(.bridge("dup0")) }
+            try socket.addLink(.bridge("dup0"))
+            let error = try #require(throws: NetlinkError.self) { try socket.addLink(.veth("dup0", peer: "other0")) }
             #expect(error.errno == EEXIST)
             #expect(error.code == .objectExists)
             #expect(error.description == "add link \"dup0\": File exists (EEXIST)")
@@ -40,7 +40,7 @@ struct ErrorTests {
             let missing = try #require(throws: NetlinkError.self) { try socket.setLink("gone0", up: true) }
             #expect(missing.description.hasPrefix("set link up \"gone0\":"))
 
-            try socket.addLink(.dummy("d0"))
+            try socket.addTestDevice("d0")
             let address = try #require(throws: NetlinkError.self) { try socket.addAddress("10.0.0.300/24", to: "d0") }
             #expect(address.object == "10.0.0.300/24")
             let mac = try #require(throws: NetlinkError.self) { try socket.setLink("d0", mac: "not-a-mac") }

@@ -1,4 +1,5 @@
 import Foundation
+import StraitNetlink
 import StraitTestSupport
 
 /// Reads kernel state through the real tools (`ip -j …`, `bridge -j …`) inside a test namespace,
@@ -38,5 +39,14 @@ extension TestNamespace {
     /// The routes `ip -j route show ARGS…` lists (IPv6 with `-6` in front).
     func routes(_ arguments: [String], ipv6: Bool = false) throws -> [[String: Any]] {
         try json(["ip", "-j"] + (ipv6 ? ["-6"] : []) + ["route", "show"] + arguments)
+    }
+}
+
+extension NetlinkSocket {
+    /// A plain device for tests: one end of a veth pair (its peer is NAME + "p", up alongside it so
+    /// the device has carrier). A veth end rather than a dummy because this kernel has no dummy driver.
+    func addTestDevice(_ name: String, up: Bool = true) throws {
+        try addLink(LinkSpec(name: name, kind: .veth(peer: name + "p"), up: up))
+        if up { try setLink(name + "p", up: true) }
     }
 }

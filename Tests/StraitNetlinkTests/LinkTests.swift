@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import StraitNetlink
 import StraitTestSupport
 import Testing
@@ -41,15 +44,15 @@ struct LinkTests {
         }
     }
 
-    @Test("bridge and dummy; enslaving to a master and freeing again")
-    func bridgeDummyAndMaster() async throws {
+    @Test("bridge; enslaving a veth end to it as master and freeing it again")
+    func bridgeAndMaster() async throws {
         try await withTestNamespaces { namespaces in
             let namespace = namespaces[0]
             let socket = try NetlinkSocket(namespace: namespace.name)
             try socket.addLink(.bridge("br0"))
-            try socket.addLink(.dummy("d0"))
-            #expect(((try namespace.linkJSON("br0"))?["linkinfo"] as? [String: Any])?["info_kind"] as? String == "bridge")
-            #expect(((try namespace.linkJSON("d0"))?["linkinfo"] as? [String: Any])?["info_kind"] as? String == "dummy")
+            try socket.addLink(.veth("d0", peer: "d0p"))
+            let bridgeInfo = (try namespace.linkJSON("br0"))?["linkinfo"] as? [String: Any]
+            #expect(bridgeInfo?["info_kind"] as? String == "bridge")
 
             try socket.setLink("d0", master: "br0")
             #expect((try namespace.linkJSON("d0"))?["master"] as? String == "br0")
@@ -67,14 +70,37 @@ struct LinkTests {
         }
     }
 
+    @Test("dummy: created where the kernel has the driver, else a clear EOPNOTSUPP naming the link")
+    func dummy() async throws {
+        try await withTestNamespaces { namespaces in
+            let namespace = namespaces[0]
+            let socket = try NetlinkSocket(namespace: namespace.name)
+            // Ask the real tool whether this kernel can make a dummy, then expect the same from StraitNetlink.
+            let supported = try namespace.output(["ip", "link", "add", "probe0", "type", "dummy"]).succeeded
+            if supported {
+                try namespace.run(["ip", "link", "del", "probe0"])
+                try socket.addLink(.dummy("d0"))
+                let link = try #require(try namespace.linkJSON("d0"))
+                #expect((link["linkinfo"] as? [String: Any])?["info_kind"] as? String == "dummy")
+                #expect(try socket.link(named: "d0").kind == "dummy")
+                try socket.deleteLink(named: "d0")
+                #expect(try namespace.linkJSON("d0") == nil)
+            } else {
+                let error = try #require(throws: NetlinkError.self) { try socket.addLink(.dummy("d0")) }
+                #expect(error.errno == EOPNOTSUPP)
+                #expect(error.description.hasPrefix("add link \"d0\":"))
+                #expect(try namespace.linkJSON("d0") == nil)
+            }
+        }
+    }
+
     @Test("vxlan with VNI, port, local address, underlay device, learning off and MTU")
     func vxlan() async throws {
         try await withTestNamespaces { namespaces in
             let namespace = namespaces[0]
             let socket = try NetlinkSocket(namespace: namespace.name)
-            try socket.addLink(.dummy("u0"))
+            try socket.addTestDevice("u0")
             try socket.addAddress("192.168.50.1/24", to: "u0")
-            try socket.setLink("u0", up: true)
             try socket.addLink(.vxlan("vx0", VXLANSpec(vni: 42, port: 8472, local: "192.168.50.1",
                                                        device: "u0", learning: false), mtu: 1450))
 
@@ -107,7 +133,7 @@ struct LinkTests {
         try await withTestNamespaces { namespaces in
             let namespace = namespaces[0]
             let socket = try NetlinkSocket(namespace: namespace.name)
-            try socket.addLink(.dummy("d0"))
+            try socket.addTestDevice("d0", up: false)
             #expect(try socket.link(named: "d0").up == false)
 
             try socket.setLink("d0", up: true)
@@ -136,7 +162,7 @@ struct LinkTests {
             let namespace = namespaces[0]
             let socket = try NetlinkSocket(namespace: namespace.name)
             #expect(try socket.links().map(\.name) == ["lo"], "a socket in a test namespace sees only its devices")
-            try socket.addLink(.dummy("a0"))
+            try socket.addLink(.vxlan("a0", VXLANSpec(vni: 9)))
             try socket.addLink(.bridge("b0"))
             try socket.addLink(.veth("c0", peer: "c1"))
 
@@ -144,7 +170,7 @@ struct LinkTests {
             #expect(Set(listed.map(\.name)) == Set(try namespace.linkNames()))
             #expect(Set(listed.map(\.name)) == ["lo", "a0", "b0", "c0", "c1"])
             let byName = Dictionary(uniqueKeysWithValues: listed.map { ($0.name, $0) })
-            #expect(byName["a0"]?.kind == "dummy")
+            #expect(byName["a0"]?.kind == "vxlan")
             #expect(byName["b0"]?.kind == "bridge")
             #expect(byName["c1"]?.kind == "veth")
             #expect(byName["lo"]?.kind == nil)

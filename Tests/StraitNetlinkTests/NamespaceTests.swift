@@ -21,7 +21,7 @@ struct NamespaceTests {
     func runInside() async throws {
         try await withTestNamespaces { namespaces in
             let namespace = namespaces[0]
-            try namespace.run(["ip", "link", "add", "marker0", "type", "dummy"])
+            try namespace.run(["ip", "link", "add", "marker0", "type", "bridge"])
             let before = try currentThreadNamespace()
 
             let (inside, sawMarker) = try NetworkNamespace.run(named: namespace.name) {
@@ -53,7 +53,7 @@ struct NamespaceTests {
         try await withTestNamespaces(2) { namespaces in
             let first = try NetlinkSocket(namespace: namespaces[0].name)
             let second = try NetlinkSocket(namespace: namespaces[1].name)
-            try first.addLink(.dummy("only0"))
+            try first.addLink(.bridge("only0"))
             let seen = try await Task.detached { try first.links().map(\.name) }.value
             #expect(seen == ["lo", "only0"])
             #expect(try second.links().map(\.name) == ["lo"])

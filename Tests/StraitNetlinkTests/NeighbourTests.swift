@@ -10,8 +10,7 @@ struct NeighbourTests {
         try await withTestNamespaces { namespaces in
             let namespace = namespaces[0]
             let socket = try NetlinkSocket(namespace: namespace.name)
-            try socket.addLink(.dummy("d0"))
-            try socket.setLink("d0", up: true)
+            try socket.addTestDevice("d0")
             try socket.addAddress("10.2.0.1/24", to: "d0")
 
             try socket.setNeighbour(NeighbourSpec(address: "10.2.0.5", mac: "02:00:00:00:00:05", device: "d0"))

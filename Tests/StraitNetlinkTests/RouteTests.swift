@@ -10,8 +10,7 @@ struct RouteTests {
     /// A namespace with device d0 up at 10.2.0.1/24 and fd00:2::1/64.
     private func prepared(_ namespace: TestNamespace) throws -> NetlinkSocket {
         let socket = try NetlinkSocket(namespace: namespace.name)
-        try socket.addLink(.dummy("d0"))
-        try socket.setLink("d0", up: true)
+        try socket.addTestDevice("d0")
         try socket.addAddress("10.2.0.1/24", to: "d0")
         try socket.addAddress("fd00:2::1/64", to: "d0", skipDAD: true)
         return socket
