@@ -30,7 +30,11 @@ public enum Manifest {
     public static func decode(_ text: String) throws(ManifestError) -> [KubeObject] {
         let documents: [Yams.Node]
         do {
-            documents = Array(try Yams.compose_all(yaml: text))
+            // Parser.nextRoot throws on a syntax error; compose_all's sequence stops silently.
+            let parser = try Parser(yaml: text)
+            var nodes: [Yams.Node] = []
+            while let node = try parser.nextRoot() { nodes.append(node) }
+            documents = nodes
         } catch {
             throw ManifestError(document: 0, message: "not YAML or JSON: \(error)")
         }
@@ -138,7 +142,9 @@ public enum Manifest {
         case is Int.Type: "a number"
         case is String.Type: "a string"
         case is Bool.Type: "true or false"
-        default: "\(type)".contains("Dictionary") ? "a mapping" : "\(type)".contains("Array") ? "a list" : "\(type)"
+        default:
+            ["Dictionary", "Mapping"].contains(where: "\(type)".contains) ? "a mapping"
+                : ["Array", "Sequence"].contains(where: "\(type)".contains) ? "a list" : "\(type)"
         }
     }
 
