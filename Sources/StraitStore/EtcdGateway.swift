@@ -58,7 +58,8 @@ final class EtcdGateway: Sendable {
                     configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
                 }
                 if let certFile = tls.certFile {
-                    configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
+                    let chain = try NIOSSLCertificate.fromPEMFile(certFile)
+                    configuration.certificateChain = chain.map { .certificate($0) }
                 }
                 if let keyFile = tls.keyFile {
                     configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))

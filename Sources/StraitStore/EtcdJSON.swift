@@ -77,7 +77,27 @@ enum EtcdJSON {
     /// One message of a streaming call: `{"result": …}` or `{"error": …}`.
     struct StreamMessage<Result: Decodable>: Decodable {
         var result: Result?
-        var error: ErrorBody?
+        var error: StreamError?
+    }
+
+    /// A streaming call's error: `{"grpc_code": 14, "message": "…", …}` in etcd 3.4's
+    /// gateway, a plain string in some versions.
+    struct StreamError: Decodable, CustomStringConvertible {
+        var description: String
+
+        init(from decoder: any Decoder) throws {
+            if let text = try? decoder.singleValueContainer().decode(String.self) {
+                description = text
+            } else {
+                let body = try ErrorFields(from: decoder)
+                description = "\(body.message ?? "unknown error") (gRPC code \(body.grpc_code ?? -1))"
+            }
+        }
+
+        private struct ErrorFields: Decodable {
+            var grpc_code: Int?
+            var message: String?
+        }
     }
 
     struct LeaseKeepAliveResponse: Decodable {

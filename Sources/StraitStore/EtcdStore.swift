@@ -40,6 +40,7 @@ public final class EtcdStore: Store {
 
     // MARK: Writes
 
+    @discardableResult
     public func create(_ key: String, value: Data, lease: LeaseID?) async throws -> Revision {
         let compare: [String: Any] = [
             "key": key.etcdBase64, "target": "CREATE", "result": "EQUAL", "create_revision": "0",
@@ -51,6 +52,7 @@ public final class EtcdStore: Store {
         return response.header?.revision?.value ?? 0
     }
 
+    @discardableResult
     public func update(_ key: String, value: Data, ifRevision: Revision, lease: LeaseID?) async throws -> Revision {
         let compare: [String: Any] = [
             "key": key.etcdBase64, "target": "MOD", "result": "EQUAL", "mod_revision": String(ifRevision),
@@ -60,12 +62,14 @@ public final class EtcdStore: Store {
         return response.header?.revision?.value ?? 0
     }
 
+    @discardableResult
     public func put(_ key: String, value: Data, lease: LeaseID?) async throws -> Revision {
         let data = try await gateway.call("/v3/kv/put", putBody(key, value, lease), operation: "put", key: key)
         let response = try EtcdJSON.decode(EtcdJSON.PutResponse.self, data, operation: "put", key: key)
         return response.header?.revision?.value ?? 0
     }
 
+    @discardableResult
     public func delete(_ key: String, ifRevision: Revision?) async throws -> Bool {
         guard let ifRevision else {
             let data = try await gateway.call(
@@ -93,6 +97,7 @@ public final class EtcdStore: Store {
         return LeaseID(id)
     }
 
+    @discardableResult
     public func keepAlive(_ lease: LeaseID) async throws -> Int64 {
         // The gateway runs the bidirectional LeaseKeepAlive stream for one request: one
         // JSON object in, `{"result": …}` out. An expired lease answers with TTL 0.
@@ -134,13 +139,14 @@ public final class EtcdStore: Store {
                 if let next { request["start_revision"] = String(next) }
                 do {
                     var finished = false
-                    try await gateway.stream("/v3/watch", ["create_request": request], operation: "watch", key: prefix) {
-                        line in
+                    let body: [String: Any] = ["create_request": request]
+                    try await gateway.stream("/v3/watch", body, operation: "watch", key: prefix) { line in
                         let message = try EtcdJSON.decode(
                             EtcdJSON.StreamMessage<EtcdJSON.WatchResponse>.self, line, operation: "watch", key: prefix)
                         if let error = message.error {
-                            throw StoreError(
-                                .backend, operation: "watch", key: prefix, detail: error.error ?? error.message)
+                            // The gateway lost its own stream to etcd (leader change, shutdown):
+                            // reconnect and resume like after a broken connection.
+                            throw StoreError(.unavailable, operation: "watch", key: prefix, detail: "\(error)")
                         }
                         guard let response = message.result else { return true }
                         backoff = .milliseconds(50)

@@ -98,6 +98,7 @@ public final class SQLiteStore: Store {
 
     // MARK: Writes
 
+    @discardableResult
     public func create(_ key: String, value: Data, lease: LeaseID?) async throws -> Revision {
         try await write("create", key: key) { db, now in
             if try Self.current(db, key) != nil {
@@ -108,6 +109,7 @@ public final class SQLiteStore: Store {
         }
     }
 
+    @discardableResult
     public func update(_ key: String, value: Data, ifRevision: Revision, lease: LeaseID?) async throws -> Revision {
         try await write("update", key: key) { db, now in
             guard let previous = try Self.current(db, key) else {
@@ -123,6 +125,7 @@ public final class SQLiteStore: Store {
         }
     }
 
+    @discardableResult
     public func put(_ key: String, value: Data, lease: LeaseID?) async throws -> Revision {
         try await write("put", key: key) { db, now in
             try Self.checkLease(db, lease, now: now, operation: "put", key: key)
@@ -130,6 +133,7 @@ public final class SQLiteStore: Store {
         }
     }
 
+    @discardableResult
     public func delete(_ key: String, ifRevision: Revision?) async throws -> Bool {
         try await write("delete", key: key) { db, _ in
             guard let previous = try Self.current(db, key) else {
@@ -164,6 +168,7 @@ public final class SQLiteStore: Store {
         }
     }
 
+    @discardableResult
     public func keepAlive(_ lease: LeaseID) async throws -> Int64 {
         try await write("keep-alive lease", key: nil) { db, now in
             // Expired leases were reaped by `write` before this runs.

@@ -65,7 +65,7 @@ final class EtcdServer: @unchecked Sendable {
         ]
         let logURL = dataDirectory.appendingPathComponent("etcd.log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()

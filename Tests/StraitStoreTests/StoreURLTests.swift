@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import StraitStore
@@ -70,5 +71,3 @@ struct StoreURLTests {
         await store.close()
     }
 }
-
-import Foundation
