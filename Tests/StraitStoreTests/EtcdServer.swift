@@ -16,26 +16,61 @@ final class EtcdServer: @unchecked Sendable {
     let dataDirectory: URL
     let clientPort: Int
     let peerPort: Int
+    /// Client TLS files when the server was started with TLS (`start(tls: true)`).
+    let tlsFiles: EtcdTLSFiles?
     private let lock = NSLock()
     private var process: Process?
 
     var endpoint: EtcdEndpoint { EtcdEndpoint(host: "127.0.0.1", port: clientPort) }
     var pid: Int32? { lock.withLock { process?.processIdentifier } }
 
-    private init() throws {
+    private init(tls: Bool) throws {
         dataDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("strait-etcd-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         clientPort = try freePort()
         peerPort = try freePort()
+        if tls {
+            try Self.makeCertificates(in: dataDirectory)
+            let directory = dataDirectory
+            let path = { (name: String) in directory.appendingPathComponent(name).path }
+            tlsFiles = EtcdTLSFiles(caFile: path("ca.pem"), certFile: path("client.pem"), keyFile: path("client.key"))
+        } else {
+            tlsFiles = nil
+        }
+    }
+
+    /// A throwaway CA, a server certificate for IP 127.0.0.1 and a client certificate.
+    /// The server's also allows client auth: etcd's built-in gateway dials etcd with it.
+    private static func makeCertificates(in directory: URL) throws {
+        let script = """
+            set -e
+            key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+            key ca.key; key server.key; key client.key
+            openssl req -x509 -new -key ca.key -out ca.pem -days 1 -subj /CN=strait-test-ca
+            printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > server.ext
+            printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+            for who in server client; do
+                openssl req -new -key $who.key -out $who.csr -subj /CN=strait-test-$who
+                openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \\
+                    -extfile $who.ext -out $who.pem 2>/dev/null
+            done
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        process.currentDirectoryURL = directory
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestFailure("openssl could not make test certificates") }
     }
 
     /// Starts a new etcd and waits until it answers.
-    static func start() async throws -> EtcdServer {
+    static func start(tls: Bool = false) async throws -> EtcdServer {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw TestFailure("etcd not found at \(binary): apt-get install etcd-server")
         }
-        let server = try EtcdServer()
+        let server = try EtcdServer(tls: tls)
         do {
             try await server.launch()
         } catch {
@@ -52,7 +87,7 @@ final class EtcdServer: @unchecked Sendable {
     }
 
     private func launch() async throws {
-        let client = "http://127.0.0.1:\(clientPort)"
+        let client = "\(tlsFiles == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
         let peer = "http://127.0.0.1:\(peerPort)"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
@@ -63,6 +98,13 @@ final class EtcdServer: @unchecked Sendable {
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", "strait-test=\(peer)",
         ]
+        if tlsFiles != nil {
+            let path = { (name: String) in self.dataDirectory.appendingPathComponent(name).path }
+            process.arguments! += [
+                "--cert-file", path("server.pem"), "--key-file", path("server.key"),
+                "--trusted-ca-file", path("ca.pem"), "--client-cert-auth",
+            ]
+        }
         let logURL = dataDirectory.appendingPathComponent("etcd.log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
             _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
@@ -76,7 +118,7 @@ final class EtcdServer: @unchecked Sendable {
         lock.withLock { self.process = process }
 
         // Ready when a range call succeeds.
-        let probe = try EtcdStore(endpoints: [endpoint])
+        let probe = try EtcdStore(endpoints: [endpoint], tls: tlsFiles)
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
             do {
@@ -117,8 +159,8 @@ final class EtcdServer: @unchecked Sendable {
     }
 
     /// Runs `body` against a fresh etcd, removed afterwards whether `body` throws or not.
-    static func with<T>(_ body: (EtcdServer) async throws -> T) async throws -> T {
-        let server = try await start()
+    static func with<T>(tls: Bool = false, _ body: (EtcdServer) async throws -> T) async throws -> T {
+        let server = try await start(tls: tls)
         do {
             let result = try await body(server)
             server.remove()

@@ -47,6 +47,21 @@ struct EtcdStoreTests {
         }
     }
 
+    @Test func speaksTLSWithClientCertificates() async throws {
+        try await EtcdServer.with(tls: true) { server in
+            let files = try #require(server.tlsFiles)
+            let store = try await openStore(url: "etcd://127.0.0.1:\(server.clientPort)", tls: files)
+            let revision = try await store.create("/tls/a", value: "secret".bytes)
+            let recorder = await WatchRecorder.start(store.watch(prefix: "/tls/", afterRevision: revision - 1))
+            defer { Task { await recorder.stop() } }
+            try await recorder.wait("the create over TLS") { $0.first?.revision == revision }
+
+            // Without a client certificate etcd refuses the connection.
+            let anonymous = try EtcdStore(endpoints: [server.endpoint], tls: EtcdTLSFiles(caFile: files.caFile))
+            await #expect(throws: StoreError.self) { try await anonymous.get("/tls/a") }
+        }
+    }
+
     @Test func gatewayErrorsBecomeStoreErrors() {
         let body = Data(#"{"error":"etcdserver: mvcc: required revision has been compacted","code":11}"#.utf8)
         let error = EtcdGateway.failure(.badRequest, body, operation: "compact", key: nil)
