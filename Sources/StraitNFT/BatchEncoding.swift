@@ -150,12 +150,18 @@ struct BatchEncoder {
     }
 
     /// NEWSET for a named set, or for an anonymous one (`id` given, name with `%d` for the kernel to fill).
-    private func emitSet(_ set: NFTSet, id: UInt32?, _ operation: String, _ flags: UInt16,
+    /// A batch-unique set id (nft sends one with every new set).
+    private mutating func takeSetID() -> UInt32 {
+        defer { nextSetID += 1 }
+        return nextSetID
+    }
+
+    private mutating func emitSet(_ set: NFTSet, id: UInt32?, _ operation: String, _ flags: UInt16,
                          extraFlags: UInt32 = 0) throws(NFTError) {
         guard !set.keyType.isEmpty, !set.keyType.contains(.verdict) else {
             throw NFTError(operation: operation, errno: EINVAL, detail: "invalid key type")
         }
-        let object = setObject(table: set.table, name: set.name, id: id)
+        let object = setObject(table: set.table, name: set.name, id: id ?? takeSetID())
         defer { nftnl_set_free(object) }
         var kernelFlags = set.flags.rawValue | extraFlags
         if set.dataType != nil { kernelFlags |= SetFlags.map }
@@ -163,14 +169,17 @@ struct BatchEncoder {
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_FLAGS), kernelFlags)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_TYPE), set.keyType.kernelTypeID)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_LEN), UInt32(set.keyType.kernelLength))
-        if set.keyType.count > 1 {
-            // Field lengths let the kernel pick the pipapo backend for concatenated intervals.
+        if kernelFlags & SetFlags.concat != 0 {
+            // Field lengths let the kernel pick the pipapo backend for concatenated intervals
+            // (and it refuses them without NFT_SET_CONCAT).
             var lengths = set.keyType.map { UInt8($0.length) }
             nftnl_set_set_data(object, UInt16(NFTNL_SET_DESC_CONCAT), &lengths, UInt32(lengths.count))
         }
         if let dataType = set.dataType {
             if dataType == .verdict {
+                // nft sends a zero data length for verdicts, and the kernel wants the attribute present.
                 nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
+                nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_LEN), 0)
             } else {
                 nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_TYPE), dataType.rawValue)
                 nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_LEN), UInt32(dataType.length))
@@ -246,8 +255,7 @@ struct BatchEncoder {
             let anonymousID: UInt32?
             if case .lookupAnonymous(let anonymous, _, _) = expression {
                 // The anonymous set goes first in the batch; the lookup finds it by id.
-                let id = nextSetID
-                nextSetID += 1
+                let id = takeSetID()
                 let set = NFTSet(table: rule.table, name: anonymous.dataType == nil ? "__set%d" : "__map%d",
                                  keyType: anonymous.keyType, dataType: anonymous.dataType, flags: .constant)
                 try emitSet(set, id: id, operation, UInt16(NLM_F_CREATE), extraFlags: SetFlags.anonymous)
