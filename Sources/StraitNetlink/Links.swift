@@ -9,37 +9,31 @@ extension NetlinkSocket {
     /// Equivalent: `ip link add NAME [mtu M] [address MAC] [up] type KIND …`.
     public func addLink(_ spec: LinkSpec) throws {
         let operation = "add link"
-        let link: OpaquePointer
-        var peerNamespace: Int32 = -1
-        defer { if peerNamespace >= 0 { close(peerNamespace) } }
-        switch spec.kind {
-        case .veth(let peerName, let namespace):
-            link = try allocated(rtnl_link_veth_alloc(), spec.name)
-            let peer = rtnl_link_veth_get_peer(link)
-            defer { rtnl_link_put(peer) }
-            rtnl_link_set_name(peer, peerName)
-            if let namespace {
-                do { peerNamespace = try NetworkNamespace.open(namespace) } catch {
-                    rtnl_link_put(link)
-                    throw error
-                }
-                rtnl_link_set_ns_fd(peer, peerNamespace)
-            }
-        case .bridge:
-            link = try allocated(rtnl_link_alloc(), spec.name)
-            rtnl_link_set_type(link, "bridge")
-        case .dummy:
-            link = try allocated(rtnl_link_alloc(), spec.name)
-            rtnl_link_set_type(link, "dummy")
-        case .vxlan(let vxlan):
-            link = try allocated(rtnl_link_vxlan_alloc(), spec.name)
-            do { try configure(vxlan: link, vxlan, name: spec.name) } catch {
-                rtnl_link_put(link)
-                throw error
-            }
+        // Opened before anything is allocated, so a missing namespace leaks nothing.
+        var peerNamespace: Int32?
+        if case .veth(_, let namespace?) = spec.kind { peerNamespace = try NetworkNamespace.open(namespace) }
+        defer { if let peerNamespace { close(peerNamespace) } }
+
+        let link: OpaquePointer = switch spec.kind {
+        case .veth: try allocated(rtnl_link_veth_alloc(), spec.name)
+        case .vxlan: try allocated(rtnl_link_vxlan_alloc(), spec.name)
+        case .bridge, .dummy: try allocated(rtnl_link_alloc(), spec.name)
         }
         defer { rtnl_link_put(link) }
         rtnl_link_set_name(link, spec.name)
+        switch spec.kind {
+        case .veth(let peerName, _):
+            let peer = rtnl_link_veth_get_peer(link)  // a new reference
+            defer { rtnl_link_put(peer) }
+            rtnl_link_set_name(peer, peerName)
+            if let peerNamespace { rtnl_link_set_ns_fd(peer, peerNamespace) }
+        case .vxlan(let vxlan):
+            try configure(vxlan: link, vxlan, name: spec.name)
+        case .bridge:
+            try netlink(operation, spec.name, rtnl_link_set_type(link, "bridge"))
+        case .dummy:
+            try netlink(operation, spec.name, rtnl_link_set_type(link, "dummy"))
+        }
         if let mtu = spec.mtu { rtnl_link_set_mtu(link, mtu) }
         if let mac = spec.mac {
             try NetlinkAddress(mac: mac, for: operation).withPointer { rtnl_link_set_addr(link, $0) }
@@ -135,7 +129,7 @@ extension NetlinkSocket {
     /// Enslaves the device to `master` (a bridge), or frees it when `master` is `nil`.
     /// Equivalent: `ip link set NAME master MASTER` / `ip link set NAME nomaster`.
     public func setLink(_ name: String, master: String?) throws {
-        let index = try master.map { name throws(NetlinkError) in try linkIndex(name) } ?? 0
+        let index = try master.map { masterName throws(NetlinkError) in try linkIndex(masterName) } ?? 0
         try change(name, master.map { "set link master \($0)" } ?? "set link nomaster") {
             rtnl_link_set_master($0, index)
         }

@@ -46,6 +46,12 @@ struct ErrorTests {
             let mac = try #require(throws: NetlinkError.self) { try socket.setLink("d0", mac: "not-a-mac") }
             #expect(mac.object == "not-a-mac")
 
+            let peer = try #require(throws: NetlinkError.self) {
+                try socket.addLink(.veth("v0", peer: "v1", peerNamespace: "strait-t-no-such-namespace"))
+            }
+            #expect(peer.operation == "open network namespace")
+            #expect(Set(try socket.links().map(\.name)) == ["lo", "d0", "d0p"], "nothing half-made is left behind")
+
             let namespace = try #require(throws: NetlinkError.self) {
                 try NetlinkSocket(namespace: "strait-t-no-such-namespace")
             }
