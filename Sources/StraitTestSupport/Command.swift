@@ -15,6 +15,12 @@ public struct CommandFailure: Error, CustomStringConvertible {
     public let output: CommandOutput?
     public let reason: String
 
+    public init(arguments: [String], output: CommandOutput?, reason: String) {
+        self.arguments = arguments
+        self.output = output
+        self.reason = reason
+    }
+
     public var description: String {
         var text = "`\(arguments.joined(separator: " "))` \(reason)"
         if let output, !output.stderr.isEmpty { text += ": \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))" }
