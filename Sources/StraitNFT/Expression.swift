@@ -125,6 +125,8 @@ public struct NATFlags: OptionSet, Sendable, Hashable {
     public static let random = NATFlags(rawValue: 0x4)
     public static let persistent = NATFlags(rawValue: 0x8)
     public static let fullyRandom = NATFlags(rawValue: 0x10)
+    /// MAP_IPS and PROTO_SPECIFIED: the kernel sets them itself when address or port registers are given.
+    static let impliedByRegisters: UInt32 = 0x1 | 0x2
 }
 
 public enum NumgenType: UInt32, Sendable, Hashable {
@@ -181,5 +183,17 @@ public struct AnonymousSet: Sendable, Hashable {
         self.keyType = keyType
         self.dataType = dataType
         self.elements = elements
+    }
+
+    /// A set has no order: two anonymous sets are equal with the same elements in any order
+    /// (the kernel dumps a hash set in its own order).
+    public static func == (lhs: AnonymousSet, rhs: AnonymousSet) -> Bool {
+        lhs.keyType == rhs.keyType && lhs.dataType == rhs.dataType && Set(lhs.elements) == Set(rhs.elements)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(keyType)
+        hasher.combine(dataType)
+        hasher.combine(Set(elements))
     }
 }

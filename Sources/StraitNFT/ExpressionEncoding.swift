@@ -191,15 +191,20 @@ enum ExpressionEncoding {
         case "nat":
             guard let type = NATType(rawValue: u32(NFTNL_EXPR_NAT_TYPE)),
                   let family = Family(rawValue: UInt8(truncatingIfNeeded: u32(NFTNL_EXPR_NAT_FAMILY))) else { return nil }
-            return .nat(type, family: family, addressMin: register(NFTNL_EXPR_NAT_REG_ADDR_MIN),
-                        addressMax: register(NFTNL_EXPR_NAT_REG_ADDR_MAX),
-                        portMin: register(NFTNL_EXPR_NAT_REG_PROTO_MIN),
-                        portMax: register(NFTNL_EXPR_NAT_REG_PROTO_MAX),
-                        flags: NATFlags(rawValue: has(NFTNL_EXPR_NAT_FLAGS) ? u32(NFTNL_EXPR_NAT_FLAGS) : 0))
+            // The kernel reports a missing maximum as equal to the minimum; read it back as absent.
+            let addressMin = register(NFTNL_EXPR_NAT_REG_ADDR_MIN), portMin = register(NFTNL_EXPR_NAT_REG_PROTO_MIN)
+            let addressMax = register(NFTNL_EXPR_NAT_REG_ADDR_MAX), portMax = register(NFTNL_EXPR_NAT_REG_PROTO_MAX)
+            return .nat(type, family: family, addressMin: addressMin,
+                        addressMax: addressMax == addressMin ? nil : addressMax,
+                        portMin: portMin, portMax: portMax == portMin ? nil : portMax,
+                        flags: NATFlags(rawValue: (has(NFTNL_EXPR_NAT_FLAGS) ? u32(NFTNL_EXPR_NAT_FLAGS) : 0)
+                                                   & ~NATFlags.impliedByRegisters))
         case "masq":
-            return .masquerade(flags: NATFlags(rawValue: has(NFTNL_EXPR_MASQ_FLAGS) ? u32(NFTNL_EXPR_MASQ_FLAGS) : 0),
+            return .masquerade(flags: NATFlags(rawValue: (has(NFTNL_EXPR_MASQ_FLAGS) ? u32(NFTNL_EXPR_MASQ_FLAGS) : 0)
+                                                   & ~NATFlags.impliedByRegisters),
                                portMin: register(NFTNL_EXPR_MASQ_REG_PROTO_MIN),
-                               portMax: register(NFTNL_EXPR_MASQ_REG_PROTO_MAX))
+                               portMax: register(NFTNL_EXPR_MASQ_REG_PROTO_MAX) == register(NFTNL_EXPR_MASQ_REG_PROTO_MIN)
+                                   ? nil : register(NFTNL_EXPR_MASQ_REG_PROTO_MAX))
         case "numgen":
             guard let type = NumgenType(rawValue: u32(NFTNL_EXPR_NG_TYPE)) else { return nil }
             return .numgen(type, modulus: u32(NFTNL_EXPR_NG_MODULUS), offset: u32(NFTNL_EXPR_NG_OFFSET),

@@ -114,7 +114,20 @@ struct TableDump {
         return (named, anonymous)
     }
 
+    /// A hash set's dump can repeat elements while the kernel resizes its table after a big insert;
+    /// such a dump is retried until it comes back without repeats.
     private func elements(of set: NFTSet) throws(NFTError) -> [Element] {
+        var elements: [Element] = []
+        for attempt in 0..<20 {
+            elements = try dumpElements(of: set)
+            if Set(elements).count == elements.count { return elements }
+            usleep(UInt32(20_000 * (attempt + 1)))
+        }
+        var seen = Set<Element>()
+        return elements.filter { seen.insert($0).inserted }
+    }
+
+    private func dumpElements(of set: NFTSet) throws(NFTError) -> [Element] {
         let object = nftnl_set_alloc()!
         defer { nftnl_set_free(object) }
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY), UInt32(set.table.family.rawValue))
