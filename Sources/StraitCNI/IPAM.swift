@@ -14,6 +14,8 @@ public struct Lease: Sendable, Hashable, Codable {
     public var ifname: String
     public var address: IPAddress
     public var subnet: IPCIDR
+    /// The attachment's hostPort mappings, kept with its leases so DEL and GC can remove them.
+    public var portMappings: [PortMapping]?
 }
 
 /// Which attachment a lease belongs to, as GC's `cni.dev/valid-attachments` names them.
@@ -49,7 +51,8 @@ public struct IPAM: Sendable {
     /// Leases one address from each pool to (containerID, ifname). `requested` are static addresses
     /// (CNI_ARGS `IP=`, the `ips` capability): each must fall in one pool and be free. An attachment
     /// that already holds a lease in a pool keeps it (a retried ADD gets the same address).
-    public func allocate(_ key: AttachmentKey, pools: [AddressPool], requested: [IPAddress]) throws(CNIError) -> [Lease] {
+    public func allocate(_ key: AttachmentKey, pools: [AddressPool], requested: [IPAddress],
+                         portMappings: [PortMapping] = []) throws(CNIError) -> [Lease] {
         for address in requested where !pools.contains(where: { $0.contains(address) }) {
             throw CNIError(.addressUnavailable, "requested address \(address) is not in the node subnet",
                            details: pools.map { "\($0.first)-\($0.last)" }.joined(separator: ", "))
@@ -57,8 +60,9 @@ public struct IPAM: Sendable {
         return try update { book throws(CNIError) in
             var granted: [Lease] = []
             for pool in pools {
-                if let held = book.leases.first(where: { $0.key == key && pool.contains($0.address) }) {
-                    granted.append(held)
+                if let index = book.leases.firstIndex(where: { $0.key == key && pool.contains($0.address) }) {
+                    book.leases[index].portMappings = portMappings.isEmpty ? nil : portMappings
+                    granted.append(book.leases[index])
                     continue
                 }
                 let taken = Set(book.leases.map(\.address))
@@ -72,7 +76,8 @@ public struct IPAM: Sendable {
                     address = try Self.nextFree(in: pool, taken: taken, after: book.lastReserved[pool.subnet.description])
                     book.lastReserved[pool.subnet.description] = address
                 }
-                let lease = Lease(containerID: key.containerID, ifname: key.ifname, address: address, subnet: pool.subnet)
+                let lease = Lease(containerID: key.containerID, ifname: key.ifname, address: address, subnet: pool.subnet,
+                                  portMappings: portMappings.isEmpty ? nil : portMappings)
                 book.leases.append(lease)
                 granted.append(lease)
             }

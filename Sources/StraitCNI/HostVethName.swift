@@ -1,0 +1,17 @@
+/// The host end of a pod's veth pair is named from (containerID, ifname), so DEL and GC find it
+/// without any state: `st` and 12 hex digits of a 64-bit FNV-1a hash (14 bytes, under IFNAMSIZ).
+public func hostVethName(for key: AttachmentKey) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in "\(key.containerID)/\(key.ifname)".utf8 {
+        hash ^= UInt64(byte)
+        hash &*= 0x100_0000_01b3
+    }
+    let hex = String(hash, radix: 16)
+    let padded = String(repeating: "0", count: 16 - hex.count) + hex
+    return "st" + padded.prefix(12)
+}
+
+/// True for interface names `hostVethName` makes, so GC removes only strait-cni's own leftovers.
+func isHostVethName(_ name: String) -> Bool {
+    name.utf8.count == 14 && name.hasPrefix("st") && name.dropFirst(2).allSatisfy(\.isHexDigit)
+}

@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import StraitModel
+import StraitNetlink
+
+/// Wires one pod into the node: the veth pair (pod end `ifname` in the pod's namespace, host end
+/// on the bridge), the pod's addresses and routes, the bridge's gateway addresses. Two netlink
+/// sockets, one in each namespace, carry every request.
+struct PodInterface {
+    let host: NetlinkSocket
+    let pod: NetlinkSocket?
+    let netns: String
+    let ifname: String
+    let hostName: String
+
+    /// Opens the sockets. A missing pod namespace is nil here (DEL must still succeed without it).
+    init(netns: String, key: AttachmentKey) throws(CNIError) {
+        do { host = try NetlinkSocket() } catch {
+            throw CNIError(.kernelFailure, "cannot open a netlink socket on the node", details: "\(error)")
+        }
+        if netns.isEmpty || access(netns, F_OK) != 0 {
+            pod = nil
+        } else {
+            do { pod = try NetlinkSocket(namespace: netns) } catch {
+                throw CNIError(.invalidEnvironment, "CNI_NETNS \(netns) is not a network namespace", details: "\(error)")
+            }
+        }
+        self.netns = netns
+        ifname = key.ifname
+        hostName = hostVethName(for: key)
+    }
+
+    /// True when `ifname` exists in the pod's namespace.
+    var podInterfaceExists: Bool { (try? pod?.link(named: ifname)) != nil }
+
+    /// Creates the bridge if needed, brings it up, and gives it each pool's gateway address. An
+    /// address of an older subnet left on the bridge is replaced, not left to break new pods.
+    /// Equivalent: `ip link add BRIDGE type bridge; ip addr add GW/LEN dev BRIDGE; ip link set BRIDGE up`.
+    func ensureBridge(_ network: PodNetwork) throws(CNIError) {
+        try kernel("create bridge \(network.bridge)") {
+            if (try? host.link(named: network.bridge)) == nil {
+                do { try host.addLink(LinkSpec(name: network.bridge, kind: .bridge, up: true)) } catch let error as NetlinkError where error.code == .objectExists {}
+            }
+            let present = try host.addresses(of: network.bridge).map(\.address)
+            for pool in network.pools {
+                let wanted = pool.interfaceAddress(pool.gateway)
+                for stale in present where stale != wanted && isSameFamily(stale, pool) && !isLinkLocal(stale) {
+                    try? host.deleteAddress(stale, from: network.bridge)
+                }
+                if !present.contains(wanted) {
+                    do { try host.addAddress(wanted, to: network.bridge, skipDAD: true) } catch let error as NetlinkError where error.code == .objectExists {}
+                }
+            }
+            try host.setLink(network.bridge, up: true)
+        }
+    }
+
+    /// Creates the veth pair, configures the pod end and attaches the host end to the bridge.
+    func create(_ network: PodNetwork, leases: [Lease], mac: String) throws(CNIError) -> (hostMAC: String?, podMAC: String) {
+        guard let pod else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
+        // A host end left by an ADD that was killed half-way belongs to this same attachment.
+        try? host.deleteLink(named: hostName)
+        try kernel("create veth \(hostName) / \(ifname)") {
+            var spec = LinkSpec.veth(hostName, peer: ifname, peerNamespace: netns)
+            spec.mtu = UInt32(network.mtu)
+            try host.addLink(spec)
+        }
+        try kernel("configure \(ifname) in the pod") {
+            try pod.setLink(ifname, mtu: UInt32(network.mtu))
+            try pod.setLink(ifname, mac: mac)
+            for lease in leases {
+                let pool = network.pools.first { $0.subnet == lease.subnet }!
+                try pod.addAddress(pool.interfaceAddress(lease.address), to: ifname, skipDAD: true)
+            }
+            try pod.setLink(ifname, up: true)
+            for route in Self.podRoutes(network, leases: leases) {
+                try pod.addRoute(RouteSpec(destination: route.dst, gateway: route.gw, device: ifname))
+            }
+        }
+        try kernel("attach \(hostName) to \(network.bridge)") {
+            try host.setLink(hostName, master: network.bridge)
+            try host.setLink(hostName, up: true)
+        }
+        if network.hairpinMode { try? writeSysfs("/sys/class/net/\(hostName)/brport/hairpin_mode", "1") }
+        return ((try? host.link(named: hostName))?.mac, mac)
+    }
+
+    /// Deletes the host end (and with it the pod end). A missing link is success.
+    func remove() throws(CNIError) {
+        do { try host.deleteLink(named: hostName) } catch {
+            if (try? host.link(named: hostName)) != nil {
+                throw CNIError(.kernelFailure, "cannot delete \(hostName)", details: "\(error)")
+            }
+        }
+    }
+
+    /// The pod's routes: the default route (or only the cluster networks) via the gateway.
+    static func podRoutes(_ network: PodNetwork, leases: [Lease]) -> [CNIResult.Route] {
+        network.pools.flatMap { pool -> [CNIResult.Route] in
+            guard leases.contains(where: { $0.subnet == pool.subnet }) else { return [] }
+            let gateway = pool.gateway.description
+            if network.isDefaultGateway {
+                return [CNIResult.Route(dst: pool.family == .ipv4 ? "0.0.0.0/0" : "::/0", gw: gateway)]
+            }
+            return network.clusterNetworks.filter { isSameFamily($0, pool) }.map { CNIResult.Route(dst: $0, gw: gateway) }
+        }
+    }
+
+    private func kernel(_ step: String, _ body: () throws -> Void) throws(CNIError) {
+        do { try body() } catch {
+            throw CNIError(.kernelFailure, "\(step) failed", details: "\(error)")
+        }
+    }
+}
+
+/// A stable MAC from the pod's first address: `0a:58` and the IPv4 address (or the last four
+/// bytes of the IPv6 one), so a pod that comes back with its address keeps its MAC and neighbours'
+/// ARP caches stay right.
+func podMAC(for leases: [Lease]) -> String {
+    let bytes = leases.first.map { Array($0.address.bytes.suffix(4)) } ?? [0, 0, 0, 0]
+    return ([0x0a, 0x58] + bytes).map { byte in
+        let hex = String(byte, radix: 16)
+        return hex.count == 1 ? "0" + hex : hex
+    }.joined(separator: ":")
+}
+
+private func isSameFamily(_ cidr: String, _ pool: AddressPool) -> Bool {
+    cidr.contains(":") == (pool.family == .ipv6)
+}
+
+private func isLinkLocal(_ cidr: String) -> Bool { cidr.lowercased().hasPrefix("fe80:") }
+
+/// Writes a value into a sysctl or sysfs file of the current network namespace.
+func writeSysfs(_ path: String, _ value: String) throws(FileError) {
+    let fd = try fileCall("open", path) { open(path, O_WRONLY | O_CLOEXEC) }
+    defer { close(fd) }
+    _ = try fileCall("write", path) { Int32(write(fd, value, value.utf8.count)) }
+}
