@@ -45,6 +45,7 @@ let package = Package(
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
+        .target(name: "StraitProxy", dependencies: ["StraitModel"]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
@@ -62,6 +63,7 @@ let package = Package(
         .testTarget(name: "StraitNFTTests", dependencies: ["StraitNFT", "StraitTestSupport"]),
         .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
+        .testTarget(name: "StraitProxyTests", dependencies: ["StraitProxy", "StraitTestSupport"]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore"]),
     ]
 )

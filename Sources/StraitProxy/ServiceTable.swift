@@ -1,0 +1,142 @@
+import StraitModel
+
+/// Names one port of one Service, as kube-proxy's `ServicePortName` does: the unit every backend
+/// programs. Ordered so snapshots and rule files come out the same every time.
+public struct ServicePortName: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var namespace: String
+    public var name: String
+    /// The Service port's name ("" for an unnamed single port).
+    public var port: String
+    public var `protocol`: TransportProtocol
+
+    public init(namespace: String, name: String, port: String, protocol: TransportProtocol) {
+        self.namespace = namespace
+        self.name = name
+        self.port = port
+        self.protocol = `protocol`
+    }
+
+    /// `namespace/name:port` (the port part only when named), as kube-proxy prints it.
+    public var description: String { port.isEmpty ? "\(namespace)/\(name)" : "\(namespace)/\(name):\(port)" }
+
+    public static func < (a: ServicePortName, b: ServicePortName) -> Bool {
+        (a.namespace, a.name, a.port, a.protocol.rawValue) < (b.namespace, b.name, b.port, b.protocol.rawValue)
+    }
+}
+
+/// One backend address of a Service port, as the EndpointSlices describe it.
+public struct ProxyEndpoint: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var address: IPAddress
+    public var port: UInt16
+    /// On this node (the slice's `nodeName` is the proxy's hostname).
+    public var isLocal: Bool
+    public var isReady: Bool
+    public var isServing: Bool
+    public var isTerminating: Bool
+    public var nodeName: String?
+    public var zone: String?
+    /// Topology hints: zones and nodes this endpoint should serve (nil when the slice gives none).
+    public var zoneHints: Set<String>?
+    public var nodeHints: Set<String>?
+
+    public init(address: IPAddress, port: UInt16, isLocal: Bool = false, isReady: Bool = true, isServing: Bool = true,
+                isTerminating: Bool = false, nodeName: String? = nil, zone: String? = nil,
+                zoneHints: Set<String>? = nil, nodeHints: Set<String>? = nil) {
+        self.address = address
+        self.port = port
+        self.isLocal = isLocal
+        self.isReady = isReady
+        self.isServing = isServing
+        self.isTerminating = isTerminating
+        self.nodeName = nodeName
+        self.zone = zone
+        self.zoneHints = zoneHints
+        self.nodeHints = nodeHints
+    }
+
+    /// `10.244.1.5:8080`, `[fd00::5]:8080`.
+    public var description: String {
+        address.family == .ipv6 ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+
+    public static func < (a: ProxyEndpoint, b: ProxyEndpoint) -> Bool { (a.address, a.port) < (b.address, b.port) }
+}
+
+/// Everything a backend needs to program one Service port, with its endpoints already chosen the
+/// way kube-proxy chooses them (ready first, else serving-and-terminating; traffic policies;
+/// topology hints). A backend only turns these into rules.
+public struct ServicePortEntry: Sendable, Hashable {
+    public var name: ServicePortName
+    public var port: UInt16
+    public var clusterIPs: [IPAddress]
+    public var nodePort: UInt16?
+    public var externalIPs: [IPAddress]
+    public var loadBalancerIPs: [IPAddress]
+    /// Empty means every source may reach the load-balancer IPs.
+    public var loadBalancerSourceRanges: [IPCIDR]
+    /// ClientIP affinity timeout in seconds; nil when affinity is None.
+    public var affinityTimeout: Int?
+    public var externalTrafficPolicyLocal: Bool
+    public var internalTrafficPolicyLocal: Bool
+    public var healthCheckNodePort: UInt16?
+    /// Endpoints for traffic from inside the cluster (ClusterIP): local ones only under
+    /// `internalTrafficPolicy: Local`. Empty with `hasEndpoints` true means drop; with it false, reject.
+    public var internalEndpoints: [ProxyEndpoint]
+    /// Endpoints for traffic from outside (NodePort, externalIPs, load-balancer IPs): local ones only
+    /// under `externalTrafficPolicy: Local`.
+    public var externalEndpoints: [ProxyEndpoint]
+    /// Whether the Service has any usable endpoint at all, on any node.
+    public var hasEndpoints: Bool
+    /// Every endpoint the slices list for this port (for conntrack cleanup and health checks).
+    public var allEndpoints: [ProxyEndpoint]
+
+    public init(name: ServicePortName, port: UInt16, clusterIPs: [IPAddress], nodePort: UInt16? = nil,
+                externalIPs: [IPAddress] = [], loadBalancerIPs: [IPAddress] = [], loadBalancerSourceRanges: [IPCIDR] = [],
+                affinityTimeout: Int? = nil, externalTrafficPolicyLocal: Bool = false,
+                internalTrafficPolicyLocal: Bool = false, healthCheckNodePort: UInt16? = nil,
+                internalEndpoints: [ProxyEndpoint] = [], externalEndpoints: [ProxyEndpoint] = [],
+                hasEndpoints: Bool? = nil, allEndpoints: [ProxyEndpoint]? = nil) {
+        self.name = name
+        self.port = port
+        self.clusterIPs = clusterIPs
+        self.nodePort = nodePort
+        self.externalIPs = externalIPs
+        self.loadBalancerIPs = loadBalancerIPs
+        self.loadBalancerSourceRanges = loadBalancerSourceRanges
+        self.affinityTimeout = affinityTimeout
+        self.externalTrafficPolicyLocal = externalTrafficPolicyLocal
+        self.internalTrafficPolicyLocal = internalTrafficPolicyLocal
+        self.healthCheckNodePort = healthCheckNodePort
+        self.internalEndpoints = internalEndpoints
+        self.externalEndpoints = externalEndpoints
+        self.allEndpoints = allEndpoints ?? Array(Set(internalEndpoints + externalEndpoints)).sorted()
+        self.hasEndpoints = hasEndpoints ?? !self.allEndpoints.isEmpty
+    }
+
+    public var `protocol`: TransportProtocol { name.protocol }
+
+    /// Whether the port is reachable from outside the node at all.
+    public var hasExternalAddresses: Bool { nodePort != nil || !externalIPs.isEmpty || !loadBalancerIPs.isEmpty }
+}
+
+/// The immutable snapshot one sync programs: every Service port, by name. Backends diff two of
+/// them (`changedPorts`) to rewrite only what changed.
+public struct ServiceTable: Sendable, Hashable {
+    public var ports: [ServicePortName: ServicePortEntry]
+
+    public init(_ entries: [ServicePortEntry] = []) {
+        ports = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+    }
+
+    public static let empty = ServiceTable()
+
+    /// The entries in a stable order.
+    public var sortedEntries: [ServicePortEntry] { ports.keys.sorted().map { ports[$0]! } }
+
+    /// The ports added, changed or removed between `old` and `self`.
+    public func changedPorts(since old: ServiceTable) -> (upserted: [ServicePortEntry], removed: [ServicePortName]) {
+        let upserted = ports.values.filter { old.ports[$0.name] != $0 }.sorted { $0.name < $1.name }
+        let removed = old.ports.keys.filter { ports[$0] == nil }.sorted()
+        return (upserted, removed)
+    }
+}
