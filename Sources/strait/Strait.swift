@@ -8,6 +8,6 @@ struct Strait: AsyncParsableCommand {
         commandName: "strait",
         abstract: "Service networking for a Kubernetes node: proxy, overlay and standalone objects.",
         version: StraitVersion.current,
-        subcommands: []
+        subcommands: [ProxyCommand.self, OverlayCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self]
     )
 }
