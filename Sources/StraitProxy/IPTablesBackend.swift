@@ -1,0 +1,240 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import StraitModel
+
+/// What one sync wrote, for logs, metrics and tests.
+public struct IPTablesSyncSummary: Sendable, Hashable {
+    public var full: Bool
+    /// Service ports whose chains were rewritten.
+    public var rewrittenPorts: Int
+    /// Whether the shared dispatch chains (nat `KUBE-SERVICES`/`KUBE-NODEPORTS`) and the filter chains were rewritten.
+    public var rewroteDispatch: Bool
+    public var rewroteFilter: Bool
+    public var deletedChains: Int
+    /// Lines of `iptables-restore` input (0 when nothing changed and nothing ran).
+    public var lines: Int
+}
+
+/// The iptables mode: kube-proxy's rule model (semantics §2), written with one
+/// `iptables-restore --noflush --counters` per sync, so each table changes atomically.
+///
+/// A partial sync (with `old`) rewrites only the chains of the changed service ports, plus the shared
+/// dispatch chains when a port's lines in them changed (an endpoint change leaves them alone).
+/// A full sync rewrites everything; the first one (or the one after a failure) also reads the
+/// tables back to delete chains left from an earlier run and to add the jumps from the built-in
+/// chains only where they are missing.
+public actor IPTablesBackend: ProxyBackend {
+    public nonisolated let mode = ProxyMode.iptables
+    public nonisolated let tools: IPTablesRestore
+    public let options: IPTablesRuleOptions
+
+    /// What the kernel holds since the last successful sync; nil before it or after a failure.
+    private var programmed: ServiceTable?
+    private var chains: [ServicePortName: [String]] = [:]
+    private var dispatch: [ServicePortName: IPTablesDispatch] = [:]
+    public private(set) var lastSync: IPTablesSyncSummary?
+
+    /// Endpoints above which per-endpoint comments are left out (kube-proxy's large-cluster mode).
+    public static let largeClusterEndpoints = 1000
+
+    public init(options: IPTablesRuleOptions = IPTablesRuleOptions(), tools: IPTablesRestore) {
+        self.options = options
+        self.tools = tools
+    }
+
+    public func sync(from old: ServiceTable?, to new: ServiceTable) async throws {
+        do {
+            try syncRules(from: old, to: new)
+        } catch {
+            // The tables may hold either state (filter and nat commit separately): read them back next time.
+            programmed = nil
+            chains = [:]
+            dispatch = [:]
+            throw error
+        }
+    }
+
+    private func syncRules(from old: ServiceTable?, to new: ServiceTable) throws {
+        let cold = programmed == nil
+        let full = old == nil || cold
+        var options = self.options
+        let endpointCount = new.ports.values.reduce(0) { $0 + $1.allEndpoints.count }
+        options.endpointComments = endpointCount <= Self.largeClusterEndpoints
+
+        var kernelChains: Set<String> = []
+        var presentJumps: Set<IPTablesRules.Jump> = []
+        if cold {
+            let saved = IPTablesSave(try tools.save())
+            kernelChains = Set(saved.chains(in: "nat").filter { IPTablesChainName.isServiceChain($0) })
+            presentJumps = Set(IPTablesRules.jumps.filter { saved.hasJump($0) })
+        }
+
+        let upserted: [ServicePortEntry]
+        let removed: [ServicePortName]
+        if full {
+            upserted = new.sortedEntries
+            removed = chains.keys.filter { new.ports[$0] == nil }
+        } else {
+            (upserted, removed) = new.changedPorts(since: old!)
+        }
+
+        var natDeclarations: [String] = []
+        var natRules: [String] = []
+        var deleted: Set<String> = []
+        var dispatchChanged = full
+        var filterChanged = full
+        for entry in upserted {
+            let rules = IPTablesRules.render(entry, options)
+            let previous = chains[entry.name] ?? []
+            if !previous.isEmpty {
+                let kept = Set(rules.chains)
+                deleted.formUnion(previous.filter { !kept.contains($0) })
+            }
+            natDeclarations.append(contentsOf: rules.chains)
+            natRules.append(contentsOf: rules.chainRules)
+            let before = dispatch[entry.name]
+            if before?.natServices != rules.dispatch.natServices || before?.natNodePorts != rules.dispatch.natNodePorts {
+                dispatchChanged = true
+            }
+            if before?.filter != rules.dispatch.filter { filterChanged = true }
+            chains[entry.name] = rules.chains.isEmpty ? nil : rules.chains
+            dispatch[entry.name] = rules.dispatch
+        }
+        for name in removed {
+            deleted.formUnion(chains.removeValue(forKey: name) ?? [])
+            if let gone = dispatch.removeValue(forKey: name) {
+                if !gone.natServices.isEmpty || !gone.natNodePorts.isEmpty { dispatchChanged = true }
+                if !gone.filter.isEmpty { filterChanged = true }
+            }
+        }
+        if cold {
+            let live = Set(chains.values.joined())
+            deleted.formUnion(kernelChains.subtracting(live))
+        }
+
+        let names = (dispatchChanged || filterChanged) ? dispatch.keys.sorted() : []
+        var text = ""
+        var lines = 0
+        func line(_ value: String) {
+            text += value
+            text += "\n"
+            lines += 1
+        }
+        let missingJumps = cold ? IPTablesRules.jumps.filter { !presentJumps.contains($0) }.reversed() : []
+        if filterChanged {
+            line("*filter")
+            for chain in IPTablesRules.filterBaseChains { line(":\(chain) - [0:0]") }
+            for jump in missingJumps where jump.table == "filter" { line("-I \(jump.chain) \(jump.rule)") }
+            for name in names { for rule in dispatch[name]!.filter { line(rule) } }
+            for rule in IPTablesRules.filterForwardRules { line(rule) }
+            line("COMMIT")
+        }
+        if full || dispatchChanged || !natDeclarations.isEmpty || !deleted.isEmpty {
+            line("*nat")
+            if full {
+                for chain in IPTablesRules.natBaseChains { line(":\(chain) - [0:0]") }
+            } else if dispatchChanged {
+                line(":\(IPTablesChainName.services) - [0:0]")
+                line(":\(IPTablesChainName.nodePorts) - [0:0]")
+            }
+            for chain in natDeclarations { line(":\(chain) - [0:0]") }
+            for chain in deleted.sorted() { line(":\(chain) - [0:0]") }
+            if full { for rule in IPTablesRules.natBaseRules { line(rule) } }
+            for jump in missingJumps where jump.table == "nat" { line("-I \(jump.chain) \(jump.rule)") }
+            if dispatchChanged {
+                for name in names { for rule in dispatch[name]!.natServices { line(rule) } }
+                for rule in IPTablesRules.nodePortsTail(options) { line(rule) }
+                for name in names { for rule in dispatch[name]!.natNodePorts { line(rule) } }
+            }
+            for rule in natRules { line(rule) }
+            for chain in deleted.sorted() { line("-X \(chain)") }
+            line("COMMIT")
+        }
+        if lines > 0 { try tools.restore(Array(text.utf8)) }
+        programmed = new
+        lastSync = IPTablesSyncSummary(full: full, rewrittenPorts: upserted.count, rewroteDispatch: dispatchChanged,
+                                       rewroteFilter: filterChanged, deletedChains: deleted.count, lines: lines)
+    }
+
+    /// Removes every chain Strait made (the fixed `KUBE-…` chains and the per-service ones) and the
+    /// jumps to them from the built-in chains; every other rule and chain stays.
+    /// Equivalent: `strait proxy --cleanup`.
+    public func cleanup() async throws {
+        programmed = nil
+        chains = [:]
+        dispatch = [:]
+        let saved = IPTablesSave(try tools.save())
+        let input = saved.cleanupInput()
+        if !input.isEmpty { try tools.restore(Array(input.utf8)) }
+    }
+}
+
+/// The parsed output of `iptables-save`: per table, its chains and its `-A` rules.
+struct IPTablesSave {
+    private(set) var tables: [String: (chains: [String], rules: [(chain: String, spec: String)])] = [:]
+
+    static let builtinChains: Set<String> = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]
+    static let fixedChains: [String: Set<String>] = [
+        "nat": Set(IPTablesRules.natBaseChains),
+        "filter": Set(IPTablesRules.filterBaseChains),
+    ]
+
+    init(_ text: String) {
+        var table = ""
+        for raw in text.split(separator: "\n") {
+            if raw.hasPrefix("*") {
+                table = String(raw.dropFirst())
+                tables[table] = ([], [])
+            } else if raw.hasPrefix(":") {
+                let name = raw.dropFirst().prefix { $0 != " " }
+                tables[table]?.chains.append(String(name))
+            } else if raw.hasPrefix("-A ") {
+                let rest = raw.dropFirst(3)
+                let chain = rest.prefix { $0 != " " }
+                tables[table]?.rules.append((String(chain), String(rest.dropFirst(chain.count + 1))))
+            }
+        }
+    }
+
+    func chains(in table: String) -> [String] { tables[table]?.chains ?? [] }
+
+    /// Whether a built-in chain already jumps where `jump` would (whatever the rule's exact spelling).
+    func hasJump(_ jump: IPTablesRules.Jump) -> Bool {
+        (tables[jump.table]?.rules ?? []).contains { $0.chain == jump.chain && $0.spec.hasSuffix("-j \(jump.target)") }
+    }
+
+    static func isOurs(_ chain: String, table: String) -> Bool {
+        (fixedChains[table]?.contains(chain) ?? false) || (table == "nat" && IPTablesChainName.isServiceChain(chain))
+    }
+
+    /// The restore input that flushes and deletes Strait's chains and deletes the built-in chains'
+    /// jumps to them. A chain some foreign rule still jumps to is flushed but kept, so the restore
+    /// cannot fail on it.
+    func cleanupInput() -> String {
+        var text = ""
+        for table in tables.keys.sorted() {
+            let (chains, rules) = tables[table]!
+            let ours = chains.filter { Self.isOurs($0, table: table) }
+            if ours.isEmpty { continue }
+            let ourSet = Set(ours)
+            func target(_ spec: String) -> String? {
+                let words = spec.split(separator: " ")
+                guard let at = words.lastIndex(of: "-j"), at + 1 < words.count else { return nil }
+                return String(words[at + 1])
+            }
+            var jumps: [(String, String)] = []
+            var kept: Set<String> = []
+            for rule in rules where !ourSet.contains(rule.chain) {
+                guard let target = target(rule.spec), ourSet.contains(target) else { continue }
+                if Self.builtinChains.contains(rule.chain) { jumps.append((rule.chain, rule.spec)) } else { kept.insert(target) }
+            }
+            text += "*\(table)\n"
+            for chain in ours { text += ":\(chain) - [0:0]\n" }
+            for (chain, spec) in jumps { text += "-D \(chain) \(spec)\n" }
+            for chain in ours where !kept.contains(chain) { text += "-X \(chain)\n" }
+            text += "COMMIT\n"
+        }
+        return text
+    }
+}
