@@ -52,7 +52,12 @@ let package = Package(
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "strait-cni", dependencies: ["StraitCNI"]),
+        // The runtime execs strait-cni for every pod: a static Swift runtime makes it start as fast as a Go plugin.
+        .executableTarget(name: "strait-cni", dependencies: ["StraitCNI"], linkerSettings: [
+            .unsafeFlags(["-static-stdlib"]),
+            // FoundationEssentials' own static dependencies, which -static-stdlib alone does not pull in.
+            .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"),
+        ]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
         .executableTarget(name: "strait-bench", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
 

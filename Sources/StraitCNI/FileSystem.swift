@@ -37,7 +37,8 @@ func readTextFile(_ path: String) throws(FileError) -> String {
 }
 
 /// Replaces `path` with `bytes` so a reader (or a crash) sees the old content or the new, never a
-/// mix: write a temporary file beside it, fsync it, rename it over, fsync the directory.
+/// mix: write a temporary file beside it, fsync it, rename it over. (The directory is not fsynced:
+/// a rename lost to a power failure loses only leases of pods that did not survive it either.)
 func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
     let temporary = "\(path).tmp.\(getpid())"
     let fd = try fileCall("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
@@ -55,19 +56,12 @@ func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
         }
     }
     if failure == nil && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: temporary, errno: errno) }
+    close(fd)
     if let failure {
-        close(fd)
         unlink(temporary)
         throw failure
     }
-    close(fd)
     try fileCall("rename", path) { rename(temporary, path) }
-    let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-    let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if directoryFD >= 0 {
-        fsync(directoryFD)
-        close(directoryFD)
-    }
 }
 
 /// Creates a directory and its parents, like `mkdir -p`.

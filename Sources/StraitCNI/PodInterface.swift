@@ -14,12 +14,13 @@ struct PodInterface {
     let ifname: String
     let hostName: String
 
-    /// Opens the sockets. A missing pod namespace is nil here (DEL must still succeed without it).
-    init(netns: String, key: AttachmentKey) throws(CNIError) {
+    /// Opens the sockets. A missing pod namespace is nil here (DEL must still succeed without it);
+    /// DEL, which only deletes the host end, does not open the pod's at all.
+    init(netns: String, key: AttachmentKey, openPod: Bool = true) throws(CNIError) {
         do { host = try NetlinkSocket() } catch {
             throw CNIError(.kernelFailure, "cannot open a netlink socket on the node", details: "\(error)")
         }
-        if netns.isEmpty || access(netns, F_OK) != 0 {
+        if !openPod || netns.isEmpty || access(netns, F_OK) != 0 {
             pod = nil
         } else {
             do { pod = try NetlinkSocket(namespace: netns) } catch {
@@ -56,16 +57,23 @@ struct PodInterface {
         }
     }
 
-    /// Creates the veth pair, configures the pod end and attaches the host end to the bridge.
-    func create(_ network: PodNetwork, leases: [Lease], mac: String) throws(CNIError) -> (hostMAC: String?, podMAC: String) {
-        guard let pod else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
+    /// Creates the veth pair: the host end here, the pod end `ifname` in the pod's namespace.
+    /// Equivalent: `ip link add HOST mtu M type veth peer name IFNAME netns NETNS`.
+    func createPair(_ network: PodNetwork) throws(CNIError) {
+        guard pod != nil else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
         // A host end left by an ADD that was killed half-way belongs to this same attachment.
         try? host.deleteLink(named: hostName)
         try kernel("create veth \(hostName) / \(ifname)") {
             var spec = LinkSpec.veth(hostName, peer: ifname, peerNamespace: netns)
             spec.mtu = UInt32(network.mtu)
             try host.addLink(spec)
+            try host.setLink(hostName, master: network.bridge)
         }
+    }
+
+    /// Configures the pod end (MTU, MAC, addresses, routes) and brings both ends up.
+    func configure(_ network: PodNetwork, leases: [Lease], mac: String) throws(CNIError) -> (hostMAC: String?, podMAC: String) {
+        guard let pod else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
         try kernel("configure \(ifname) in the pod") {
             try pod.setLink(ifname, mtu: UInt32(network.mtu))
             try pod.setLink(ifname, mac: mac)
@@ -78,12 +86,16 @@ struct PodInterface {
                 try pod.addRoute(RouteSpec(destination: route.dst, gateway: route.gw, device: ifname))
             }
         }
-        try kernel("attach \(hostName) to \(network.bridge)") {
-            try host.setLink(hostName, master: network.bridge)
-            try host.setLink(hostName, up: true)
-        }
+        try kernel("bring up \(hostName) on \(network.bridge)") { try host.setLink(hostName, up: true) }
         if network.hairpinMode { try? writeSysfs("/sys/class/net/\(hostName)/brport/hairpin_mode", "1") }
         return ((try? host.link(named: hostName))?.mac, mac)
+    }
+
+    /// Takes the host end down and off the bridge; a missing link is fine.
+    /// Equivalent: `ip link set HOST down nomaster`.
+    func detach() {
+        try? host.setLink(hostName, up: false)
+        try? host.setLink(hostName, master: nil)
     }
 
     /// Deletes the host end (and with it the pod end). A missing link is success.

@@ -24,30 +24,46 @@ struct PodSetup {
         }
         let requested = try requestedAddresses()
         let mappings = config.runtimeConfig?.portMappings ?? []
-        // Leasing comes first: a refused address or a full pool fails before the kernel is touched.
-        let leases = try ipam.allocate(key, pools: network.pools, requested: requested, portMappings: mappings)
+        // The lease (a locked, fsynced file write) is taken on another thread while the kernel
+        // builds the bridge and the veth pair; a refused address or a full pool undoes the pair.
+        let allocation = BackgroundWork { [ipam, key] () throws(CNIError) in
+            try ipam.allocate(key, pools: network.pools, requested: requested, portMappings: mappings)
+        }
+        var leases: [Lease] = []
         do throws(CNIError) {
             try interface.ensureBridge(network)
             try enableForwarding(network)
-            let macs = try interface.create(network, leases: leases, mac: podMAC(for: leases))
+            try interface.createPair(network)
+            leases = try allocation.wait()
+            let macs = try interface.configure(network, leases: leases, mac: podMAC(for: leases))
             if !mappings.isEmpty {
                 try HostPorts.add(key, mappings: mappings, podAddresses: leases.map(\.address))
             }
             return result(network, leases: leases, hostMAC: macs.hostMAC, podMAC: macs.podMAC, hostName: interface.hostName)
         } catch {
+            // Undo in reverse; a lease this ADD took is released (a lease it could not take is not touched).
+            if leases.isEmpty, let taken = try? allocation.wait() { leases = taken }
             try? HostPorts.remove(key, leases: leases)
             try? interface.remove()
-            _ = try? ipam.release(key)
+            if !leases.isEmpty { _ = try? ipam.release(key) }
             throw error
         }
     }
 
     /// DEL: remove host ports, the veth pair and the leases. Each part missing already is fine;
     /// the leases go even when the pod's namespace is gone.
+    ///
+    /// The host end is first taken off the bridge, so the old pod can no longer answer for its
+    /// address; then the lease is released while the kernel deletes the veth pair (the slow part).
     static func delete(env: CNIEnvironment, config: NetworkConfig, key: AttachmentKey, ipam: IPAM) throws(CNIError) {
         try HostPorts.remove(key, leases: try ipam.leases().filter { $0.key == key })
-        try PodInterface(netns: env.netns, key: key).remove()
-        try ipam.release(key)
+        let interface = try PodInterface(netns: env.netns, key: key, openPod: false)
+        interface.detach()
+        let release = BackgroundWork { [ipam, key] () throws(CNIError) in try ipam.release(key) }
+        let removal: CNIError?
+        do throws(CNIError) { try interface.remove(); removal = nil } catch { removal = error }
+        _ = try release.wait()
+        if let removal { throw removal }
     }
 
     /// CHECK: the pod's interface, addresses and routes are as the ADD result says, and the leases hold.
