@@ -45,11 +45,19 @@ let package = Package(
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
-        .target(name: "StraitProxy", dependencies: ["StraitModel"]),
+        .target(name: "StraitProxy", dependencies: [
+            "StraitModel", "StraitStore",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
+            "StraitProxy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The runtime execs strait-cni for every pod: a static Swift runtime makes it start as fast as a Go plugin.
@@ -68,7 +76,9 @@ let package = Package(
         .testTarget(name: "StraitNFTTests", dependencies: ["StraitNFT", "StraitTestSupport"]),
         .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
-        .testTarget(name: "StraitProxyTests", dependencies: ["StraitProxy", "StraitTestSupport"]),
+        .testTarget(name: "StraitProxyTests", dependencies: [
+            "StraitProxy", "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
+        ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore"]),
     ]
 )

@@ -65,6 +65,10 @@ public struct ProxyEndpoint: Sendable, Hashable, Comparable, CustomStringConvert
 /// Everything a backend needs to program one Service port, with its endpoints already chosen the
 /// way kube-proxy chooses them (ready first, else serving-and-terminating; traffic policies;
 /// topology hints). A backend only turns these into rules.
+///
+/// Dual stack: one entry carries the cluster IPs of both families and the endpoints of both
+/// (selection was done per family, as kube-proxy's per-family proxiers do, then concatenated).
+/// A backend that programs one family at a time takes `forFamily(.ipv4)` / `forFamily(.ipv6)`.
 public struct ServicePortEntry: Sendable, Hashable {
     public var name: ServicePortName
     public var port: UInt16
@@ -138,5 +142,35 @@ public struct ServiceTable: Sendable, Hashable {
         let upserted = ports.values.filter { old.ports[$0.name] != $0 }.sorted { $0.name < $1.name }
         let removed = old.ports.keys.filter { ports[$0] == nil }.sorted()
         return (upserted, removed)
+    }
+}
+
+extension ServicePortEntry {
+    /// The entry as a single-family proxier sees it: only that family's cluster IPs, externalIPs,
+    /// load-balancer IPs, source ranges and endpoints. nil when the Service has no cluster IP of
+    /// the family (kube-proxy's proxier for that family ignores the Service).
+    public func forFamily(_ family: IPFamily) -> ServicePortEntry? {
+        guard clusterIPs.contains(where: { $0.family == family }) else { return nil }
+        var entry = self
+        entry.clusterIPs = clusterIPs.filter { $0.family == family }
+        entry.externalIPs = externalIPs.filter { $0.family == family }
+        entry.loadBalancerIPs = loadBalancerIPs.filter { $0.family == family }
+        entry.loadBalancerSourceRanges = loadBalancerSourceRanges.filter { $0.family == family }
+        entry.internalEndpoints = internalEndpoints.filter { $0.address.family == family }
+        entry.externalEndpoints = externalEndpoints.filter { $0.address.family == family }
+        entry.allEndpoints = allEndpoints.filter { $0.address.family == family }
+        entry.hasEndpoints = entry.allEndpoints.contains { $0.isReady || ($0.isServing && $0.isTerminating) }
+        return entry
+    }
+
+    /// Every address the port answers on from inside the node: cluster IPs, externalIPs and
+    /// load-balancer IPs (NodePorts are matched by port on the node's addresses).
+    public var serviceIPs: [IPAddress] { clusterIPs + externalIPs + loadBalancerIPs }
+}
+
+extension ServiceTable {
+    /// The table with only one family's view of each entry (see `ServicePortEntry.forFamily`).
+    public func forFamily(_ family: IPFamily) -> ServiceTable {
+        ServiceTable(ports.values.compactMap { $0.forFamily(family) })
     }
 }

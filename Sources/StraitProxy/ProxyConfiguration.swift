@@ -1,0 +1,205 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import StraitModel
+import Yams
+
+/// The proxy's settings, named as kube-proxy's flags and `KubeProxyConfiguration` fields. The
+/// `strait proxy` command starts from `ProxyConfiguration()` or `load(yaml:)` (`--config`) and
+/// then sets the fields whose flags were given.
+public struct ProxyConfiguration: Sendable, Hashable {
+    public var mode: ProxyMode = .iptables
+    /// `--hostname-override`; nil means the host name. See `nodeName`.
+    public var hostnameOverride: String?
+    /// `--cluster-cidr` (comma-separated in the flag): pod traffic from outside these is masqueraded.
+    public var clusterCIDRs: [IPCIDR] = []
+    /// `--nodeport-addresses`: CIDRs (or `primary`) whose node addresses accept NodePorts; empty
+    /// means all local addresses.
+    public var nodePortAddresses: [String] = []
+    /// `--masquerade-all`.
+    public var masqueradeAll = false
+    /// `--min-sync-period`: 0 here (kube-proxy's default is 1 s); see `SyncLoop`.
+    public var minSyncPeriod: Duration = .zero
+    /// `--sync-period`: 30 s.
+    public var syncPeriod: Duration = .seconds(30)
+    /// `--metrics-bind-address` (127.0.0.1:10249); nil disables the server.
+    public var metricsBindAddress: BindAddress? = BindAddress(host: "127.0.0.1", port: 10249)
+    /// `--healthz-bind-address` (0.0.0.0:10256); nil disables the server.
+    public var healthzBindAddress: BindAddress? = BindAddress(host: "0.0.0.0", port: 10256)
+    /// `bindAddress` of the configuration file (kept for compatibility; unused).
+    public var bindAddress: String?
+
+    public init() {}
+
+    /// `hostnameOverride` or the host name, lowercased, as kube-proxy's node name.
+    public var nodeName: String {
+        if let hostnameOverride, !hostnameOverride.isEmpty { return hostnameOverride.lowercased() }
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
+    }
+
+    /// A configuration problem, naming the field.
+    public struct Error: Swift.Error, Sendable, Hashable, CustomStringConvertible {
+        public var field: String
+        public var problem: String
+        public init(field: String, problem: String) {
+            self.field = field
+            self.problem = problem
+        }
+        public var description: String { "\(field): \(problem)" }
+    }
+
+    /// Parses the `--cluster-cidr` flag value (comma-separated).
+    public static func parseCIDRs(_ text: String, field: String = "--cluster-cidr") throws(Error) -> [IPCIDR] {
+        try text.split(separator: ",").map { part throws(Error) -> IPCIDR in
+            let trimmed = part.trimmingSpaces
+            guard let cidr = IPCIDR(trimmed) else { throw Error(field: field, problem: "\(String(reflecting: trimmed)) is not a CIDR") }
+            return cidr
+        }
+    }
+
+    /// Parses a bind-address flag value: `ip:port`, `[ipv6]:port`, a bare IP (with
+    /// `defaultPort`), or "" (disabled).
+    public static func parseBindAddress(_ text: String, defaultPort: Int, field: String) throws(Error) -> BindAddress? {
+        if text.isEmpty { return nil }
+        guard let address = BindAddress(parsing: text, defaultPort: defaultPort) else {
+            throw Error(field: field, problem: "\(String(reflecting: text)) is not an IP:port address")
+        }
+        return address
+    }
+
+    /// Reads a `KubeProxyConfiguration` (`kubeproxy.config.k8s.io/v1alpha1`; the v1alpha2
+    /// top-level `syncPeriod`/`minSyncPeriod` are read too). Fields Strait does not use come back
+    /// as warnings; values it cannot read throw.
+    public static func load(yaml text: String) throws -> (configuration: ProxyConfiguration, warnings: [String]) {
+        guard let node = try Yams.compose(yaml: text), let mapping = node.mapping else {
+            throw Error(field: "(document)", problem: "expected a KubeProxyConfiguration mapping")
+        }
+        var config = ProxyConfiguration()
+        var warnings: [String] = []
+
+        func string(_ value: Yams.Node, _ field: String) throws(Error) -> String {
+            guard let scalar = value.scalar else { throw Error(field: field, problem: "expected a string") }
+            return scalar.string
+        }
+        func duration(_ value: Yams.Node, _ field: String) throws(Error) -> Duration {
+            let text = try string(value, field)
+            guard let duration = GoDuration.parse(text) else {
+                throw Error(field: field, problem: "\(String(reflecting: text)) is not a duration (like 30s, 1m0s)")
+            }
+            return duration
+        }
+        func bool(_ value: Yams.Node, _ field: String) throws(Error) -> Bool {
+            switch try string(value, field) {
+            case "true", "True", "TRUE": return true
+            case "false", "False", "FALSE": return false
+            case let other: throw Error(field: field, problem: "\(String(reflecting: other)) is not true or false")
+            }
+        }
+
+        for (keyNode, value) in mapping {
+            let key = keyNode.string ?? ""
+            switch key {
+            case "apiVersion":
+                let version = try string(value, key)
+                guard version.hasPrefix("kubeproxy.config.k8s.io/") else {
+                    throw Error(field: key, problem: "\(String(reflecting: version)) is not kubeproxy.config.k8s.io/v1alpha1")
+                }
+                if version != "kubeproxy.config.k8s.io/v1alpha1" && version != "kubeproxy.config.k8s.io/v1alpha2" {
+                    warnings.append("apiVersion \(version) is not v1alpha1; reading it as v1alpha1")
+                }
+            case "kind":
+                let kind = try string(value, key)
+                guard kind == "KubeProxyConfiguration" else {
+                    throw Error(field: key, problem: "\(String(reflecting: kind)) is not KubeProxyConfiguration")
+                }
+            case "mode":
+                let text = try string(value, key)
+                if text.isEmpty { break }
+                guard let mode = ProxyMode(rawValue: text) else {
+                    throw Error(field: key, problem: "\(String(reflecting: text)) is not a proxy mode (iptables, nftables, ipvs)")
+                }
+                config.mode = mode
+            case "hostnameOverride":
+                let text = try string(value, key)
+                config.hostnameOverride = text.isEmpty ? nil : text
+            case "clusterCIDR":
+                let text = try string(value, key)
+                config.clusterCIDRs = try parseCIDRs(text, field: key)
+            case "bindAddress":
+                config.bindAddress = try string(value, key)
+            case "metricsBindAddress":
+                config.metricsBindAddress = try parseBindAddress(try string(value, key), defaultPort: 10249, field: key)
+            case "healthzBindAddress":
+                config.healthzBindAddress = try parseBindAddress(try string(value, key), defaultPort: 10256, field: key)
+            case "nodePortAddresses":
+                if value.scalar?.string == "null" || value.scalar?.string == "" { break }
+                guard let items = value.sequence else { throw Error(field: key, problem: "expected a list") }
+                config.nodePortAddresses = try items.enumerated().map { (i, item) throws(Error) in
+                    try string(item, "\(key)[\(i)]")
+                }
+            case "syncPeriod": config.syncPeriod = try duration(value, key)
+            case "minSyncPeriod": config.minSyncPeriod = try duration(value, key)
+            case "iptables":
+                guard let inner = value.mapping else { throw Error(field: key, problem: "expected a mapping") }
+                for (innerKey, innerValue) in inner {
+                    let name = innerKey.string ?? ""
+                    let field = "iptables.\(name)"
+                    switch name {
+                    case "masqueradeAll": config.masqueradeAll = try bool(innerValue, field)
+                    case "syncPeriod": config.syncPeriod = try duration(innerValue, field)
+                    case "minSyncPeriod": config.minSyncPeriod = try duration(innerValue, field)
+                    default: warnings.append("\(field) is not supported by Strait; ignored")
+                    }
+                }
+            default:
+                warnings.append("\(key) is not supported by Strait; ignored")
+            }
+        }
+        return (config, warnings)
+    }
+}
+
+/// Go's `time.ParseDuration`: `30s`, `1m0s`, `1h30m`, `500ms`, `1.5s`, `10us`, `0`.
+public enum GoDuration {
+    public static func parse(_ text: String) -> Duration? {
+        var rest = Substring(text)
+        var negative = false
+        if rest.hasPrefix("-") || rest.hasPrefix("+") {
+            negative = rest.first == "-"
+            rest = rest.dropFirst()
+        }
+        if rest == "0" { return .zero }
+        guard !rest.isEmpty else { return nil }
+        var total: Double = 0
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            let unit = rest.prefix { !$0.isNumber && $0 != "." }
+            rest = rest.dropFirst(unit.count)
+            let scale: Double
+            switch unit {
+            case "ns": scale = 1e-9
+            case "us", "µs", "μs": scale = 1e-6
+            case "ms": scale = 1e-3
+            case "s": scale = 1
+            case "m": scale = 60
+            case "h": scale = 3600
+            default: return nil
+            }
+            total += value * scale
+        }
+        let nanoseconds = Int64((total * 1e9).rounded())
+        return .nanoseconds(negative ? -nanoseconds : nanoseconds)
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
