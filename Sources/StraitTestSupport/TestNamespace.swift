@@ -48,6 +48,7 @@ public func withTestNamespaces<T>(
     _ count: Int = 1, _ body: ([TestNamespace]) async throws -> T
 ) async throws -> T {
     try requireRoot()
+    _ = leftoversRemoved
     var made: [TestNamespace] = []
     defer { for namespace in made { deleteNamespace(namespace) } }
     for _ in 0..<count {
@@ -59,6 +60,19 @@ public func withTestNamespaces<T>(
     }
     return try await body(made)
 }
+
+/// Once per test process: deletes test namespaces left by a test process that was killed before
+/// its cleanup ran (their names carry that process's PID, which no longer exists).
+private let leftoversRemoved: Void = {
+    let names = (try? Command.output(["ip", "netns", "list"]).stdout) ?? ""
+    for line in names.split(separator: "\n") {
+        let name = String(line.split(separator: " ")[0])
+        let parts = name.split(separator: "-")
+        guard name.hasPrefix(testNamespacePrefix + "-"), parts.count == 4, let pid = Int32(parts[2]),
+              pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+        deleteNamespace(TestNamespace(name: name))
+    }
+}()
 
 /// Kills every process still running inside the namespace (servers a test started there), then deletes it.
 private func deleteNamespace(_ namespace: TestNamespace) {
