@@ -1,10 +1,76 @@
 import ArgumentParser
+import Foundation
+import StraitManifest
+import StraitModel
+import StraitProxy
 
-/// `strait apply` (being written: this placeholder only keeps the command tree compiling).
+/// `strait apply -f FILE`: validates every object in a YAML or JSON manifest (`-f -` reads
+/// standard input) and, only if all are good, writes them to the store, printing what changed
+/// as kubectl does (`service/web configured`).
 struct ApplyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Not built yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Write Services, EndpointSlices and Nodes from a manifest into the store.")
+
+    @Option(name: .shortAndLong, help: "The manifest: a YAML stream or JSON; - for standard input.")
+    var filename: String
+
+    @OptionGroup var storeOptions: ObjectStoreOptions
 
     func run() async throws {
-        throw ValidationError("strait apply is not built yet")
+        let data: Data
+        if filename == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: filename) else {
+                throw ValidationError("cannot read \(filename)")
+            }
+            data = contents
+        }
+        let objects: [KubeObject]
+        do {
+            objects = try Manifest.decode(data)
+        } catch {
+            throw userFailure("error: \(filename): \(error)")
+        }
+        let store = try await storeOptions.open()
+        do {
+            let results = try await store.apply(objects)
+            await store.close()
+            for (object, outcome) in results { print("\(ObjectStore.kubectlName(object)) \(outcome.rawValue)") }
+        } catch let invalid as ObjectStore.Invalid {
+            await store.close()
+            throw userFailure(invalid.problems.map { "error: \($0)" }.joined(separator: "\n")
+                                 + "\nnothing was written")
+        } catch {
+            await store.close()
+            throw error
+        }
     }
+}
+
+/// `--store` and the etcd TLS files, shared by `apply`, `get` and `delete`.
+struct ObjectStoreOptions: ParsableArguments {
+    @Option(help: "The store: a SQLite file path, sqlite:///path, or etcd://host:2379[,host:2379] (default $STRAIT_STORE or /var/lib/strait/store.db).")
+    var store: String?
+
+    @Option(name: .customLong("etcd-cafile"), help: "CA bundle for an etcd store over TLS.")
+    var etcdCAFile: String?
+
+    @Option(name: .customLong("etcd-certfile"), help: "Client certificate for an etcd store.")
+    var etcdCertFile: String?
+
+    @Option(name: .customLong("etcd-keyfile"), help: "Client key for an etcd store.")
+    var etcdKeyFile: String?
+
+    func open() async throws -> ObjectStore {
+        try await ObjectStore.open(url: store ?? ObjectStore.defaultURL, caFile: etcdCAFile,
+                                   certFile: etcdCertFile, keyFile: etcdKeyFile)
+    }
+}
+
+/// Prints a message already worded for the user on standard error; throw the result to exit 1.
+func userFailure(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    return ExitCode.failure
 }

@@ -1,0 +1,213 @@
+import Foundation
+import NIOConcurrencyHelpers
+import StraitModel
+@testable import StraitProxy
+import Testing
+
+/// A backend that records every sync; can be slow and can fail on demand.
+final class RecordingBackend: ProxyBackend {
+    struct Call: Sendable {
+        var full: Bool
+        var table: ServiceTable
+    }
+    let mode = ProxyMode.iptables
+    let delay: Duration
+    private let state = NIOLockedValueBox((calls: [Call](), failuresLeft: 0))
+
+    init(delay: Duration = .zero) { self.delay = delay }
+
+    var calls: [Call] { state.withLockedValue { $0.calls } }
+    func failNext(_ count: Int) { state.withLockedValue { $0.failuresLeft = count } }
+
+    struct Injected: Error {}
+
+    func sync(from old: ServiceTable?, to new: ServiceTable) async throws {
+        if delay > .zero { try await Task.sleep(for: delay) }
+        try state.withLockedValue {
+            $0.calls.append(Call(full: old == nil, table: new))
+            if $0.failuresLeft > 0 {
+                $0.failuresLeft -= 1
+                throw Injected()
+            }
+        }
+    }
+
+    func cleanup() async throws {}
+
+    /// Waits until `condition` holds for the calls (up to 5 s).
+    func waitFor(_ condition: ([Call]) -> Bool) async throws {
+        for _ in 0..<500 {
+            if condition(calls) { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("timed out; calls: \(calls.count)")
+    }
+}
+
+@Suite struct SyncLoopTests {
+    typealias F = Fixture
+
+    func start(_ backend: RecordingBackend, _ feed: ProxySourceFeed, syncPeriod: Duration = .seconds(30),
+               minSyncPeriod: Duration = .zero, retryDelay: Duration = .milliseconds(50)) -> (SyncLoop, Task<Void, any Error>) {
+        let loop = SyncLoop(backend: backend, source: feed,
+                            settings: .init(nodeName: "node-a", minSyncPeriod: minSyncPeriod, syncPeriod: syncPeriod,
+                                            retryDelay: retryDelay),
+                            conntrack: nil, log: .silent)
+        return (loop, Task { try await loop.run() })
+    }
+
+    func slice(_ index: Int, service: String = "web") -> KubeObject {
+        .endpointSlice(F.slice("web-\(index)", service: service, endpoints: [F.endpoint("10.244.1.\(index % 250 + 1)")]))
+    }
+
+    @Test func nothingUntilTheFirstFullList() async throws {
+        let backend = RecordingBackend()
+        let feed = ProxySourceFeed()
+        let (_, task) = start(backend, feed)
+        defer { task.cancel() }
+        feed.send(.upsert(.service(F.service("web"))))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(backend.calls.isEmpty)
+        feed.send(.replaceAll([.service(F.service("web")), slice(1)]))
+        try await backend.waitFor { $0.count == 1 }
+        let first = try #require(backend.calls.first)
+        #expect(first.full)
+        #expect(first.table.ports[F.name("web")]?.internalEndpoints.count == 1)
+    }
+
+    @Test func aLoneChangeIsSyncedAtOnce() async throws {
+        let backend = RecordingBackend()
+        let feed = ProxySourceFeed()
+        let (loop, task) = start(backend, feed)
+        defer { task.cancel() }
+        feed.send(.replaceAll([.service(F.service("web"))]))
+        try await backend.waitFor { $0.count == 1 }
+        let clock = ContinuousClock()
+        let sent = clock.now
+        feed.send(.upsert(slice(1)))
+        try await backend.waitFor { $0.count == 2 }
+        #expect(clock.now - sent < .milliseconds(500))
+        let second = backend.calls[1]
+        #expect(!second.full)
+        #expect(second.table.ports[F.name("web")]?.hasEndpoints == true)
+        #expect(await loop.syncCount == 2)
+        #expect(loop.metrics.render().contains("kubeproxy_sync_proxy_rules_endpoint_changes_total 1"))
+    }
+
+    @Test func aBurstIsCoalesced() async throws {
+        let backend = RecordingBackend(delay: .milliseconds(50))
+        let feed = ProxySourceFeed()
+        let (_, task) = start(backend, feed)
+        defer { task.cancel() }
+        feed.send(.replaceAll([.service(F.service("web"))]))
+        try await backend.waitFor { $0.count == 1 }
+        for index in 1...200 { feed.send(.upsert(slice(index))) }
+        try await backend.waitFor { $0.last?.table.ports[F.name("web")]?.allEndpoints.count == 200 }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(backend.calls.count <= 5, "200 changes took \(backend.calls.count - 1) syncs")
+        #expect(backend.calls.last?.table.ports[F.name("web")]?.allEndpoints.count == 200)
+    }
+
+    @Test func minSyncPeriodSpacesSyncs() async throws {
+        let backend = RecordingBackend()
+        let feed = ProxySourceFeed()
+        let (_, task) = start(backend, feed, minSyncPeriod: .milliseconds(300))
+        defer { task.cancel() }
+        feed.send(.replaceAll([.service(F.service("web"))]))
+        try await backend.waitFor { $0.count == 1 }
+        feed.send(.upsert(slice(1)))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(backend.calls.count == 1)
+        try await backend.waitFor { $0.count == 2 }
+    }
+
+    @Test func periodicFullResync() async throws {
+        let backend = RecordingBackend()
+        let feed = ProxySourceFeed()
+        let (_, task) = start(backend, feed, syncPeriod: .milliseconds(200))
+        defer { task.cancel() }
+        feed.send(.replaceAll([.service(F.service("web"))]))
+        try await backend.waitFor { $0.count == 1 }
+        feed.send(.upsert(slice(1)))
+        try await backend.waitFor { $0.count == 2 }
+        #expect(!backend.calls[1].full)
+        try await backend.waitFor { $0.count >= 4 }
+        #expect(backend.calls[2...].allSatisfy { $0.full })
+        #expect(backend.calls[2].table == backend.calls[1].table)
+    }
+
+    @Test func failureBacksOffAndRetriesFully() async throws {
+        let backend = RecordingBackend()
+        let feed = ProxySourceFeed()
+        let (loop, task) = start(backend, feed, retryDelay: .milliseconds(100))
+        defer { task.cancel() }
+        feed.send(.replaceAll([.service(F.service("web"))]))
+        try await backend.waitFor { $0.count == 1 }
+        backend.failNext(2)
+        let clock = ContinuousClock()
+        let sent = clock.now
+        feed.send(.upsert(slice(1)))
+        try await backend.waitFor { $0.count == 4 }
+        // 100 ms then 200 ms of backoff before the third attempt.
+        #expect(clock.now - sent >= .milliseconds(300))
+        let calls = backend.calls
+        #expect(!calls[1].full)
+        #expect(calls[2].full && calls[3].full)
+        #expect(calls[3].table.ports[F.name("web")]?.hasEndpoints == true)
+        #expect(await loop.syncCount == 2)
+        #expect(loop.metrics.render().contains("kubeproxy_sync_proxy_rules_failures_total 2"))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(backend.calls.count == 4)
+    }
+
+    @Test func healthGoesBadWhenSyncsStall() async throws {
+        let backend = RecordingBackend()
+        let feed = ProxySourceFeed()
+        let loop = SyncLoop(backend: backend, source: feed,
+                            settings: .init(nodeName: "node-a", syncPeriod: .milliseconds(100), retryDelay: .seconds(10)),
+                            conntrack: nil, log: .silent)
+        let task = Task { try await loop.run() }
+        defer { task.cancel() }
+        feed.send(.replaceAll([.service(F.service("web"))]))
+        try await backend.waitFor { $0.count == 1 }
+        #expect(loop.health.status().healthy)
+        backend.failNext(100)
+        feed.send(.upsert(slice(1)))
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(!loop.health.status().healthy)
+    }
+
+    @Test func nodeZoneLabelDrivesTopology() async throws {
+        let backend = RecordingBackend()
+        let feed = ProxySourceFeed()
+        let (_, task) = start(backend, feed)
+        defer { task.cancel() }
+        let hinted = KubeObject.endpointSlice(F.slice("web-1", service: "web", endpoints: [
+            F.endpoint("10.244.1.5", forZones: ["a"]), F.endpoint("10.244.2.5", forZones: ["b"]),
+        ]))
+        feed.send(.replaceAll([.service(F.service("web")), hinted]))
+        try await backend.waitFor { $0.count == 1 }
+        #expect(backend.calls[0].table.ports[F.name("web")]?.internalEndpoints.count == 2)
+        feed.send(.upsert(.node(Node(metadata: ObjectMeta(name: "node-a", labels: ["topology.kubernetes.io/zone": "b"])))))
+        try await backend.waitFor { $0.count == 2 }
+        #expect(backend.calls[1].full)
+        #expect(backend.calls[1].table.ports[F.name("web")]?.internalEndpoints.addresses == ["10.244.2.5"])
+    }
+
+    @Test func networkProgrammingLatencyFromTriggerTime() async throws {
+        let backend = RecordingBackend()
+        let feed = ProxySourceFeed()
+        let (loop, task) = start(backend, feed)
+        defer { task.cancel() }
+        feed.send(.replaceAll([.service(F.service("web"))]))
+        try await backend.waitFor { $0.count == 1 }
+        let trigger = Date().addingTimeInterval(-2).formatted(.iso8601)
+        feed.send(.upsert(.endpointSlice(F.slice("web-1", service: "web", endpoints: [F.endpoint("10.244.1.5")],
+                                                annotations: [ProxyObjects.triggerTimeAnnotation: trigger]))))
+        try await backend.waitFor { $0.count == 2 }
+        let text = loop.metrics.render()
+        #expect(text.contains("kubeproxy_network_programming_duration_seconds_count 1"))
+        #expect(text.contains("kubeproxy_network_programming_duration_seconds_bucket{le=\"1\"} 0"))
+        #expect(text.contains("kubeproxy_network_programming_duration_seconds_bucket{le=\"3\"} 1"))
+    }
+}
