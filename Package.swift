@@ -53,11 +53,13 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
             "StraitProxy",
+            "StraitOverlay", "StraitStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The runtime execs strait-cni for every pod: a static Swift runtime makes it start as fast as a Go plugin.
@@ -79,6 +81,7 @@ let package = Package(
         .testTarget(name: "StraitProxyTests", dependencies: [
             "StraitProxy", "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
         ]),
-        .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore"]),
+        .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
+        .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),
     ]
 )

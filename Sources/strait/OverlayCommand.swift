@@ -1,10 +1,66 @@
 import ArgumentParser
+import Dispatch
+import Foundation
+import StraitOverlay
+import StraitStore
 
-/// `strait overlay` (being written: this placeholder only keeps the command tree compiling).
+/// `strait overlay`: the node agent that leases this node's pod subnet from the store, owns the
+/// VXLAN device (or host-gw routes) and programs every other node's subnet; runs until SIGTERM/SIGINT.
 struct OverlayCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "overlay", abstract: "Not built yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "overlay",
+        abstract: "Lease this node's pod subnet and route to every other node's (VXLAN or host-gw).")
+
+    @Option(help: "The store: a SQLite file path, sqlite:///path, or etcd://host:2379[,host:2379] (default $STRAIT_STORE or \(SQLiteStore.defaultPath)).")
+    var store: String?
+    @Option(help: "CA file for etcd over TLS.") var etcdCafile: String?
+    @Option(help: "Client certificate for etcd over TLS.") var etcdCertfile: String?
+    @Option(help: "Client key for etcd over TLS.") var etcdKeyfile: String?
+    @Option(help: "The underlay interface (default: the one holding the default route).") var iface: String?
+    @Option(help: "This node's address on the underlay (default: the interface's first IPv4 address).") var publicIp: String?
+    @Option(help: "The cluster network, written to the store when it holds no config (e.g. 10.244.0.0/16).") var clusterCidr: String?
+    @Option(help: "The prefix length of node subnets, written with --cluster-cidr (default 24).") var subnetLen: Int?
+    @Option(help: "Where strait-cni reads this node's subnet.") var subnetFile: String = OverlayOptions.defaultSubnetFile
+    @Option(help: "vxlan or host-gw (written with --cluster-cidr; default vxlan).") var backend: String?
+    @Option(help: "The VXLAN network identifier (default 1).") var vni: UInt32?
+    @Option(help: "The VXLAN UDP port (default 8472).") var vxlanPort: UInt16?
+    @Option(name: .customLong("ip-masq"), help: "Masquerade pod traffic leaving the cluster network.") var ipMasq: Bool = true
+    @Option(help: .hidden) var leaseTtl: Int64 = 24 * 3600
 
     func run() async throws {
-        throw ValidationError("strait overlay is not built yet")
+        var backendType: BackendType?
+        if let backend {
+            guard let parsed = BackendType(rawValue: backend) else {
+                throw ValidationError("--backend \(backend): use vxlan or host-gw")
+            }
+            backendType = parsed
+        }
+        let tls = EtcdTLSFiles(caFile: etcdCafile, certFile: etcdCertfile, keyFile: etcdKeyfile)
+        let options = OverlayOptions(
+            store: store ?? ProcessInfo.processInfo.environment["STRAIT_STORE"] ?? SQLiteStore.defaultPath,
+            tls: tls == EtcdTLSFiles() ? nil : tls, interface: iface, publicIP: publicIp, clusterCIDR: clusterCidr,
+            subnetLength: subnetLen, subnetFile: subnetFile, backend: backendType, vni: vni, vxlanPort: vxlanPort,
+            ipMasq: ipMasq, leaseTTL: leaseTtl)
+        let agent = OverlayAgent(options: options)
+        let task = Task { try await agent.run() }
+        let signals = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { task.cancel() }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+        do {
+            try await task.value
+        } catch is CancellationError {
+            return
+        } catch let error as OverlayError {
+            FileHandle.standardError.write(Data("strait overlay: \(error)\n".utf8))
+            throw ExitCode.failure
+        } catch let error as StoreError {
+            FileHandle.standardError.write(Data("strait overlay: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
     }
 }

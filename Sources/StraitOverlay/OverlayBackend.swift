@@ -1,0 +1,23 @@
+import StraitModel
+
+/// Turns remote leases into kernel state (flannel's backend interface, made small): the agent
+/// owns the route table and hands a backend one lease at a time to program or unprogram.
+public protocol OverlayBackend: Sendable {
+    var type: BackendType { get }
+    /// The MTU pods get (written to the subnet file).
+    var podMTU: Int { get }
+    /// Sets up this node's side for `subnet` (the VXLAN device and its address). Idempotent.
+    func configure(subnet: IPv4CIDR) throws(OverlayError)
+    /// False when this node's side went missing (the device was deleted): the agent configures
+    /// again and reprograms every lease.
+    func isIntact() -> Bool
+    /// Why this backend cannot program `lease`, or nil when it can.
+    func refusal(for lease: SubnetLease) -> String?
+    /// Programs a remote lease; on failure nothing of it stays.
+    func add(_ lease: SubnetLease) throws(OverlayError)
+    /// Unprograms a remote lease; entries already gone are fine.
+    func remove(_ lease: SubnetLease)
+    /// Removes routes into `network` that this backend would have made but `table` does not hold,
+    /// left from leases that vanished while the agent was down.
+    func removeStaleRoutes(keeping table: RouteTable, network: IPv4CIDR) -> [String]
+}

@@ -1,0 +1,107 @@
+import Foundation
+import StraitModel
+import StraitStore
+
+/// The subnet this node holds: its key in the store, bound to a store lease with a TTL.
+public struct HeldLease: Sendable, Hashable {
+    public var lease: SubnetLease
+    public var storeLease: LeaseID
+}
+
+/// Acquires and renews this node's subnet lease (flannel's etcd subnet manager):
+/// 1. reuse the lease already carrying this node's public IP;
+/// 2. else the subnet a previous run used (the subnet file), when free;
+/// 3. else a random free subnet among the first 100, created with create-if-absent and retried on conflict.
+public struct SubnetLeaser: Sendable {
+    public static let defaultTTL: Int64 = 24 * 3600
+    static let raceRetries = 10
+
+    public let store: any Store
+    public let config: NetworkConfig
+    /// The lease value to publish (public IP, backend type, VNI and VTEP MAC); its subnet is ignored.
+    public let template: SubnetLease
+    public let ttl: Int64
+
+    public init(store: any Store, config: NetworkConfig, template: SubnetLease, ttl: Int64 = defaultTTL) {
+        self.store = store
+        self.config = config
+        self.template = template
+        self.ttl = ttl
+    }
+
+    public func acquire(preferring previous: IPv4CIDR?) async throws -> HeldLease {
+        for _ in 0..<Self.raceRetries {
+            let (items, _) = try await store.list(prefix: OverlayKeys.subnets)
+            var taken: Set<IPv4CIDR> = []
+            var mine: (KeyValue, SubnetLease)?
+            for item in items {
+                guard let lease = SubnetLease(key: item.key, value: item.value) else { continue }
+                taken.insert(lease.subnet)
+                if lease.publicIP == template.publicIP, isUsable(lease.subnet), mine == nil { mine = (item, lease) }
+            }
+            if let (item, lease) = mine {
+                var wanted = template
+                wanted.subnet = lease.subnet
+                var storeLease = item.lease
+                if let existing = storeLease, (try? await store.keepAlive(existing)) == nil { storeLease = nil }
+                let bound: LeaseID
+                if let storeLease { bound = storeLease } else { bound = try await store.grantLease(ttl: ttl) }
+                do {
+                    try await store.update(wanted.key, value: wanted.value, ifRevision: item.modRevision, lease: bound)
+                    return HeldLease(lease: wanted, storeLease: bound)
+                } catch let error as StoreError where error.code == .revisionMismatch || error.code == .notFound {
+                    continue
+                }
+            }
+            let subnet: IPv4CIDR
+            if let previous, isUsable(previous), !taken.contains(previous) {
+                subnet = previous
+            } else {
+                let free = freeSubnets(excluding: taken)
+                guard let pick = free.randomElement() else {
+                    throw OverlayError(.lease, "no free /\(config.subnetLength) subnet left in \(config.network) "
+                        + "(\(taken.count) leased between \(config.subnetMin) and \(config.subnetMax))")
+                }
+                subnet = pick
+            }
+            var wanted = template
+            wanted.subnet = subnet
+            let storeLease = try await store.grantLease(ttl: ttl)
+            do {
+                try await store.create(wanted.key, value: wanted.value, lease: storeLease)
+                return HeldLease(lease: wanted, storeLease: storeLease)
+            } catch let error as StoreError where error.code == .alreadyExists {
+                try? await store.revokeLease(storeLease)
+                continue
+            }
+        }
+        throw OverlayError(.lease, "lost the race for a subnet \(Self.raceRetries) times in a row")
+    }
+
+    /// Restarts the TTL. Throws `StoreError.leaseNotFound` (or `OverlayError.lease` when the key is
+    /// gone or no longer ours) when the lease is lost and must be acquired again.
+    public func renew(_ held: HeldLease) async throws {
+        try await store.keepAlive(held.storeLease)
+        guard let current = try await store.get(held.lease.key),
+              let lease = SubnetLease(key: current.key, value: current.value), lease.publicIP == template.publicIP
+        else {
+            throw OverlayError(.lease, "the lease \(held.lease.key) is gone or taken by another node")
+        }
+    }
+
+    private func isUsable(_ subnet: IPv4CIDR) -> Bool {
+        subnet.prefixLength == config.subnetLength && subnet >= config.subnetMin && subnet <= config.subnetMax
+            && config.network.contains(subnet)
+    }
+
+    /// Up to 100 free subnets from SubnetMin upward, as flannel collects them.
+    private func freeSubnets(excluding taken: Set<IPv4CIDR>) -> [IPv4CIDR] {
+        var free: [IPv4CIDR] = []
+        var candidate: IPv4CIDR? = config.subnetMin
+        while let subnet = candidate, subnet <= config.subnetMax, free.count < 100 {
+            if !taken.contains(subnet) { free.append(subnet) }
+            candidate = subnet.next
+        }
+        return free
+    }
+}
