@@ -57,7 +57,7 @@ public actor OverlayAgent {
             try await NetworkConfigSource(store: store, options: self.options).load()
         }
         for prefix in underlay.prefixes where prefix.masked.overlaps(config.network) {
-            throw OverlayError(.invalidConfig, "the network \(config.network) overlaps the underlay \(prefix.masked) "
+            throw OverlayError(.invalidConfig, "the network \(config.network) in \(OverlayKeys.config) overlaps the underlay \(prefix.masked) "
                 + "on \(underlay.interface) (this node is \(underlay.publicIP)); pods and nodes need separate ranges")
         }
         self.config = config
