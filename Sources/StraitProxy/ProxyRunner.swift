@@ -42,8 +42,9 @@ public struct ProxyRunner: Sendable {
     }
 
     /// Runs until cancelled or signalled (returns normally), or until a part fails (throws: a
-    /// bind failure names the address).
-    public func run() async throws {
+    /// bind failure names the address). `onListening` gets the bound addresses (metrics first,
+    /// then health; the real ports when the configuration asked for port 0).
+    public func run(onListening: (@Sendable ([BindAddress]) -> Void)? = nil) async throws {
         var servers: [ProxyHTTPServer] = []
         if let address = config.metricsBindAddress {
             servers.append(ProxyHTTPServer(name: "metrics", address: address,
@@ -54,9 +55,13 @@ public struct ProxyRunner: Sendable {
                                            responder: ProxyEndpoints.health(health, metrics: metrics)))
         }
         // Bind first, so a taken port fails the start before any rule is written.
-        for server in servers { try await server.start() }
+        var bound: [BindAddress] = []
+        for server in servers {
+            bound.append(BindAddress(host: server.address.host, port: try await server.start()))
+        }
+        onListening?(bound)
         log.info("\(backend.mode.rawValue) proxy for node \(config.nodeName); "
-                 + servers.map { "\($0.name) on \($0.address)" }.joined(separator: ", "))
+                 + zip(servers, bound).map { "\($0.name) on \($1)" }.joined(separator: ", "))
         let loop = makeSyncLoop()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await loop.run() }
