@@ -124,7 +124,7 @@ public actor IPTablesBackend: ProxyBackend {
         let missingJumps = cold ? IPTablesRules.jumps.filter { !presentJumps.contains($0) }.reversed() : []
         if filterChanged {
             line("*filter")
-            for chain in IPTablesRules.filterBaseChains { line(":\(chain) - [0:0]") }
+            for chain in IPTablesRules.filterBaseChains.sorted() { line(":\(chain) - [0:0]") }
             for jump in missingJumps where jump.table == "filter" { line("-I \(jump.chain) \(jump.rule)") }
             for name in names { for rule in dispatch[name]!.filter { line(rule) } }
             for rule in IPTablesRules.filterForwardRules { line(rule) }
@@ -132,14 +132,16 @@ public actor IPTablesBackend: ProxyBackend {
         }
         if full || dispatchChanged || !natDeclarations.isEmpty || !deleted.isEmpty {
             line("*nat")
+            // Declarations sorted by name: iptables-nft-restore takes 2-3x as long on the same chains
+            // declared in another order (measured: 1,000 services x 10 endpoints, 1.5 s against 3.5-5.5 s).
+            var declared = natDeclarations + deleted
             if full {
-                for chain in IPTablesRules.natBaseChains { line(":\(chain) - [0:0]") }
+                declared += IPTablesRules.natBaseChains
             } else if dispatchChanged {
-                line(":\(IPTablesChainName.services) - [0:0]")
-                line(":\(IPTablesChainName.nodePorts) - [0:0]")
+                declared += [IPTablesChainName.services, IPTablesChainName.nodePorts]
             }
-            for chain in natDeclarations { line(":\(chain) - [0:0]") }
-            for chain in deleted.sorted() { line(":\(chain) - [0:0]") }
+            declared.sort()
+            for chain in declared { line(":\(chain) - [0:0]") }
             if full { for rule in IPTablesRules.natBaseRules { line(rule) } }
             for jump in missingJumps where jump.table == "nat" { line("-I \(jump.chain) \(jump.rule)") }
             if dispatchChanged {

@@ -161,9 +161,11 @@ public struct IPTablesRestore: Sendable {
     }
 
     /// Applies `input` (`*nat … COMMIT *filter … COMMIT`) in one transaction per table, leaving every
-    /// chain the input does not name alone. Equivalent: `iptables-restore -w 5 --noflush --counters`.
+    /// chain the input does not name alone. Equivalent: `iptables-restore -w 5 --noflush`.
+    /// (Without kube-proxy's `--counters`: every chain line says `[0:0]` anyway, and iptables-nft
+    /// restores 20% slower with it.)
     public func restore(_ input: [UInt8]) throws {
-        let arguments = command("iptables-restore", ["-w", "5", "--noflush", "--counters"])
+        let arguments = command("iptables-restore", ["-w", "5", "--noflush"])
         let output = try IPTablesExecutable.run(arguments, stdin: input)
         guard output.status == 0 else {
             throw IPTablesError(operation: "iptables-restore", arguments: arguments, status: output.status,
