@@ -44,8 +44,8 @@ struct ProxyObjects: Sendable {
             pendingServiceChanges += serviceChanges.count
             pendingEndpointChanges += sliceChanges.count
             if nodeChanged { pendingNodeChanges += 1 }
-            self.services = services
-            self.slices = slices
+            for id in serviceChanges { setService(id, services[id]) }
+            for id in sliceChanges { setSlice(id, slices[id]) }
             self.nodes = nodes
             let first = !hasSynced
             hasSynced = true
@@ -55,12 +55,12 @@ struct ProxyObjects: Sendable {
             switch object {
             case .service(let service):
                 guard services[id] != service else { return false }
-                services[id] = service
+                setService(id, service)
                 pendingServiceChanges += 1
             case .endpointSlice(let slice):
                 guard slices[id] != slice else { return false }
                 if hasSynced { noteTrigger(old: slices[id], new: slice) }
-                slices[id] = slice
+                setSlice(id, slice)
                 pendingEndpointChanges += 1
             case .node(let node):
                 guard nodes[node.metadata.name] != node else { return false }
@@ -71,11 +71,13 @@ struct ProxyObjects: Sendable {
         case .delete(let id):
             switch id.kind {
             case .service:
-                guard services.removeValue(forKey: id) != nil else { return false }
+                guard services[id] != nil else { return false }
+                setService(id, nil)
                 pendingServiceChanges += 1
             case .endpointSlice:
-                guard let old = slices.removeValue(forKey: id) else { return false }
+                guard let old = slices[id] else { return false }
                 if hasSynced { noteTrigger(old: old, new: nil) }
+                setSlice(id, nil)
                 pendingEndpointChanges += 1
             case .node:
                 guard nodes.removeValue(forKey: id.name) != nil else { return false }
@@ -117,10 +119,69 @@ struct ProxyObjects: Sendable {
         nodes[name]?.metadata.labels[EndpointSelection.zoneLabel].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    func build(nodeName: String) -> ServiceTableBuilder.Result {
+    // MARK: Incremental snapshot
+
+    /// Slices by the Service they name, so a change rebuilds only its Service's entries.
+    private var slicesByService: [NamespacedName: Set<ProxyObjectID>] = [:]
+    private var dirtyServices: Set<NamespacedName> = []
+    private var builtPorts: [NamespacedName: [ServicePortName]] = [:]
+    private var skippedByService: [NamespacedName: [SkippedObject]] = [:]
+    /// Slices that name no Service: skipped whatever the Services are.
+    private var unattachedSkips: [ProxyObjectID: SkippedObject] = [:]
+    private var table = ServiceTable()
+    private var builtWith: ServiceTableBuilder?
+
+    private static func serviceKey(_ id: ProxyObjectID) -> NamespacedName { NamespacedName(id.namespace, id.name) }
+
+    private static func serviceKey(of slice: EndpointSlice) -> NamespacedName? {
+        slice.serviceName.map { NamespacedName(slice.metadata.namespace ?? "default", $0) }
+    }
+
+    private mutating func setService(_ id: ProxyObjectID, _ service: Service?) {
+        services[id] = service
+        dirtyServices.insert(Self.serviceKey(id))
+    }
+
+    private mutating func setSlice(_ id: ProxyObjectID, _ slice: EndpointSlice?) {
+        if let old = slices[id], let key = Self.serviceKey(of: old) {
+            slicesByService[key]?.remove(id)
+            if slicesByService[key]?.isEmpty == true { slicesByService[key] = nil }
+            dirtyServices.insert(key)
+        }
+        slices[id] = slice
+        unattachedSkips[id] = nil
+        guard let slice else { return }
+        if let key = Self.serviceKey(of: slice) {
+            slicesByService[key, default: []].insert(id)
+            dirtyServices.insert(key)
+        } else if let skip = ServiceTableBuilder(nodeName: "").build(services: [], slices: [slice]).skipped.first {
+            unattachedSkips[id] = skip
+        }
+    }
+
+    /// The snapshot for this node: only Services whose objects changed since the last call are
+    /// rebuilt (all of them when the node's name or zone changed). Equal to
+    /// `ServiceTableBuilder.build` over every object.
+    mutating func build(nodeName: String) -> ServiceTableBuilder.Result {
         let builder = ServiceTableBuilder(nodeName: nodeName, zone: zone(ofNode: nodeName))
-        return builder.build(services: services.keys.sorted().map { services[$0]! },
-                             slices: slices.keys.sorted().map { slices[$0]! })
+        if builder != builtWith {
+            builtWith = builder
+            dirtyServices.formUnion(services.keys.map(Self.serviceKey))
+            dirtyServices.formUnion(slicesByService.keys)
+            dirtyServices.formUnion(builtPorts.keys)
+        }
+        for key in dirtyServices {
+            let service = services[ProxyObjectID(kind: .service, namespace: key.namespace, name: key.name)]
+            let slices = (slicesByService[key] ?? []).sorted().compactMap { self.slices[$0] }
+            let result = builder.build(services: service.map { [$0] } ?? [], slices: slices)
+            for name in builtPorts[key] ?? [] { table.ports[name] = nil }
+            for (name, entry) in result.table.ports { table.ports[name] = entry }
+            builtPorts[key] = result.table.ports.isEmpty ? nil : Array(result.table.ports.keys)
+            skippedByService[key] = result.skipped.isEmpty ? nil : result.skipped
+        }
+        dirtyServices = []
+        let skipped = (skippedByService.values.flatMap { $0 } + unattachedSkips.values).sorted()
+        return ServiceTableBuilder.Result(table: table, skipped: skipped)
     }
 
     /// RFC 3339 as the API server writes it (`2024-05-01T12:00:00Z`, fractional seconds allowed).

@@ -303,3 +303,46 @@ import Testing
         #expect(F.build([F.service("web")], []).table == F.build([F.service("web")], []).table)
     }
 }
+
+@Suite struct IncrementalSnapshotTests {
+    typealias F = Fixture
+
+    /// After any sequence of changes, the incrementally kept table equals a full build.
+    @Test func incrementalEqualsFullBuild() {
+        var objects = ProxyObjects()
+        var generator = SystemRandomNumberGenerator()
+        objects.apply(.replaceAll([]))
+        for step in 0..<400 {
+            let service = "svc-\(Int.random(in: 0..<8, using: &generator))"
+            let event: ProxySourceEvent
+            switch Int.random(in: 0..<7, using: &generator) {
+            case 0:
+                event = .upsert(.service(F.service(service, clusterIP: "10.96.0.\(step % 200 + 1)")))
+            case 1:
+                event = .delete(ProxyObjectID(kind: .service, namespace: "default", name: service))
+            case 2, 3:
+                let target = Bool.random(using: &generator) ? service : "svc-\(Int.random(in: 0..<8, using: &generator))"
+                event = .upsert(.endpointSlice(F.slice("slice-\(step % 10)", service: target, endpoints: [
+                    F.endpoint("10.244.\(step % 3).\(step % 50 + 1)", ready: Bool.random(using: &generator),
+                               serving: true, terminating: Bool.random(using: &generator), node: "node-a"),
+                ])))
+            case 4:
+                event = .upsert(.endpointSlice(F.slice("slice-\(step % 10)", service: nil, endpoints: [F.endpoint("10.244.9.9")])))
+            case 5:
+                event = .delete(ProxyObjectID(kind: .endpointSlice, namespace: "default", name: "slice-\(step % 10)"))
+            default:
+                event = .upsert(.node(Node(metadata: ObjectMeta(name: "node-a", labels: [
+                    "topology.kubernetes.io/zone": Bool.random(using: &generator) ? "a" : "b",
+                ]))))
+            }
+            objects.apply(event)
+            if step % 3 == 0 {
+                let incremental = objects.build(nodeName: "node-a")
+                let full = ServiceTableBuilder(nodeName: "node-a", zone: objects.zone(ofNode: "node-a")).build(
+                    services: Array(objects.services.values), slices: Array(objects.slices.values))
+                #expect(incremental == full, "step \(step)")
+                if incremental != full { return }
+            }
+        }
+    }
+}
