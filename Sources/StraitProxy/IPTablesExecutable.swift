@@ -60,7 +60,7 @@ private let sigpipeIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 /// under concurrency here). Input goes to stdin while both outputs are drained with poll, so a
 /// 40 MB restore can neither block on a full pipe nor deadlock against the child's output.
 enum IPTablesExecutable {
-    static func run(_ arguments: [String], stdin: [UInt8] = []) throws -> IPTablesOutput {
+    static func run(_ arguments: [String], stdin: [[UInt8]] = []) throws -> IPTablesOutput {
         _ = sigpipeIgnored
         var pipes: [[Int32]] = []
         let spawned: (pid_t, Int32)? = spawnLock.withLock { _ in
@@ -91,12 +91,13 @@ enum IPTablesExecutable {
     }
 
     /// Writes `bytes` to `input` and reads `stdout` and `stderr` to their end, all at once with poll.
-    private static func exchange(input: Int32, bytes: [UInt8], stdout: Int32, stderr: Int32) -> ([UInt8], [UInt8]) {
+    private static func exchange(input: Int32, bytes parts: [[UInt8]], stdout: Int32, stderr: Int32) -> ([UInt8], [UInt8]) {
         var collected: [Int32: [UInt8]] = [stdout: [], stderr: []]
         var readers = [stdout, stderr]
         var writer: Int32? = input
         var written = 0
-        if bytes.isEmpty { close(input); writer = nil }
+        var remaining = parts.filter { !$0.isEmpty }[...]
+        if remaining.isEmpty { close(input); writer = nil }
         _ = fcntl(input, F_SETFL, fcntl(input, F_GETFL) | O_NONBLOCK)
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !readers.isEmpty || writer != nil {
@@ -107,10 +108,14 @@ enum IPTablesExecutable {
                 break
             }
             for entry in fds where entry.revents != 0 {
-                if entry.fd == writer {
+                if entry.fd == writer, let bytes = remaining.first {
                     let count = bytes.withUnsafeBytes { write(entry.fd, $0.baseAddress! + written, bytes.count - written) }
                     if count > 0 { written += count }
-                    if written >= bytes.count || (count < 0 && errno != EAGAIN && errno != EINTR) {
+                    if written >= bytes.count {
+                        remaining.removeFirst()
+                        written = 0
+                    }
+                    if remaining.isEmpty || (count < 0 && errno != EAGAIN && errno != EINTR) {
                         close(entry.fd)
                         writer = nil
                     }
@@ -164,12 +169,13 @@ public struct IPTablesRestore: Sendable {
     /// chain the input does not name alone. Equivalent: `iptables-restore -w 5 --noflush`.
     /// (Without kube-proxy's `--counters`: every chain line says `[0:0]` anyway, and iptables-nft
     /// restores 20% slower with it.)
-    public func restore(_ input: [UInt8]) throws {
+    /// The input comes in parts, written one after another (so a large sync is not copied into one buffer).
+    public func restore(_ input: [[UInt8]]) throws {
         let arguments = command("iptables-restore", ["-w", "5", "--noflush"])
         let output = try IPTablesExecutable.run(arguments, stdin: input)
         guard output.status == 0 else {
             throw IPTablesError(operation: "iptables-restore", arguments: arguments, status: output.status,
-                                message: Self.context(output.stderr, input))
+                                message: Self.context(output.stderr, Array(input.joined())))
         }
     }
 
