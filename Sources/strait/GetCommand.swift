@@ -4,13 +4,13 @@ import StraitManifest
 import StraitModel
 import StraitProxy
 
-/// `strait get services|endpointslices [-n NS | -A] [-o yaml|json]`: the stored objects, as a
-/// short table like kubectl's by default.
+/// `strait get services|endpointslices|nodes [-n NS | -A] [-o yaml|json]`: the stored objects, as a
+/// short table like kubectl's by default. `strait get subnets` lists the overlay's node subnets.
 struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "get", abstract: "List the Services or EndpointSlices in the store.")
+        commandName: "get", abstract: "List the Services, EndpointSlices, Nodes or node subnets in the store.")
 
-    @Argument(help: "services (svc), endpointslices, or nodes.")
+    @Argument(help: "services (svc), endpointslices, nodes, or subnets.")
     var kind: String
 
     @Option(name: .shortAndLong, help: "The namespace (default: default).")
@@ -25,6 +25,18 @@ struct GetCommand: AsyncParsableCommand {
     @OptionGroup var storeOptions: ObjectStoreOptions
 
     func run() async throws {
+        if ["subnet", "subnets"].contains(kind.lowercased()) {
+            let store = try await storeOptions.open()
+            do {
+                let table = try await SubnetListing.render(store)
+                await store.close()
+                print(table, terminator: "")
+            } catch {
+                await store.close()
+                throw error
+            }
+            return
+        }
         let kind = try ObjectKindArgument.parse(kind)
         if let output, output != "yaml", output != "json" {
             throw ValidationError("--output must be yaml or json, not \(output)")
