@@ -94,7 +94,7 @@ struct SQLiteStoreTests {
         try await withDirectory { directory in
             let path = directory + "/store.db"
             let owner = try await SQLiteStore(path: path)
-            let lease = try await owner.grantLease(ttl: 1)
+            let lease = try await owner.grantLease(ttl: 3)
             try await owner.put("/leased", value: Data(), lease: lease)
             await owner.close()  // the owner process is gone; nobody renews
 
