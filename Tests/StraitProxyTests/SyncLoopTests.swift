@@ -174,8 +174,13 @@ final class RecordingBackend: ProxyBackend {
         #expect(loop.health.status().healthy)
         backend.failNext(100)
         feed.send(.upsert(slice(1)))
-        try await Task.sleep(for: .milliseconds(400))
-        #expect(!loop.health.status().healthy)
+        // Every sync now fails: once the change has waited past 2 × syncPeriod the proxy is unhealthy.
+        var healthy = true
+        for _ in 0..<100 where healthy {
+            try await Task.sleep(for: .milliseconds(100))
+            healthy = loop.health.status().healthy
+        }
+        #expect(!healthy)
     }
 
     @Test func nodeZoneLabelDrivesTopology() async throws {
