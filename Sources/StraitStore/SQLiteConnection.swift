@@ -182,20 +182,17 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// so writers in several processes queue on `busy_timeout` instead of failing on a
     /// read-to-write upgrade.
     func writeTransaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            try? execute("ROLLBACK")
-            throw error
-        }
+        try transaction(beginning: "BEGIN IMMEDIATE", body)
     }
 
     /// Runs `body` in a read transaction: one consistent snapshot across its queries.
     func readTransaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN")
+        try transaction(beginning: "BEGIN", body)
+    }
+
+    /// Runs `body` between `begin` and COMMIT, rolling back if it throws.
+    private func transaction<T>(beginning begin: String, _ body: () throws -> T) throws -> T {
+        try execute(begin)
         do {
             let result = try body()
             try execute("COMMIT")
