@@ -24,8 +24,10 @@ let package = Package(
         .systemLibrary(name: "CNftables", pkgConfig: "libnftnl", providers: [.apt(["libmnl-dev", "libnftnl-dev"])]),
         .target(name: "CNftablesShim", dependencies: ["CNftables"], cSettings: [.define("_GNU_SOURCE")]),
 
-        // MARK: Values
+        // MARK: Values and the system
         .target(name: "StraitModel"),
+        /// Files, locks and child processes: the one door to the system that several modules share.
+        .target(name: "StraitSystem"),
         .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Store
@@ -44,7 +46,7 @@ let package = Package(
         .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim"]),
 
         // MARK: Node parts
-        .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
+        .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
         .target(name: "StraitProxy", dependencies: [
             "StraitModel", "StraitStore",
             .product(name: "Yams", package: "Yams"),
@@ -53,7 +55,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitStore", "StraitNetlink", "StraitNFT"]),
+        .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [

@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 #endif
 import StraitModel
+import StraitSystem
 
 /// One pod address, leased to one (containerID, ifname).
 public struct Lease: Sendable, Hashable, Codable {

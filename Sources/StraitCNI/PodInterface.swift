@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import StraitModel
+import StraitSystem
 import StraitNetlink
 
 /// Wires one pod into the node: the veth pair (pod end `ifname` in the pod's namespace, host end

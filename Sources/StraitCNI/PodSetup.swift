@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import StraitModel
+import StraitSystem
 import StraitNetlink
 
 /// The ADD, DEL, CHECK and GC steps for one attachment, in the order that keeps the node

@@ -2,10 +2,11 @@ import Foundation
 
 extension TestNamespace {
     /// Starts a TCP server on `port` in this namespace that answers every connection with `reply`
-    /// and closes it. It runs until the namespace is deleted (the harness kills what runs inside).
-    /// Equivalent: `while true; do echo REPLY | nc -N -l PORT; done &`.
+    /// and closes it; one process per connection, so it never stops listening between clients.
+    /// It runs until the namespace is deleted (the harness kills what runs inside).
+    /// Equivalent: `socat TCP-LISTEN:PORT,fork,reuseaddr SYSTEM:'echo REPLY' &`.
     public func startTCPServer(port: Int, reply: String) throws {
-        try run(["sh", "-c", "while true; do echo '\(reply)' | nc -N -l \(port) >/dev/null 2>&1; done >/dev/null 2>&1 &"])
+        try run(["sh", "-c", "socat TCP-LISTEN:\(port),fork,reuseaddr SYSTEM:'echo \(reply)' >/dev/null 2>&1 &"])
         try waitForListener(port: port)
     }
 

@@ -29,24 +29,12 @@ struct PacketTests {
             tx.add(Rule(in: service, .match(l4proto: .tcp), .dnat(to: "10.99.0.2", port: 8080)))
             try NFTConnection(namespace: client.name).commit(tx)
 
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strait-nft-\(getpid())")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            try "hello from 8080\n".write(to: directory.appendingPathComponent("index.html"), atomically: true,
-                                           encoding: .utf8)
             // The server runs inside its namespace; the harness kills it when it deletes the namespace.
-            let serverProcess = Process()
-            serverProcess.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            serverProcess.arguments = ["ip", "netns", "exec", server.name, "python3", "-m", "http.server", "8080",
-                                       "--bind", "10.99.0.2", "--directory", directory.path]
-            serverProcess.standardOutput = FileHandle.nullDevice
-            serverProcess.standardError = FileHandle.nullDevice
-            try serverProcess.run()
-            defer { serverProcess.terminate() }
+            try server.startTCPServer(port: 8080, reply: "hello from 8080")
 
             var body = ""
             for _ in 0..<50 {
-                let result = try client.output(["curl", "-s", "--max-time", "2", "http://10.99.0.10:80/index.html"])
+                let result = try client.output(["nc", "-w", "2", "10.99.0.10", "80"])
                 if result.succeeded { body = result.stdout; break }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -55,7 +43,7 @@ struct PacketTests {
             var flush = Transaction()
             flush.delete(table)
             try NFTConnection(namespace: client.name).commit(flush)
-            #expect(!(try client.output(["curl", "-s", "--max-time", "1", "http://10.99.0.10:80/"]).succeeded))
+            #expect(try client.tcpRequest("10.99.0.10", 80, timeout: 1) == nil)
         }
     }
 }

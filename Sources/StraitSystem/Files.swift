@@ -2,28 +2,8 @@
 import Glibc
 #endif
 
-/// A failed file system call: which call, on which path, and errno.
-public struct FileError: Error, Sendable, CustomStringConvertible {
-    public let operation: String
-    public let path: String
-    public let errno: Int32
-
-    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
-}
-
-/// Runs a file system call, retrying on EINTR; a negative result becomes a `FileError`.
-@discardableResult
-func fileCall(_ operation: String, _ path: String, _ call: () -> Int32) throws(FileError) -> Int32 {
-    while true {
-        let result = call()
-        if result >= 0 { return result }
-        if errno == EINTR { continue }
-        throw FileError(operation: operation, path: path, errno: errno)
-    }
-}
-
 /// The whole content of a file as UTF-8 text.
-func readTextFile(_ path: String) throws(FileError) -> String {
+public func readTextFile(_ path: String) throws(FileError) -> String {
     let fd = try fileCall("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
     defer { close(fd) }
     var bytes: [UInt8] = []
@@ -39,7 +19,7 @@ func readTextFile(_ path: String) throws(FileError) -> String {
 /// Replaces `path` with `bytes` so a reader (or a crash) sees the old content or the new, never a
 /// mix: write a temporary file beside it, fsync it, rename it over. (The directory is not fsynced:
 /// a rename lost to a power failure loses only leases of pods that did not survive it either.)
-func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
+public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
     let temporary = "\(path).tmp.\(getpid())"
     let fd = try fileCall("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
     var written = 0
@@ -65,7 +45,7 @@ func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
 }
 
 /// Creates a directory and its parents, like `mkdir -p`.
-func makeDirectories(_ path: String) throws(FileError) {
+public func makeDirectories(_ path: String) throws(FileError) {
     var current = path.hasPrefix("/") ? "" : "."
     for component in path.split(separator: "/") {
         current += "/\(component)"
@@ -73,22 +53,4 @@ func makeDirectories(_ path: String) throws(FileError) {
             throw FileError(operation: "mkdir", path: current, errno: errno)
         }
     }
-}
-
-/// An exclusive `flock` on a file, held until `unlock` (or process exit, also on SIGKILL).
-struct FileLock: ~Copyable {
-    private let fd: Int32
-
-    init(path: String) throws(FileError) {
-        let fd = try fileCall("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno == EINTR { continue }
-            let failure = FileError(operation: "flock", path: path, errno: errno)
-            close(fd)
-            throw failure
-        }
-        self.fd = fd
-    }
-
-    deinit { close(fd) }
 }
