@@ -112,9 +112,11 @@ public actor SyncLoop {
 
     /// Waits for a change, `deadline`, or cancellation.
     private func wait(until deadline: ContinuousClock.Instant?) async {
+        // The timer signals only when its sleep ran out: cancelled (the wait ended early), it must not,
+        // or its late signal ends the next wait at once and the loop spins, creating a task per turn.
         let timer = deadline.map { deadline in
             Task { [weak self] in
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
                 await self?.signal()
             }
         }
