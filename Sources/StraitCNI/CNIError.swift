@@ -20,7 +20,7 @@ public enum CNIErrorCode: Int, Sendable, Codable, CaseIterable {
     case kernelFailure = 103
     /// CHECK found the pod's interface, addresses or routes different from the ADD result.
     case checkFailed = 104
-    /// hostPort rules could not be programmed.
+    /// nftables rules (hostPort mappings, ipMasq) could not be programmed.
     case portMappingFailure = 105
 }
 

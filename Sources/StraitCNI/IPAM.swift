@@ -17,6 +17,8 @@ public struct Lease: Sendable, Hashable, Codable {
     public var subnet: IPCIDR
     /// The attachment's hostPort mappings, kept with its leases so DEL and GC can remove them.
     public var portMappings: [PortMapping]?
+    /// Whether the attachment's traffic is masqueraded (`ipMasq`), for the same reason.
+    public var masquerade: Bool?
 }
 
 /// Which attachment a lease belongs to, as GC's `cni.dev/valid-attachments` names them.
@@ -53,7 +55,7 @@ public struct IPAM: Sendable {
     /// (CNI_ARGS `IP=`, the `ips` capability): each must fall in one pool and be free. An attachment
     /// that already holds a lease in a pool keeps it (a retried ADD gets the same address).
     public func allocate(_ key: AttachmentKey, pools: [AddressPool], requested: [IPAddress],
-                         portMappings: [PortMapping] = []) throws(CNIError) -> [Lease] {
+                         portMappings: [PortMapping] = [], masquerade: Bool = false) throws(CNIError) -> [Lease] {
         for address in requested where !pools.contains(where: { $0.contains(address) }) {
             throw CNIError(.addressUnavailable, "requested address \(address) is not in the node subnet",
                            details: pools.map { "\($0.first)-\($0.last)" }.joined(separator: ", "))
@@ -63,6 +65,7 @@ public struct IPAM: Sendable {
             for pool in pools {
                 if let index = book.leases.firstIndex(where: { $0.key == key && pool.contains($0.address) }) {
                     book.leases[index].portMappings = portMappings.isEmpty ? nil : portMappings
+                    book.leases[index].masquerade = masquerade ? true : nil
                     granted.append(book.leases[index])
                     continue
                 }
@@ -78,7 +81,7 @@ public struct IPAM: Sendable {
                     book.lastReserved[pool.subnet.description] = address
                 }
                 let lease = Lease(containerID: key.containerID, ifname: key.ifname, address: address, subnet: pool.subnet,
-                                  portMappings: portMappings.isEmpty ? nil : portMappings)
+                                  portMappings: portMappings.isEmpty ? nil : portMappings, masquerade: masquerade ? true : nil)
                 book.leases.append(lease)
                 granted.append(lease)
             }

@@ -13,7 +13,8 @@ struct PodSetup {
     let key: AttachmentKey
     let ipam: IPAM
 
-    /// ADD: lease addresses, wire the pod, map its host ports; undo all of it if a step fails.
+    /// ADD: lease addresses, wire the pod, map its host ports and masquerade it if asked; undo all
+    /// of it if a step fails.
     func add() throws(CNIError) -> CNIResult {
         let network = try PodNetwork(config: config)
         let interface = try PodInterface(netns: env.netns, key: key)
@@ -25,10 +26,11 @@ struct PodSetup {
         }
         let requested = try requestedAddresses()
         let mappings = config.runtimeConfig?.portMappings ?? []
+        let masquerade = config.ipMasq ?? false
         // The lease (a locked, fsynced file write) is taken on another thread while the kernel
         // builds the bridge and the veth pair; a refused address or a full pool undoes the pair.
         let allocation = BackgroundWork { [ipam, key] () throws(CNIError) in
-            try ipam.allocate(key, pools: network.pools, requested: requested, portMappings: mappings)
+            try ipam.allocate(key, pools: network.pools, requested: requested, portMappings: mappings, masquerade: masquerade)
         }
         var leases: [Lease] = []
         do throws(CNIError) {
@@ -40,24 +42,28 @@ struct PodSetup {
             if !mappings.isEmpty {
                 try HostPorts.add(key, mappings: mappings, podAddresses: leases.map(\.address))
             }
+            if masquerade { try PodMasquerade.add(key, leases: leases) }
             return result(network, leases: leases, hostMAC: macs.hostMAC, podMAC: macs.podMAC, hostName: interface.hostName)
         } catch {
             // Undo in reverse; a lease this ADD took is released (a lease it could not take is not touched).
             if leases.isEmpty, let taken = try? allocation.wait() { leases = taken }
             try? HostPorts.remove(key, leases: leases)
+            try? PodMasquerade.remove(key, leases: leases.filter { $0.masquerade == true })
             try? interface.remove()
             if !leases.isEmpty { _ = try? ipam.release(key) }
             throw error
         }
     }
 
-    /// DEL: remove host ports, the veth pair and the leases. Each part missing already is fine;
+    /// DEL: remove host ports and masquerading, the veth pair and the leases. Each part missing already is fine;
     /// the leases go even when the pod's namespace is gone.
     ///
     /// The host end is first taken off the bridge, so the old pod can no longer answer for its
     /// address; then the lease is released while the kernel deletes the veth pair (the slow part).
     static func delete(env: CNIEnvironment, config: NetworkConfig, key: AttachmentKey, ipam: IPAM) throws(CNIError) {
-        try HostPorts.remove(key, leases: try ipam.leases().filter { $0.key == key })
+        let leases = try ipam.leases().filter { $0.key == key }
+        try HostPorts.remove(key, leases: leases)
+        try PodMasquerade.remove(key, leases: leases.filter { $0.masquerade == true })
         let interface = try PodInterface(netns: env.netns, key: key, openPod: false)
         interface.detach()
         let release = BackgroundWork { [ipam, key] () throws(CNIError) in try ipam.release(key) }
@@ -117,7 +123,9 @@ struct PodSetup {
     static func collectGarbage(config: NetworkConfig, keeping valid: Set<AttachmentKey>, ipam: IPAM) throws(CNIError) {
         let stale = try ipam.collectGarbage(keeping: valid)
         for key in Set(stale.map(\.key)) {
-            try? HostPorts.remove(key, leases: stale.filter { $0.key == key })
+            let leases = stale.filter { $0.key == key }
+            try? HostPorts.remove(key, leases: leases)
+            try? PodMasquerade.remove(key, leases: leases.filter { $0.masquerade == true })
         }
         let host: NetlinkSocket
         let links: [LinkInfo]

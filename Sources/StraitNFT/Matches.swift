@@ -141,6 +141,20 @@ extension [Expression] {
         return expressions
     }
 
+    /// `ip daddr 10.244.1.0/24` (or `!=` when `negated`; any address field, IPv4 or IPv6): the field
+    /// masked to the prefix, compared with the network address.
+    public static func match(_ field: KeyField, inPrefix network: Datum, length: Int, negated: Bool = false) -> [Expression] {
+        let data = (try? network.encoded()) ?? []
+        let mask = (0..<data.count).map { index -> UInt8 in
+            let bits = Swift.min(Swift.max(length - index * 8, 0), 8)
+            return bits == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - bits))
+        }
+        let masked = zip(data, mask).map { $0 & $1 }
+        return [field.load(into: .reg1),
+                .bitwise(sreg: .reg1, dreg: .reg1, length: UInt32(data.count), mask: mask, xor: [UInt8](repeating: 0, count: data.count)),
+                .cmp(negated ? .neq : .eq, sreg: .reg1, data: masked)]
+    }
+
     static func compare(_ field: KeyField, _ value: Datum) -> [Expression] {
         // An invalid literal becomes bytes the kernel refuses (wrong length), so the commit names the rule.
         let data = (try? value.encoded()) ?? []

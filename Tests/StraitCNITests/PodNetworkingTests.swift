@@ -75,6 +75,28 @@ import Testing
         }
     }
 
+    @Test func ipMasqLetsThePodReachBeyondTheNodeWithTheNodesAddress() async throws {
+        try await withTestNamespaces(3) { namespaces in
+            let (node, pod, outside) = (namespaces[0], namespaces[1], namespaces[2])
+            let cni = CNIHarness(node: node)
+            defer { cni.removeDataDir() }
+            // "outside" knows only the link to the node: replies reach the pod only if it was masqueraded.
+            try node.connect(to: outside, localName: "uplink", remoteName: "eth0")
+            try node.run(["ip", "addr", "add", "192.168.77.1/30", "dev", "uplink"])
+            try outside.run(["ip", "addr", "add", "192.168.77.2/30", "dev", "eth0"])
+            try outside.run(["sh", "-c", "socat TCP-LISTEN:7000,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' >/dev/null 2>&1 &"])
+            try outside.waitForListener(port: 7000)
+            let config = cni.config(["ipMasq": true])
+            try cni.add("masq", pod: pod, config: config)
+            #expect(try pod.tcpRequest("192.168.77.2", 7000) == "192.168.77.1")
+            let rules = try node.run(["nft", "list", "table", "ip", "strait-masq"])
+            #expect(rules.contains("ip daddr != 10.250.1.0/24 ip daddr != 224.0.0.0/4 masquerade"))
+            #expect(rules.contains("10.250.1.2 : goto masq-"))
+            #expect(try cni.invoke("DEL", containerID: "masq", pod: pod, config: config).status == 0)
+            #expect(!(try node.run(["nft", "list", "table", "ip", "strait-masq"]).contains("masq-")))
+        }
+    }
+
     @Test func deleteIsIdempotentAndFreesTheAddressWhenTheNamespaceIsGone() async throws {
         try await withTestNamespaces(3) { namespaces in
             let (node, pod, other) = (namespaces[0], namespaces[1], namespaces[2])
