@@ -49,26 +49,6 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 }
 
-/// `--store` and the etcd TLS files, shared by `apply`, `get` and `delete`.
-struct ObjectStoreOptions: ParsableArguments {
-    @Option(help: "The store: a SQLite file path, sqlite:///path, or etcd://host:2379[,host:2379] (default $STRAIT_STORE or /var/lib/strait/store.db).")
-    var store: String?
-
-    @Option(name: .customLong("etcd-cafile"), help: "CA bundle for an etcd store over TLS.")
-    var etcdCAFile: String?
-
-    @Option(name: .customLong("etcd-certfile"), help: "Client certificate for an etcd store.")
-    var etcdCertFile: String?
-
-    @Option(name: .customLong("etcd-keyfile"), help: "Client key for an etcd store.")
-    var etcdKeyFile: String?
-
-    func open() async throws -> ObjectStore {
-        try await ObjectStore.open(url: store ?? ObjectStore.defaultURL, caFile: etcdCAFile,
-                                   certFile: etcdCertFile, keyFile: etcdKeyFile)
-    }
-}
-
 /// Prints a message already worded for the user on standard error; throw the result to exit 1.
 func userFailure(_ message: String) -> ExitCode {
     FileHandle.standardError.write(Data((message + "\n").utf8))

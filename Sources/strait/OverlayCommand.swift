@@ -11,11 +11,7 @@ struct OverlayCommand: AsyncParsableCommand {
         commandName: "overlay",
         abstract: "Lease this node's pod subnet and route to every other node's (VXLAN or host-gw).")
 
-    @Option(help: "The store: a SQLite file path, sqlite:///path, or etcd://host:2379[,host:2379] (default $STRAIT_STORE or \(SQLiteStore.defaultPath)).")
-    var store: String?
-    @Option(help: "CA file for etcd over TLS.") var etcdCafile: String?
-    @Option(help: "Client certificate for etcd over TLS.") var etcdCertfile: String?
-    @Option(help: "Client key for etcd over TLS.") var etcdKeyfile: String?
+    @OptionGroup var storeOptions: ObjectStoreOptions
     @Option(help: "The underlay interface (default: the one holding the default route).") var iface: String?
     @Option(help: "This node's address on the underlay (default: the interface's first IPv4 address).") var publicIp: String?
     @Option(help: "The cluster network, written to the store when it holds no config (e.g. 10.244.0.0/16).") var clusterCidr: String?
@@ -35,10 +31,8 @@ struct OverlayCommand: AsyncParsableCommand {
             }
             backendType = parsed
         }
-        let tls = EtcdTLSFiles(caFile: etcdCafile, certFile: etcdCertfile, keyFile: etcdKeyfile)
         let options = OverlayOptions(
-            store: store ?? ProcessInfo.processInfo.environment["STRAIT_STORE"] ?? SQLiteStore.defaultPath,
-            tls: tls == EtcdTLSFiles() ? nil : tls, interface: iface, publicIP: publicIp, clusterCIDR: clusterCidr,
+            store: storeOptions.url, tls: storeOptions.tls, interface: iface, publicIP: publicIp, clusterCIDR: clusterCidr,
             subnetLength: subnetLen, subnetFile: subnetFile, backend: backendType, vni: vni, vxlanPort: vxlanPort,
             ipMasq: ipMasq, leaseTTL: leaseTtl)
         let agent = OverlayAgent(options: options)
