@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(name: "strait-bench", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Tests
-        .target(name: "StraitTestSupport", dependencies: ["StraitModel"], path: "Sources/StraitTestSupport"),
+        .target(name: "StraitTestSupport", dependencies: ["StraitModel", "StraitSystem"], path: "Sources/StraitTestSupport"),
         .testTarget(name: "StraitModelTests", dependencies: ["StraitModel", "StraitManifest"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StraitNetlinkTests", dependencies: ["StraitNetlink", "StraitTestSupport"]),
         .testTarget(name: "StraitNFTTests", dependencies: ["StraitNFT", "StraitTestSupport"]),
