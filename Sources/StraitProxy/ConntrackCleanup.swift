@@ -22,8 +22,13 @@ public struct ConntrackCleanup: Sendable {
 
     /// The `conntrack -D` command lines that clean up after the change from `old` to `new`.
     public static func commands(from old: ServiceTable, to new: ServiceTable) -> [[String]] {
+        // Only ports whose entry changed can need a cleanup; `changedPorts` finds them without
+        // comparing every entry when `new` was built from `old`.
+        let (upserted, removed) = new.changedPorts(since: old)
+        let changed = (upserted.map(\.name) + removed).filter { $0.protocol == .udp }.sorted()
         var commands: [[String]] = []
-        for (name, before) in old.ports.sorted(by: { $0.key < $1.key }) where name.protocol == .udp {
+        for name in changed {
+            guard let before = old.ports[name] else { continue }
             let after = new.ports[name]
             let beforeIPs = Set((before.internalEndpoints + before.externalEndpoints).map(\.address))
             let afterIPs = Set(((after?.internalEndpoints ?? []) + (after?.externalEndpoints ?? [])).map(\.address))
@@ -38,8 +43,9 @@ public struct ConntrackCleanup: Sendable {
                 }
             }
         }
-        for (name, after) in new.ports.sorted(by: { $0.key < $1.key }) where name.protocol == .udp {
-            guard let before = old.ports[name], !before.hasEndpoints, after.hasEndpoints else { continue }
+        for name in changed {
+            guard let after = new.ports[name], let before = old.ports[name], !before.hasEndpoints, after.hasEndpoints
+            else { continue }
             for ip in after.serviceIPs {
                 commands.append(base + ["--orig-dst", "\(ip)", "--orig-port-dst", "\(after.port)"])
             }

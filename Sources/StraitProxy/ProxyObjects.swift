@@ -170,16 +170,25 @@ struct ProxyObjects: Sendable {
             dirtyServices.formUnion(slicesByService.keys)
             dirtyServices.formUnion(builtPorts.keys)
         }
+        let parent = table
+        var changed: Set<ServicePortName> = []
         for key in dirtyServices {
             let service = services[ProxyObjectID(kind: .service, namespace: key.namespace, name: key.name)]
             let slices = (slicesByService[key] ?? []).sorted().compactMap { self.slices[$0] }
             let result = builder.build(services: service.map { [$0] } ?? [], slices: slices)
-            for name in builtPorts[key] ?? [] { table.ports[name] = nil }
-            for (name, entry) in result.table.ports { table.ports[name] = entry }
+            for name in builtPorts[key] ?? [] {
+                table.ports[name] = nil
+                changed.insert(name)
+            }
+            for (name, entry) in result.table.ports {
+                table.ports[name] = entry
+                changed.insert(name)
+            }
             builtPorts[key] = result.table.ports.isEmpty ? nil : Array(result.table.ports.keys)
             skippedByService[key] = result.skipped.isEmpty ? nil : result.skipped
         }
         dirtyServices = []
+        table.recordChanges(changed, since: parent)
         let skipped = (skippedByService.values.flatMap { $0 } + unattachedSkips.values).sorted()
         return ServiceTableBuilder.Result(table: table, skipped: skipped)
     }

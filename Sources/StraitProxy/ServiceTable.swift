@@ -125,8 +125,27 @@ public struct ServicePortEntry: Sendable, Hashable {
 
 /// The immutable snapshot one sync programs: every Service port, by name. Backends diff two of
 /// them (`changedPorts`) to rewrite only what changed.
+///
+/// A table made from another by `recordChanges(since:)` remembers which names may differ from it,
+/// so `changedPorts` compares only those instead of every entry (43 ms at 10,000 ports, on every
+/// change). Equality and hashing look at `ports` alone.
 public struct ServiceTable: Sendable, Hashable {
-    public var ports: [ServicePortName: ServicePortEntry]
+    public var ports: [ServicePortName: ServicePortEntry] {
+        // No `oldValue` here, so mutating `ports` stays in place; any direct edit forgets the lineage.
+        didSet { lineage = nil }
+    }
+
+    /// Marks one version of a table: a table and its unmodified copies share it.
+    private final class Version: Sendable {}
+
+    private struct Lineage: Sendable {
+        var version: Version
+        var parent: Version?
+        /// Every name whose entry may differ from the parent's.
+        var changed: Set<ServicePortName>
+    }
+
+    private var lineage: Lineage?
 
     public init(_ entries: [ServicePortEntry] = []) {
         ports = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
@@ -134,11 +153,26 @@ public struct ServiceTable: Sendable, Hashable {
 
     public static let empty = ServiceTable()
 
+    public static func == (a: ServiceTable, b: ServiceTable) -> Bool { a.ports == b.ports }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(ports) }
+
+    /// Records that this table differs from `parent` at most in `changed` (the names `ports` was
+    /// edited at since it was a copy of `parent`); `changedPorts(since: parent)` then looks at those only.
+    mutating func recordChanges(_ changed: Set<ServicePortName>, since parent: ServiceTable) {
+        lineage = Lineage(version: Version(), parent: parent.lineage?.version, changed: changed)
+    }
+
     /// The entries in a stable order.
     public var sortedEntries: [ServicePortEntry] { ports.keys.sorted().map { ports[$0]! } }
 
     /// The ports added, changed or removed between `old` and `self`.
     public func changedPorts(since old: ServiceTable) -> (upserted: [ServicePortEntry], removed: [ServicePortName]) {
+        if let lineage, let parent = lineage.parent, parent === old.lineage?.version {
+            let upserted = lineage.changed.compactMap { name in ports[name].flatMap { old.ports[name] != $0 ? $0 : nil } }
+            let removed = lineage.changed.filter { ports[$0] == nil && old.ports[$0] != nil }
+            return (upserted.sorted { $0.name < $1.name }, removed.sorted())
+        }
         let upserted = ports.values.filter { old.ports[$0.name] != $0 }.sorted { $0.name < $1.name }
         let removed = old.ports.keys.filter { ports[$0] == nil }.sorted()
         return (upserted, removed)
