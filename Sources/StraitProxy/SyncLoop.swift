@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Feeds a backend: reads the source, keeps the current objects, and programs a fresh
 /// `ServiceTable` whenever they change.
@@ -197,7 +200,11 @@ public actor SyncLoop {
         syncCount += 1
         failures = 0
         needFull = false
-        if full { lastFullSync = start }
+        if full {
+            lastFullSync = start
+            // A full sync frees tens of MB (the restore input, the replaced objects); give them back.
+            releaseFreedMemory()
+        }
         metrics.observeSync(seconds: elapsed, full: full)
         metrics.setLastSync(now)
         for trigger in pending.triggerTimes {
@@ -221,6 +228,16 @@ public actor SyncLoop {
         for _ in 1..<max(1, failures) where delay < settings.syncPeriod { delay *= 2 }
         return min(delay, settings.syncPeriod)
     }
+}
+
+/// Returns the heap's free pages to the system. Equivalent: glibc's `malloc_trim(0)` (looked up at
+/// run time: Swift's Glibc module leaves out `malloc.h`; absent on other C libraries, it does nothing).
+private func releaseFreedMemory() {
+    #if canImport(Glibc)
+    typealias MallocTrim = @convention(c) (Int) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+    _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
+    #endif
 }
 
 extension Duration {
