@@ -92,11 +92,11 @@ struct PodInterface {
         return ((try? host.link(named: hostName))?.mac, mac)
     }
 
-    /// Takes the host end down and off the bridge; a missing link is fine.
-    /// Equivalent: `ip link set HOST down nomaster`.
+    /// Takes the host end down, so the bridge stops forwarding to it; a missing link is fine.
+    /// (Not also `nomaster`: leaving the bridge costs the kernel an RCU grace period, which the
+    /// deletion right after pays anyway.) Equivalent: `ip link set HOST down`.
     func detach() {
         try? host.setLink(hostName, up: false)
-        try? host.setLink(hostName, master: nil)
     }
 
     /// Deletes the host end (and with it the pod end). A missing link is success.

@@ -58,8 +58,8 @@ struct PodSetup {
     /// DEL: remove host ports and masquerading, the veth pair and the leases. Each part missing already is fine;
     /// the leases go even when the pod's namespace is gone.
     ///
-    /// The host end is first taken off the bridge, so the old pod can no longer answer for its
-    /// address; then the lease is released while the kernel deletes the veth pair (the slow part).
+    /// The host end is first taken down, so the old pod can no longer answer for its address on the
+    /// bridge; then the lease is released while the kernel deletes the veth pair (the slow part).
     static func delete(env: CNIEnvironment, config: NetworkConfig, key: AttachmentKey, ipam: IPAM) throws(CNIError) {
         let leases = try ipam.leases().filter { $0.key == key }
         try HostPorts.remove(key, leases: leases)
