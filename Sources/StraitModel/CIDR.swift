@@ -4,7 +4,7 @@
 ///
 /// Two values are equal when address and prefix length are: `10.0.0.5/24 != 10.0.0.0/24`.
 /// Ordering is by network, then prefix length, then address.
-public struct CIDR<Address: IPAddressValue>: Sendable, Hashable, Comparable, Codable,
+public struct CIDR<Address: IPAddressValue>: Sendable, Hashable, Comparable, TextCoded,
     CustomStringConvertible, LosslessStringConvertible
 {
     public let address: Address
@@ -171,20 +171,6 @@ public struct CIDR<Address: IPAddressValue>: Sendable, Hashable, Comparable, Cod
             : lhs.address < rhs.address
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            self = try CIDR(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
 
 public typealias IPv4CIDR = CIDR<IPv4Address>

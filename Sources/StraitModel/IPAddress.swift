@@ -1,6 +1,6 @@
 /// An IPv4 or IPv6 address, for places that hold either (Service IPs, endpoint addresses).
 /// IPv4 addresses order before IPv6 ones.
-public enum IPAddress: Sendable, Hashable, Comparable, Codable, CustomStringConvertible,
+public enum IPAddress: Sendable, Hashable, Comparable, TextCoded,
     LosslessStringConvertible
 {
     case v4(IPv4Address)
@@ -76,18 +76,4 @@ public enum IPAddress: Sendable, Hashable, Comparable, Codable, CustomStringConv
         }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            self = try IPAddress(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }

@@ -8,7 +8,7 @@ public enum IPFamily: String, Sendable, Hashable, Codable, CaseIterable, CustomS
 
 /// What `CIDR` needs from an address type: fixed width, masking and checked arithmetic.
 /// `IPv4Address` and `IPv6Address` conform; nothing else is expected to.
-public protocol IPAddressValue: Sendable, Hashable, Comparable, Codable, LosslessStringConvertible {
+public protocol IPAddressValue: Sendable, Hashable, Comparable, TextCoded, LosslessStringConvertible {
     static var family: IPFamily { get }
     static var bitWidth: Int { get }
     /// The all-zeros address (`0.0.0.0`, `::`).
@@ -42,18 +42,4 @@ extension IPAddressValue {
         self = value
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            self = try Self(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }

@@ -1,5 +1,5 @@
 /// An IPv4 or IPv6 prefix, for places that hold either (pod CIDRs, source ranges).
-public enum IPCIDR: Sendable, Hashable, Comparable, Codable, CustomStringConvertible, LosslessStringConvertible {
+public enum IPCIDR: Sendable, Hashable, Comparable, TextCoded, LosslessStringConvertible {
     case v4(IPv4CIDR)
     case v6(IPv6CIDR)
 
@@ -101,18 +101,4 @@ public enum IPCIDR: Sendable, Hashable, Comparable, Codable, CustomStringConvert
         }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            self = try IPCIDR(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
