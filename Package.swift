@@ -48,7 +48,7 @@ let package = Package(
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
         .target(name: "StraitProxy", dependencies: [
-            "StraitModel", "StraitStore",
+            "StraitModel", "StraitSystem", "StraitStore",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),

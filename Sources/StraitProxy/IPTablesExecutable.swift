@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import StraitModel
-import Synchronization
+import StraitSystem
 
 /// Which iptables the rules go through. Debian's default `iptables` is the nf_tables one; the legacy
 /// binaries restore the same rules 10–18× faster (see kube-proxy-measured.md), so both are offered.
@@ -51,100 +51,15 @@ struct IPTablesOutput {
     var stderr: String
 }
 
-/// Held from creating pipes to spawning, so no concurrently spawned child inherits them before they
-/// are marked close-on-exec.
-private let spawnLock = Mutex(())
-private let sigpipeIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
-
-/// Runs the iptables binaries as child processes with posix_spawn (Foundation's `Process` hangs
-/// under concurrency here). Input goes to stdin while both outputs are drained with poll, so a
-/// 40 MB restore can neither block on a full pipe nor deadlock against the child's output.
+/// Runs the iptables binaries through `ChildProcess` (stdin written while both outputs are
+/// drained, so a 40 MB restore can neither block on a full pipe nor deadlock).
 enum IPTablesExecutable {
     static func run(_ arguments: [String], stdin: [[UInt8]] = []) throws -> IPTablesOutput {
-        _ = sigpipeIgnored
-        var pipes: [[Int32]] = []
-        let spawned: (pid_t, Int32)? = spawnLock.withLock { _ in
-            for _ in 0..<3 {
-                var ends: [Int32] = [0, 0]
-                guard pipe(&ends) == 0 else { return nil }
-                for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-                pipes.append(ends)
-            }
-            return spawn(arguments, stdin: pipes[0][0], stdout: pipes[1][1], stderr: pipes[2][1])
+        let output: ChildProcess.Output
+        do { output = try ChildProcess.run(arguments, stdin: stdin) } catch {
+            throw IPTablesError(operation: "spawn", arguments: arguments, status: -1, message: error.reason)
         }
-        guard let (pid, result) = spawned else {
-            for fd in pipes.joined() { close(fd) }
-            throw IPTablesError(operation: "pipe", arguments: arguments, status: -1, message: "errno \(errno)")
-        }
-        close(pipes[0][0]); close(pipes[1][1]); close(pipes[2][1])
-        guard result == 0 else {
-            close(pipes[0][1]); close(pipes[1][0]); close(pipes[2][0])
-            throw IPTablesError(operation: "spawn", arguments: arguments, status: -1,
-                                message: String(cString: strerror(result)))
-        }
-        let (out, err) = exchange(input: pipes[0][1], bytes: stdin, stdout: pipes[1][0], stderr: pipes[2][0])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return IPTablesOutput(status: exit, stdout: String(decoding: out, as: UTF8.self),
-                              stderr: String(decoding: err, as: UTF8.self))
-    }
-
-    /// Writes `bytes` to `input` and reads `stdout` and `stderr` to their end, all at once with poll.
-    private static func exchange(input: Int32, bytes parts: [[UInt8]], stdout: Int32, stderr: Int32) -> ([UInt8], [UInt8]) {
-        var collected: [Int32: [UInt8]] = [stdout: [], stderr: []]
-        var readers = [stdout, stderr]
-        var writer: Int32? = input
-        var written = 0
-        var remaining = parts.filter { !$0.isEmpty }[...]
-        if remaining.isEmpty { close(input); writer = nil }
-        _ = fcntl(input, F_SETFL, fcntl(input, F_GETFL) | O_NONBLOCK)
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while !readers.isEmpty || writer != nil {
-            var fds = readers.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            if let writer { fds.append(pollfd(fd: writer, events: Int16(POLLOUT), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            for entry in fds where entry.revents != 0 {
-                if entry.fd == writer, let bytes = remaining.first {
-                    let count = bytes.withUnsafeBytes { write(entry.fd, $0.baseAddress! + written, bytes.count - written) }
-                    if count > 0 { written += count }
-                    if written >= bytes.count {
-                        remaining.removeFirst()
-                        written = 0
-                    }
-                    if remaining.isEmpty || (count < 0 && errno != EAGAIN && errno != EINTR) {
-                        close(entry.fd)
-                        writer = nil
-                    }
-                } else {
-                    let count = read(entry.fd, &buffer, buffer.count)
-                    if count > 0 {
-                        collected[entry.fd]!.append(contentsOf: buffer[0..<count])
-                    } else if count == 0 || errno != EINTR {
-                        close(entry.fd)
-                        readers.removeAll { $0 == entry.fd }
-                    }
-                }
-            }
-        }
-        return (collected[stdout]!, collected[stderr]!)
-    }
-
-    private static func spawn(_ arguments: [String], stdin: Int32, stdout: Int32, stderr: Int32) -> (pid_t, Int32) {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let result = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
-        return (pid, result)
+        return IPTablesOutput(status: output.status, stdout: output.stdoutText, stderr: output.stderrText)
     }
 }
 

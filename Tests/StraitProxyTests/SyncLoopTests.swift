@@ -9,6 +9,7 @@ final class RecordingBackend: ProxyBackend {
     struct Call: Sendable {
         var full: Bool
         var table: ServiceTable
+        var at = ContinuousClock.now
     }
     let mode = ProxyMode.iptables
     let delay: Duration
@@ -114,9 +115,10 @@ final class RecordingBackend: ProxyBackend {
         feed.send(.replaceAll([.service(F.service("web"))]))
         try await backend.waitFor { $0.count == 1 }
         feed.send(.upsert(slice(1)))
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(backend.calls.count == 1)
         try await backend.waitFor { $0.count == 2 }
+        // The change waited for the period: the second sync started no sooner than 300 ms after the first.
+        let calls = backend.calls
+        #expect(calls[1].at - calls[0].at >= .milliseconds(300))
     }
 
     @Test func periodicFullResync() async throws {
