@@ -167,26 +167,27 @@ public final class TestEtcd: @unchecked Sendable {
     }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
+/// A TCP port on 127.0.0.1 that nothing listens on right now, from below the kernel's ephemeral
+/// range (32768–60999): a port the kernel hands out can be taken as the source port of some
+/// outgoing connection while a test server restarts on it.
 public func freeTCPPort() throws -> Int {
-    func fail(_ what: String) -> CommandFailure {
-        CommandFailure(arguments: [], output: nil, reason: "\(what): errno \(errno)")
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000..<32_000)
+        if try isFreeTCPPort(port) { return port }
     }
+    throw CommandFailure(arguments: [], output: nil, reason: "no free TCP port in 20000-31999")
+}
+
+/// Whether a listening socket could bind `port` on 127.0.0.1 now.
+private func isFreeTCPPort(_ port: Int) throws -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw fail("socket") }
+    guard fd >= 0 else { throw CommandFailure(arguments: [], output: nil, reason: "socket: errno \(errno)") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
+    return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw fail("bind") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    guard named == 0 else { throw fail("getsockname") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    } == 0
 }
