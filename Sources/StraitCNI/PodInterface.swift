@@ -58,7 +58,8 @@ struct PodInterface {
         }
     }
 
-    /// Creates the veth pair: the host end here, the pod end `ifname` in the pod's namespace.
+    /// Creates the veth pair: the host end here (not yet on the bridge), the pod end `ifname` in
+    /// the pod's namespace.
     /// Equivalent: `ip link add HOST mtu M type veth peer name IFNAME netns NETNS`.
     func createPair(_ network: PodNetwork) throws(CNIError) {
         guard pod != nil else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
@@ -68,13 +69,14 @@ struct PodInterface {
             var spec = LinkSpec.veth(hostName, peer: ifname, peerNamespace: netns)
             spec.mtu = UInt32(network.mtu)
             try host.addLink(spec)
-            try host.setLink(hostName, master: network.bridge)
         }
     }
 
-    /// Configures the pod end (MTU, MAC, addresses, routes) and brings both ends up.
+    /// Puts the host end on the bridge, configures the pod end (MTU, MAC, addresses, routes) and
+    /// brings both ends up.
     func configure(_ network: PodNetwork, leases: [Lease], mac: String) throws(CNIError) -> (hostMAC: String?, podMAC: String) {
         guard let pod else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
+        try kernel("attach \(hostName) to \(network.bridge)") { try host.setLink(hostName, master: network.bridge) }
         try kernel("configure \(ifname) in the pod") {
             try pod.setLink(ifname, mtu: UInt32(network.mtu))
             try pod.setLink(ifname, mac: mac)

@@ -28,16 +28,17 @@ struct PodSetup {
         let mappings = config.runtimeConfig?.portMappings ?? []
         let masquerade = config.ipMasq ?? false
         // The lease (a locked, fsynced file write) is taken on another thread while the kernel
-        // builds the bridge and the veth pair; a refused address or a full pool undoes the pair.
+        // creates the veth pair; a refused address or a full pool deletes the pair again, so bad
+        // input leaves the node as it was. The bridge and forwarding are touched only once leased.
         let allocation = BackgroundWork { [ipam, key] () throws(CNIError) in
             try ipam.allocate(key, pools: network.pools, requested: requested, portMappings: mappings, masquerade: masquerade)
         }
         var leases: [Lease] = []
         do throws(CNIError) {
-            try interface.ensureBridge(network)
-            try enableForwarding(network)
             try interface.createPair(network)
             leases = try allocation.wait()
+            try interface.ensureBridge(network)
+            try enableForwarding(network)
             let macs = try interface.configure(network, leases: leases, mac: podMAC(for: leases))
             if !mappings.isEmpty {
                 try HostPorts.add(key, mappings: mappings, podAddresses: leases.map(\.address))

@@ -60,6 +60,20 @@ import Testing
         }
     }
 
+    @Test func aRefusedLeaseOnAFreshNodeLeavesNoBridgeAndNoSysctl() async throws {
+        try await withTestNamespaces(2) { namespaces in
+            let cni = CNIHarness(node: namespaces[0])
+            defer { cni.removeDataDir() }
+            let kernel = try cni.kernelState()
+            let forwarding = try namespaces[0].run(["cat", "/proc/sys/net/ipv4/ip_forward"])
+            let reply = try cni.invoke("ADD", containerID: "fresh", pod: namespaces[1], args: "IP=10.250.1.1")
+            #expect(reply.code == 102)
+            #expect(try cni.kernelState() == kernel)
+            #expect(try namespaces[0].run(["cat", "/proc/sys/net/ipv4/ip_forward"]) == forwarding)
+            #expect(!(try namespaces[1].run(["ip", "-o", "link"]).contains("eth0")))
+        }
+    }
+
     @Test func secondAddOfAnExistingInterfaceIs101AndChangesNothing() async throws {
         try await withTestNamespaces(2) { namespaces in
             let cni = CNIHarness(node: namespaces[0])
