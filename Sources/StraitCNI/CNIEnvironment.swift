@@ -4,7 +4,7 @@ public enum CNICommand: String, Sendable, CaseIterable {
 }
 
 /// The `CNI_*` environment of one invocation, validated as the spec requires for each command.
-public struct CNIEnvironment: Sendable, Equatable {
+public struct CNIEnvironment: Sendable {
     public let command: CNICommand
     public let containerID: String
     /// Empty when the runtime passed none (allowed for DEL).
@@ -13,11 +13,6 @@ public struct CNIEnvironment: Sendable, Equatable {
     /// `CNI_ARGS` as key/value pairs, in order.
     public let args: [(key: String, value: String)]
     public let path: [String]
-
-    public static func == (a: CNIEnvironment, b: CNIEnvironment) -> Bool {
-        a.command == b.command && a.containerID == b.containerID && a.netns == b.netns && a.ifname == b.ifname
-            && a.args.elementsEqual(b.args, by: { $0 == $1 }) && a.path == b.path
-    }
 
     /// Reads and validates the variables; a missing or malformed one is error 4.
     public init(_ variables: [String: String]) throws(CNIError) {

@@ -47,9 +47,4 @@ public enum JSONValue: Sendable, Hashable, Codable {
         if case .string(let value) = self { return value }
         return nil
     }
-
-    public var arrayValue: [JSONValue]? {
-        if case .array(let value) = self { return value }
-        return nil
-    }
 }
