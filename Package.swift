@@ -27,7 +27,8 @@ let package = Package(
         // MARK: Values and the system
         .target(name: "StraitModel"),
         /// Files, locks and child processes: the one door to the system that several modules share.
-        .target(name: "StraitSystem"),
+        .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "StraitSystem", dependencies: ["CSystemShim"]),
         .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Store
@@ -42,8 +43,8 @@ let package = Package(
         ]),
 
         // MARK: Kernel
-        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim"]),
-        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim"]),
+        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"]),
+        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem"]),
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
@@ -89,7 +90,7 @@ let package = Package(
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [
             "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources",
-            "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
+            "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore", "StraitSystem",
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
         .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),
