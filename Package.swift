@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -41,6 +42,18 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
+        // MARK: Kubernetes API
+        /// The Kubernetes API client: kubeconfig, in-cluster config, TLS, informers (pages, watch, 410 re-list).
+        .target(name: "StraitKube", dependencies: [
+            "StraitModel",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+
         // MARK: Kernel
         .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim"]),
         .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim"]),
@@ -55,12 +68,14 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        /// Where the proxy's objects come from besides the store: the Kubernetes API.
+        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel"]),
         .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
-            "StraitProxy",
+            "StraitProxy", "StraitKube", "StraitSources",
             "StraitOverlay", "StraitStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -82,6 +97,9 @@ let package = Package(
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [
             "StraitProxy", "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
+        ]),
+        .testTarget(name: "StraitKubeTests", dependencies: [
+            "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport",
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
         .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),

@@ -53,6 +53,8 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @OptionGroup var storeOptions: ObjectStoreOptions
 
+    @OptionGroup var kubeOptions: KubeOptions
+
     func run() async throws {
         var configuration = ProxyConfiguration()
         if let config {
@@ -77,6 +79,16 @@ struct ProxyCommand: AsyncParsableCommand {
             return
         }
         log.info("iptables mode through the \(backend.tools.flavor) binaries")
+        if let source = try kubeOptions.source(configuration, storeFlag: storeOptions.store, log: log) {
+            do {
+                try await ProxyRunner(config: configuration, backend: backend, source: source, log: log).run()
+            } catch {
+                await source.client.shutdown()
+                throw error
+            }
+            await source.client.shutdown()
+            return
+        }
         let store = try await storeOptions.open()
         let runner = ProxyRunner(config: configuration, backend: backend, source: StoreSource(store: store.store, log: log),
                                  log: log)
