@@ -83,7 +83,10 @@ struct ProxyKubeEndToEndTests {
             }
         }
     }
+}
 
+/// `strait proxy` refuses Kubernetes-source flags it cannot honour, before touching anything.
+struct ProxyKubeFlagTests {
     @Test func storeAndKubeconfigTogetherAreRefused() throws {
         let result = try Command.output([builtProduct("strait"), "proxy", "--store", "/nonexistent/x.db",
                                          "--kubeconfig", "/nonexistent/kubeconfig"])
