@@ -11,6 +11,8 @@ public final class TestKubeAPIServer: @unchecked Sendable {
     public static let adminToken = "strait-test-admin"
     /// A second user with no RBAC permissions at all (authenticated, then forbidden everything).
     public static let nobodyToken = "strait-test-nobody"
+    /// The user `strait-proxy`, with no permissions until a test binds a role to it.
+    public static let proxyToken = "strait-test-proxy"
 
     public let etcd: TestEtcd
     public let namespace: TestNamespace?
@@ -43,44 +45,56 @@ public final class TestKubeAPIServer: @unchecked Sendable {
     // MARK: The binary
 
     /// The repository root (this file is `Sources/StraitTestSupport/TestKubeAPIServer.swift`).
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
     /// `$STRAIT_KUBE_APISERVER`, else `.build/kube/kube-apiserver`, decompressed once from
     /// `../shared/tools/kube-apiserver.xz`; nil (and `unavailableReason` set) when neither exists.
-    public static let binary: String? = locateBinary()
+    public static var binary: String? { located.path }
 
     /// The one line that says why the tests against a real API server are skipped; nil when they run.
-    public static var unavailableReason: String? { binary == nil ? skipLine : nil }
+    public static var unavailableReason: String? { located.reason }
 
     /// Whether the tests against a real API server can run. When they cannot, the reason is also
     /// written to `.build/kube/skipped`, which `scripts/test` prints in its summary.
-    public static var isAvailable: Bool { binary != nil }
+    public static var isAvailable: Bool { located.path != nil }
 
-    private static let skipLine = "kube-apiserver tests skipped: no $STRAIT_KUBE_APISERVER and no "
-        + "../shared/tools/kube-apiserver.xz beside the repository"
-
-    private static func locateBinary() -> String? {
-        let environment = ProcessInfo.processInfo.environment["STRAIT_KUBE_APISERVER"] ?? ""
-        if !environment.isEmpty, FileManager.default.isExecutableFile(atPath: environment) { return environment }
+    private static let located: (path: String?, reason: String?) = {
         let directory = repositoryRoot + "/.build/kube"
+        let (path, reason) = locateBinary(directory: directory)
+        if let reason {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try? (reason + "\n").write(toFile: directory + "/skipped", atomically: true, encoding: .utf8)
+        }
+        return (path, reason)
+    }()
+
+    private static func locateBinary(directory: String) -> (String?, String?) {
+        let environment = ProcessInfo.processInfo.environment["STRAIT_KUBE_APISERVER"] ?? ""
+        if !environment.isEmpty {
+            guard FileManager.default.isExecutableFile(atPath: environment) else {
+                return (nil, "kube-apiserver tests skipped: $STRAIT_KUBE_APISERVER \(environment) is not an executable")
+            }
+            return (environment, nil)
+        }
         let target = directory + "/kube-apiserver"
-        if FileManager.default.isExecutableFile(atPath: target) { return target }
+        if FileManager.default.isExecutableFile(atPath: target) { return (target, nil) }
         let archive = repositoryRoot + "/../shared/tools/kube-apiserver.xz"
         guard FileManager.default.fileExists(atPath: archive) else {
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try? (skipLine + "\n").write(toFile: directory + "/skipped", atomically: true, encoding: .utf8)
-            return nil
+            return (nil, "kube-apiserver tests skipped: no $STRAIT_KUBE_APISERVER and no "
+                    + "../shared/tools/kube-apiserver.xz beside the repository")
         }
         // Decompress beside the target and rename, so a concurrent test process never runs half a file.
         let partial = "\(target).partial-\(getpid())"
         let script = "mkdir -p '\(directory)' && xz -dc '\(archive)' > '\(partial)' && chmod +x '\(partial)' "
             + "&& mv '\(partial)' '\(target)'"
-        guard (try? Command.run(["sh", "-c", script])) != nil else {
+        do {
+            try Command.run(["sh", "-c", script])
+        } catch {
             try? FileManager.default.removeItem(atPath: partial)
-            return nil
+            return (nil, "kube-apiserver tests skipped: decompressing \(archive) failed: \(error)")
         }
-        return target
+        return (target, nil)
     }
 
     // MARK: Starting and stopping
@@ -88,10 +102,9 @@ public final class TestKubeAPIServer: @unchecked Sendable {
     /// Starts etcd and the API server and waits until `/readyz` says ok. `arguments` are added
     /// to the API server's (for example `--watch-cache=false`).
     public static func start(namespace: TestNamespace? = nil, arguments: [String] = []) async throws -> TestKubeAPIServer {
-        guard let binary else {
-            throw CommandFailure(arguments: [], output: nil, reason: skipLine)
+        guard isAvailable else {
+            throw CommandFailure(arguments: [], output: nil, reason: unavailableReason ?? "no kube-apiserver")
         }
-        _ = binary
         let etcd = try await TestEtcd.start(namespace: namespace)
         let directory = etcd.dataDirectory + "/kube"
         do {
@@ -154,6 +167,7 @@ public final class TestKubeAPIServer: @unchecked Sendable {
         let tokens = """
             \(adminToken),admin,1,"system:masters"
             \(nobodyToken),nobody,2
+            \(proxyToken),strait-proxy,3
 
             """
         try tokens.write(toFile: "\(directory)/tokens.csv", atomically: true, encoding: .utf8)
@@ -162,7 +176,9 @@ public final class TestKubeAPIServer: @unchecked Sendable {
     }
 
     private func launch() async throws {
-        guard let binary = Self.binary else { throw CommandFailure(arguments: [], output: nil, reason: Self.skipLine) }
+        guard let binary = Self.binary else {
+            throw CommandFailure(arguments: [], output: nil, reason: Self.unavailableReason ?? "no kube-apiserver")
+        }
         let arguments = [
             binary, "--etcd-servers=\(etcd.clientURL)", "--bind-address=127.0.0.1", "--secure-port=\(port)",
             "--advertise-address=127.0.0.1", "--cert-dir=\(directory)/certs",
@@ -171,6 +187,8 @@ public final class TestKubeAPIServer: @unchecked Sendable {
             "--service-account-key-file=\(directory)/sa.pub",
             "--service-account-signing-key-file=\(directory)/sa.key",
             "--service-cluster-ip-range=10.96.0.0/16",
+            // As kubeadm's control plane: node agents (a proxy DaemonSet) run privileged.
+            "--allow-privileged=true",
         ] + extraArguments
         // `sh -c exec` and `ip netns exec` both exec, so the PID is the API server's own.
         let shell = ["sh", "-c", "exec \(arguments.joined(separator: " ")) >>\(logFile) 2>&1"]

@@ -195,3 +195,36 @@ struct KubeAPIServerTests {
         }
     }
 }
+
+extension KubeAPIServerTests {
+    @Test func deployManifestsPassServerSideDryRun() async throws {
+        try await TestKubeAPIServer.with { server in
+            let output = try server.kubectl(["apply", "--dry-run=server", "-f", TestKubeAPIServer.repositoryRoot + "/deploy/"])
+            for object in ["serviceaccount/strait", "clusterrole.rbac.authorization.k8s.io/strait-proxy",
+                           "clusterrolebinding.rbac.authorization.k8s.io/strait-proxy", "configmap/strait",
+                           "daemonset.apps/strait-proxy"] {
+                #expect(output.contains("\(object) created (server dry run)"), "\(output)")
+            }
+        }
+    }
+
+    @Test func rotatedTokenFileIsReadAgain() async throws {
+        try await TestKubeAPIServer.with { server in
+            let tokenFile = server.directory + "/rotating-token"
+            try "not-yet-valid\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            let connection = KubeConnection(server: URL(string: server.url)!,
+                                            trust: .certificates(Array(try Data(contentsOf: URL(fileURLWithPath: server.caFile)))),
+                                            credential: .tokenFile(tokenFile), origin: "test token file")
+            let client = try KubeClient(connection: connection, qps: 50, burst: 100)
+            defer { Task { await client.shutdown() } }
+            let recorder = SourceRecorder()
+            recorder.record(KubeSource(client: client, nodeName: "node-a", options: testInformerOptions, log: recorder.log))
+            defer { recorder.stop() }
+            try await eventually("the old token is refused") { recorder.logged.contains { $0.contains("401") } }
+            #expect(recorder.snapshot.isEmpty)
+            // The kubelet swaps the file under the running process; no restart, no new client.
+            try "\(TestKubeAPIServer.adminToken)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            try await eventually("the first replace-all with the new token") { !recorder.snapshot.isEmpty }
+        }
+    }
+}

@@ -54,8 +54,14 @@ struct ProxyKubeEndToEndTests {
                     kind: Node
                     metadata: {name: node}
                     """)
+                // The proxy runs as its own user with deploy/rbac.yaml's ClusterRole, which must suffice.
+                try server.kubectl(["apply", "-f", TestKubeAPIServer.repositoryRoot + "/deploy/rbac.yaml"])
+                try server.kubectl(["create", "clusterrolebinding", "strait-proxy-user", "--clusterrole=strait-proxy",
+                                    "--user=strait-proxy"])
+                let kubeconfig = net.scripts + "/proxy.kubeconfig"
+                try server.writeKubeconfig(to: kubeconfig, token: TestKubeAPIServer.proxyToken)
                 let proxy = try Command.start([
-                    "ip", "netns", "exec", net.node.name, builtProduct("strait"), "proxy", "--kubeconfig", server.kubeconfig,
+                    "ip", "netns", "exec", net.node.name, builtProduct("strait"), "proxy", "--kubeconfig", kubeconfig,
                     "--hostname-override", "node", "--cluster-cidr", "10.244.0.0/16",
                     "--metrics-bind-address", "127.0.0.1:10249", "--healthz-bind-address", "127.0.0.1:10256",
                 ], stdin: "")
