@@ -228,3 +228,70 @@ extension KubeAPIServerTests {
         }
     }
 }
+
+extension KubeAPIServerTests {
+    /// A client CA the API server trusts, and a client certificate from it in `system:masters`.
+    static func makeClientCertificate(in directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Command.run(["sh", "-c", """
+            set -e
+            cd '\(directory)'
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
+            openssl req -x509 -new -key ca.key -out ca.pem -days 1 -subj /CN=strait-client-ca
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client.key 2>/dev/null
+            openssl req -new -key client.key -out client.csr -subj '/O=system:masters/CN=cert-admin'
+            printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile client.ext \
+                -out client.pem 2>/dev/null
+            """])
+    }
+
+    @Test func clientCertificateInsecureAndWrongCA() async throws {
+        let clientCA = NSTemporaryDirectory() + "strait-client-ca-\(UUID().uuidString.prefix(8))"
+        try Self.makeClientCertificate(in: clientCA)
+        defer { try? FileManager.default.removeItem(atPath: clientCA) }
+        try await TestKubeAPIServer.with(arguments: ["--client-ca-file=\(clientCA)/ca.pem"]) { server in
+            func nodes(_ kubeconfig: String) async throws -> Int {
+                let path = server.directory + "/kubeconfig-\(UUID().uuidString.prefix(6))"
+                try kubeconfig.write(toFile: path, atomically: true, encoding: .utf8)
+                let client = try KubeClient(connection: KubeConnection.from(KubeConfig.load(file: path), source: path))
+                defer { Task { await client.shutdown() } }
+                return try await Informer<Node>(client: client, resource: .nodes).list().items.count
+            }
+            try server.apply("apiVersion: v1\nkind: Node\nmetadata: {name: node-a}\n")
+            let certificate = Data(try Data(contentsOf: URL(fileURLWithPath: "\(clientCA)/client.pem"))).base64EncodedString()
+            // The client certificate inline, its key from a file; the server checked against its CA.
+            #expect(try await nodes("""
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: c, cluster: {server: "\(server.url)", certificate-authority: "\(server.caFile)"}}]
+                users: [{name: u, user: {client-certificate-data: \(certificate), client-key: "\(clientCA)/client.key"}}]
+                contexts: [{name: x, context: {cluster: c, user: u}}]
+                current-context: x
+                """) == 1)
+            // Certificate checks off: the server's own certificate is not trusted, and yet it answers.
+            #expect(try await nodes("""
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: c, cluster: {server: "\(server.url)", insecure-skip-tls-verify: true}}]
+                users: [{name: u, user: {token: \(TestKubeAPIServer.adminToken)}}]
+                contexts: [{name: x, context: {cluster: c, user: u}}]
+                current-context: x
+                """) == 1)
+            // The wrong CA: the connection is refused, naming the server.
+            do {
+                _ = try await nodes("""
+                    apiVersion: v1
+                    kind: Config
+                    clusters: [{name: c, cluster: {server: "\(server.url)", certificate-authority: "\(clientCA)/ca.pem"}}]
+                    users: [{name: u, user: {token: \(TestKubeAPIServer.adminToken)}}]
+                    contexts: [{name: x, context: {cluster: c, user: u}}]
+                    current-context: x
+                    """)
+                Issue.record("a server certificate from an untrusted CA was accepted")
+            } catch let error as KubeError {
+                #expect(error.code == .transport && error.description.contains(server.url), "\(error)")
+            }
+        }
+    }
+}
