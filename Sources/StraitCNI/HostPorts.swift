@@ -37,10 +37,11 @@ enum HostPorts {
                 return parts.flatMap { $0 }
             }
             let source: KeyField = family == .ip ? .ipSaddr : .ip6Saddr
-            var snat: [[Expression]] = [[.match(source, inPrefix: datum(address), length: family == .ip ? 32 : 128), .masquerade()]
-                .flatMap { $0 }]
+            let hairpin: [[Expression]] = [.match(source, inPrefix: datum(address), length: family == .ip ? 32 : 128), .masquerade()]
+            var snat = [hairpin.flatMap { $0 }]
             if family == .ip {
-                snat.append([.match(.ipSaddr, inPrefix: .ipv4("127.0.0.0"), length: 8), .masquerade()].flatMap { $0 })
+                let localhost: [[Expression]] = [.match(.ipSaddr, inPrefix: .ipv4("127.0.0.0"), length: 8), .masquerade()]
+                snat.append(localhost.flatMap { $0 })
                 try? writeSysfs("/proc/sys/net/ipv4/conf/\(bridge)/route_localnet", "1")
             }
             try table(family).add(key, chains: ["": rules, snatChain: snat], entries: entries(mine, address))
@@ -75,10 +76,9 @@ enum HostPorts {
     private static func table(_ family: Family) -> AttachmentNATTable {
         let table = Table(family, "strait-hostport")
         let (destination, address): (KeyField, DataType) = family == .ip ? (.ipDaddr, .ipv4Addr) : (.ip6Daddr, .ipv6Addr)
-        let dispatch: [[Expression]] = [
-            [.matchLocalDestination, .vmap([destination, .l4proto, .thDport], map: "hostports-ip")].flatMap { $0 },
-            [.matchLocalDestination, .vmap([.l4proto, .thDport], map: "hostports")].flatMap { $0 },
-        ]
+        let byAddress: [[Expression]] = [.matchLocalDestination, .vmap([destination, .l4proto, .thDport], map: "hostports-ip")]
+        let byPort: [[Expression]] = [.matchLocalDestination, .vmap([.l4proto, .thDport], map: "hostports")]
+        let dispatch = [byAddress.flatMap { $0 }, byPort.flatMap { $0 }]
         return AttachmentNATTable(
             table: table,
             maps: [NFTSet(table: table, name: "hostports-ip", keyType: [address, .inetProto, .inetService], dataType: .verdict),

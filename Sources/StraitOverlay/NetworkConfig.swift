@@ -231,19 +231,19 @@ public struct BackendConfig: Sendable, Hashable {
             throw OverlayError(.invalidConfig, "\"Backend.\(key)\" is not supported for \(type.rawValue) (\(which))")
         }
         if let vni = NetworkConfig.value(section, "VNI") {
-            guard let number = vni as? Int, !(vni is Bool), (1...16_777_215).contains(number) else {
+            guard let number = vni as? Int, (1...16_777_215).contains(number) else {
                 throw OverlayError(.invalidConfig, "\"Backend.VNI\" \(vni) is not a VNI (1-16777215)")
             }
             self.vni = UInt32(number)
         }
         if let port = NetworkConfig.value(section, "Port") {
-            guard let number = port as? Int, !(port is Bool), (1...65535).contains(number) else {
+            guard let number = port as? Int, (1...65535).contains(number) else {
                 throw OverlayError(.invalidConfig, "\"Backend.Port\" \(port) is not a UDP port")
             }
             self.port = UInt16(number)
         }
         if let mtu = NetworkConfig.value(section, "MTU") {
-            guard let number = mtu as? Int, !(mtu is Bool), (VXLANBackend.encapsulationOverhead + 576...65535).contains(number)
+            guard let number = mtu as? Int, (VXLANBackend.encapsulationOverhead + 576...65535).contains(number)
             else {
                 throw OverlayError(.invalidConfig, "\"Backend.MTU\" \(mtu) is not an underlay MTU "
                     + "(\(VXLANBackend.encapsulationOverhead + 576)-65535: pods get it minus 50)")

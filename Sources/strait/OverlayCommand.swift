@@ -14,11 +14,11 @@ struct OverlayCommand: AsyncParsableCommand {
         abstract: "Lease this node's pod subnet and route to every other node's (VXLAN or host-gw); a drop-in for flanneld.")
 
     @OptionGroup var storeOptions: ObjectStoreOptions
-    @Option(help: "Where the network config and leases live in the store; /coreos.com/network reads and writes "
-        + "flannel's own keys, so Strait and flannel agents share one network.")
+    @Option(help: ArgumentHelp("Where the network config and leases live in the store; /coreos.com/network reads and "
+        + "writes flannel's own keys, so Strait and flannel agents share one network."))
     var etcdPrefix: String = KeyLayout.strait.prefix
-    @Option(help: "The underlay interface, by name or address; repeat to try several in order "
-        + "(default: the one holding the default route).")
+    @Option(help: ArgumentHelp("The underlay interface, by name or address; repeat to try several in order "
+        + "(default: the one holding the default route)."))
     var iface: [String] = []
     @Option(help: "A regular expression matched against interface names, then addresses; repeatable.")
     var ifaceRegex: [String] = []
@@ -30,8 +30,8 @@ struct OverlayCommand: AsyncParsableCommand {
     @Option(help: "The prefix length of node subnets, written with --cluster-cidr (default 24).") var subnetLen: Int?
     @Option(help: "Where strait-cni (or flannel's CNI plugin) reads this node's subnet.")
     var subnetFile: String = OverlayOptions.defaultSubnetFile
-    @Option(help: "The subnet file's names: strait (STRAIT_*) or flannel (FLANNEL_*); default flannel for a path "
-        + "ending in flannel/subnet.env, else strait.")
+    @Option(help: ArgumentHelp("The subnet file's names: strait (STRAIT_*) or flannel (FLANNEL_*); default flannel "
+        + "for a path ending in flannel/subnet.env, else strait."))
     var subnetFileNames: String?
     @Option(help: "vxlan or host-gw (written with --cluster-cidr; default vxlan).") var backend: String?
     @Option(help: "The VXLAN network identifier (default 1).") var vni: UInt32?

@@ -44,7 +44,8 @@ import Testing
             let (node, pod) = (namespaces[0], namespaces[1])
             let cni = CNIHarness(node: node)
             defer { cni.removeDataDir() }
-            try node.run(["ip", "link", "add", "uplink", "type", "dummy"])
+            try node.run(["ip", "link", "add", "uplink", "type", "veth", "peer", "name", "uplinkp"])
+            try node.run(["ip", "link", "set", "uplinkp", "up"])
             try node.run(["ip", "addr", "add", "192.168.77.1/24", "dev", "uplink"])
             try node.run(["ip", "link", "set", "uplink", "up"])
             let mappings: [[String: Any]] = [["hostPort": 8081, "containerPort": 80, "protocol": "tcp"]]

@@ -22,15 +22,15 @@ import Testing
                     let third = subnet.split(separator: ".")[2]  // 10.244.N.0/24 pairs with fd00:10:244:N::/64 (N in hex)
                     let v6Subnet = "fd00:10:244:\(String(Int(third)!, radix: 16))::"
                     let file = try #require(cluster.subnetFileText(node))
-                    #expect(file.contains("STRAIT_IPV6_NETWORK=fd00:10:244::/56\n") && file.contains("STRAIT_IPV6_SUBNET=\(v6Subnet)1/64\n"), file)
+                    #expect(file.contains("STRAIT_IPV6_NETWORK=fd00:10:244::/56\n") && file.contains("STRAIT_IPV6_SUBNET=\(v6Subnet)1/64\n"), "\(file)")
                     #expect(file.contains("STRAIT_MTU=1430\n"), "the IPv6 tunnel's 70 bytes: \(file)")
                     let link = try cluster.nodes[node].run(["ip", "-d", "-o", "link", "show", "strait-v6.1"])
-                    #expect(link.contains("vxlan id 1") && link.contains("local \(cluster.publicIPv6(node))"), link)
+                    #expect(link.contains("vxlan id 1") && link.contains("local \(cluster.publicIPv6(node))"), "\(link)")
                     #expect(try cluster.nodes[node].run(["ip", "-6", "-o", "addr", "show", "dev", "strait-v6.1"]).contains("\(v6Subnet)/128"))
                     let key = "/strait/network/subnets/\(subnet.replacingOccurrences(of: "/", with: "-"))&\(v6Subnet)-64"
                     let lease = try #require(try await store.get(key), "the dual-stack key \(key)")
                     let value = String(decoding: lease.value, as: UTF8.self)
-                    #expect(value.contains(#""PublicIPv6":"\#(cluster.publicIPv6(node))""#) && value.contains("\"BackendV6Data\":{\"VNI\":1"), value)
+                    #expect(value.contains(#""PublicIPv6":"\#(cluster.publicIPv6(node))""#) && value.contains("\"BackendV6Data\":{\"VNI\":1"), "\(value)")
                     _ = try cluster.addPod(node)
                     addresses[node] = cluster.podAddresses[node]
                     #expect(addresses[node]?.count == 2 && addresses[node]?.last?.hasPrefix(v6Subnet) == true, "\(addresses[node] ?? [])")

@@ -84,7 +84,7 @@ import Testing
                 #expect(try cluster.pods[0].ping(pods[1]!), "pod 0 → pod 1 under FORWARD DROP")
                 #expect(try cluster.pods[1].ping(pods[0]!), "pod 1 → pod 0 under FORWARD DROP")
                 let chain = try cluster.nodes[0].run(["iptables", "-S", "STRAIT-FWD"])
-                #expect(chain.contains("-s 10.244.0.0/16 -j ACCEPT") && chain.contains("-d 10.244.0.0/16 -j ACCEPT"), chain)
+                #expect(chain.contains("-s 10.244.0.0/16 -j ACCEPT") && chain.contains("-d 10.244.0.0/16 -j ACCEPT"), "\(chain)")
                 #expect(try cluster.nodes[0].run(["iptables", "-S", "FORWARD"]).components(separatedBy: "STRAIT-FWD").count == 2,
                         "a restart adds no second jump")
             } catch {
@@ -136,13 +136,14 @@ import Testing
             let cluster = try OverlayCluster(namespaces, nodes: 1)
             defer { cluster.stopAll(); cluster.removeDirectory() }
             let node = cluster.nodes[0]
-            try node.run(["ip", "link", "add", "data0", "type", "dummy"])
+            try node.run(["ip", "link", "add", "data0", "type", "veth", "peer", "name", "data0p"])
+            try node.run(["ip", "link", "set", "data0p", "up"])
             try node.run(["ip", "addr", "add", "10.77.0.1/24", "dev", "data0"])
             try node.run(["ip", "link", "set", "data0", "up"])
             let cases: [([String], String)] = [
                 (["--iface", "10.77.0.1"], "underlay data0 10.77.0.1 "),
                 (["--iface", "nosuch", "--iface", "eth0"], "underlay eth0 192.168.100.1 "),
-                (["--iface-regex", "^da"], "underlay data0 10.77.0.1 "),
+                (["--iface-regex", "^data[0-9]$"], "underlay data0 10.77.0.1 "),
                 (["--iface-regex", "^10\\.77\\."], "underlay data0 10.77.0.1 "),
                 (["--iface-can-reach", "10.77.0.9"], "underlay data0 10.77.0.1 "),
                 (["--iface-can-reach", "192.168.100.254"], "underlay eth0 192.168.100.1 "),
