@@ -37,8 +37,9 @@ struct AttachmentNATTable {
     let hooks: [Hook]
     /// The attachment chains' name prefix ("hp-" → `hp-0123456789ab`, `hp-0123456789ab-snat`).
     let chainPrefix: String
-    /// What the CNI error says failed.
+    /// What the CNI error says failed, and its code.
     let purpose: String
+    let failure: CNIErrorCode
 
     func chainName(_ key: AttachmentKey, _ suffix: String = "") -> String {
         chainPrefix + hostVethName(for: key).dropFirst(2) + suffix
@@ -65,20 +66,34 @@ struct AttachmentNATTable {
         try add(key, chains: ["": rules], entries: keys.map { Entry(map: maps[0].name, key: $0) })
     }
 
-    /// Removes the attachment's map entries and chains; already gone is fine (a repeated DEL).
+    /// Removes the attachment's map entries and chains; already gone is fine (a repeated DEL, or a
+    /// table an older strait-cni laid out with fewer maps): when the one batch fails, what is still
+    /// there is removed in a second.
     func remove(_ key: AttachmentKey, entries: [Entry], chains: [String] = [""]) throws(CNIError) {
+        do throws(CNIError) {
+            try commit(removal(key, entries, chains), "remove \(purpose) of \(key.containerID)/\(key.ifname)")
+        } catch {
+            guard let connection = try? NFTConnection(), let listing = try? connection.list(table) else { return }
+            // Only elements that lead to this attachment's chains: an equal key of another pod stays.
+            let present = entries.filter { entry in
+                (listing.elements[entry.map] ?? []).contains {
+                    $0.key == entry.key && $0.value == .verdict(.goto(chainName(key, entry.chain)))
+                }
+            }
+            let chainsPresent = chains.filter { suffix in listing.chains.contains { $0.name == chainName(key, suffix) } }
+            guard !present.isEmpty || !chainsPresent.isEmpty else { return }
+            try commit(removal(key, present, chainsPresent), "remove \(purpose) of \(key.containerID)/\(key.ifname)")
+        }
+    }
+
+    private func removal(_ key: AttachmentKey, _ entries: [Entry], _ chains: [String]) -> Transaction {
         var transaction = Transaction()
         for map in maps {
             let mine = entries.filter { $0.map == map.name }
             if !mine.isEmpty { transaction.delete(mine.map { Element($0.key, .verdict(.goto(chainName(key, $0.chain)))) }, from: map) }
         }
         for suffix in chains { transaction.delete(Chain(table: table, name: chainName(key, suffix))) }
-        do throws(CNIError) {
-            try commit(transaction, "remove \(purpose) of \(key.containerID)/\(key.ifname)")
-        } catch {
-            guard chains.contains(where: { hasChain(chainName(key, $0)) }) else { return }
-            throw error
-        }
+        return transaction
     }
 
     func remove(_ key: AttachmentKey, keys: [[Datum]]) throws(CNIError) {
@@ -86,9 +101,23 @@ struct AttachmentNATTable {
     }
 
     /// Creates the table with its maps and dispatch chains, unless it exists. `create` fails on an
-    /// existing table, so two ADDs racing here cannot add the dispatch rules twice.
+    /// existing table, so two ADDs racing here cannot add the dispatch rules twice. A table an older
+    /// strait-cni made (without the last hook) gets the missing maps and chains, and its base chains'
+    /// dispatch rules are replaced, in one batch; the attachments already in it keep working.
     private func ensureTable() throws(CNIError) {
         if hasChain(hooks[hooks.count - 1].name) { return }
+        if hasChain(hooks[0].name) {
+            var upgrade = Transaction()
+            for map in maps { upgrade.add(map) }
+            for hook in hooks {
+                let chain = Chain(table: table, name: hook.name, base: BaseChain(type: .nat, hook: hook.hook, priority: hook.priority))
+                upgrade.add(chain)
+                upgrade.flush(chain)
+                for rule in hook.rules { upgrade.add(Rule(table: table, chain: chain.name, expressions: rule)) }
+            }
+            try commit(upgrade, "bring table \(table.family) \(table.name) up to date")
+            return
+        }
         var transaction = Transaction()
         transaction.create(table)
         for map in maps { transaction.add(map) }
@@ -107,7 +136,7 @@ struct AttachmentNATTable {
         do {
             try NFTConnection().commit(transaction)
         } catch {
-            throw CNIError(purpose == "masquerade" ? .kernelFailure : .portMappingFailure, "\(what) failed", details: "\(error)")
+            throw CNIError(failure, "\(what) failed", details: "\(error)")
         }
     }
 

@@ -88,7 +88,7 @@ enum HostPorts {
                     .init(name: "output", hook: .output, priority: Priority.dstnat, rules: dispatch),
                     .init(name: "postrouting", hook: .postrouting, priority: Priority.srcnat,
                           rules: [.vmap([destination], map: "snat")])],
-            chainPrefix: "hp-", purpose: "host ports")
+            chainPrefix: "hp-", purpose: "host ports", failure: .portMappingFailure)
     }
 
     /// The mapping's host IP when it names one address (not empty, 0.0.0.0 or ::).

@@ -35,7 +35,7 @@ enum PodMasquerade {
             table: table,
             maps: [NFTSet(table: table, name: "pods", keyType: [source.dataType], dataType: .verdict)],
             hooks: [.init(name: "postrouting", hook: .postrouting, priority: Priority.srcnat, rules: [.vmap([source], map: "pods")])],
-            chainPrefix: "masq-", purpose: "masquerade")
+            chainPrefix: "masq-", purpose: "masquerade", failure: .kernelFailure)
         return (nat, v4 ? .ipDaddr : .ip6Daddr, v4 ? (.ipv4("224.0.0.0"), 4) : (.ipv6("ff00::"), 8))
     }
 

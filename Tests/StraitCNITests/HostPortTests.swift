@@ -39,6 +39,35 @@ import Testing
         }
     }
 
+    @Test func aTableAnOlderStraitCNILaidOutIsBroughtUpToDate() async throws {
+        try await withTestNamespaces(3) { namespaces in
+            let (node, pod, client) = (namespaces[0], namespaces[1], namespaces[2])
+            let cni = CNIHarness(node: node)
+            defer { cni.removeDataDir() }
+            // The layout before host-IP keys: one map by protocol and port, no postrouting chain.
+            try node.run(["nft", "-f", "-"], stdin: """
+                table ip strait-hostport {
+                    map hostports { type inet_proto . inet_service : verdict; }
+                    chain prerouting { type nat hook prerouting priority dstnat; fib daddr type local meta l4proto . th dport vmap @hostports; }
+                    chain output { type nat hook output priority -100; fib daddr type local meta l4proto . th dport vmap @hostports; }
+                }
+                """)
+            try node.connect(to: client, localName: "uplink", remoteName: "eth0")
+            try node.run(["ip", "addr", "add", "192.168.77.1/24", "dev", "uplink"])
+            try client.run(["ip", "addr", "add", "192.168.77.9/24", "dev", "eth0"])
+            let mappings: [[String: Any]] = [["hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "192.168.77.1"]]
+            try cni.add("web", pod: pod, config: cni.config(["runtimeConfig": ["portMappings": mappings]]))
+            try pod.startTCPServer(port: 80, reply: "upgraded")
+            #expect(try client.tcpRequest("192.168.77.1", 8080) == "upgraded")
+            let table = try node.run(["nft", "list", "table", "ip", "strait-hostport"])
+            #expect(table.contains("map hostports-ip") && table.contains("chain postrouting"), "\(table)")
+            #expect(table.components(separatedBy: "vmap @hostports-ip").count == 3, "one address dispatch rule per hook: \(table)")
+            let deleted = try cni.invoke("DEL", containerID: "web", pod: pod, config: cni.config(["runtimeConfig": ["portMappings": mappings]]))
+            #expect(deleted.status == 0, "\(deleted.stdout)")
+            #expect(try client.tcpRequest("192.168.77.1", 8080, timeout: 1) == nil)
+        }
+    }
+
     @Test func hairpinAndLocalhostConnectionsAreMasqueradedAsPortmapSnatDoes() async throws {
         try await withTestNamespaces(2) { namespaces in
             let (node, pod) = (namespaces[0], namespaces[1])
