@@ -56,9 +56,13 @@ struct AttachmentNATTable {
         }
         for map in maps {
             let mine = entries.filter { $0.map == map.name }
-            if !mine.isEmpty { transaction.add(mine.map { Element($0.key, .verdict(.goto(chainName(key, $0.chain)))) }, to: map) }
+            if !mine.isEmpty { transaction.add(mine.map { element($0, of: key) }, to: map) }
         }
         try commit(transaction, "add \(purpose) of \(key.containerID)/\(key.ifname)")
+    }
+
+    private func element(_ entry: Entry, of key: AttachmentKey) -> Element {
+        Element(entry.key, .verdict(.goto(chainName(key, entry.chain))))
     }
 
     /// One chain, one map: the common case.
@@ -80,7 +84,9 @@ struct AttachmentNATTable {
                     $0.key == entry.key && $0.value == .verdict(.goto(chainName(key, entry.chain)))
                 }
             }
-            let chainsPresent = chains.filter { suffix in listing.chains.contains { $0.name == chainName(key, suffix) } }
+            let chainsPresent = chains.filter { suffix in
+                listing.chains.contains { $0.name == chainName(key, suffix) }
+            }
             guard !present.isEmpty || !chainsPresent.isEmpty else { return }
             try commit(removal(key, present, chainsPresent), "remove \(purpose) of \(key.containerID)/\(key.ifname)")
         }
@@ -90,7 +96,7 @@ struct AttachmentNATTable {
         var transaction = Transaction()
         for map in maps {
             let mine = entries.filter { $0.map == map.name }
-            if !mine.isEmpty { transaction.delete(mine.map { Element($0.key, .verdict(.goto(chainName(key, $0.chain)))) }, from: map) }
+            if !mine.isEmpty { transaction.delete(mine.map { element($0, of: key) }, from: map) }
         }
         for suffix in chains { transaction.delete(Chain(table: table, name: chainName(key, suffix))) }
         return transaction
@@ -110,7 +116,7 @@ struct AttachmentNATTable {
             var upgrade = Transaction()
             for map in maps { upgrade.add(map) }
             for hook in hooks {
-                let chain = Chain(table: table, name: hook.name, base: BaseChain(type: .nat, hook: hook.hook, priority: hook.priority))
+                let chain = baseChain(hook)
                 upgrade.add(chain)
                 upgrade.flush(chain)
                 for rule in hook.rules { upgrade.add(Rule(table: table, chain: chain.name, expressions: rule)) }
@@ -130,6 +136,10 @@ struct AttachmentNATTable {
             guard !hasChain(hooks[hooks.count - 1].name) else { return }
             throw error
         }
+    }
+
+    private func baseChain(_ hook: Hook) -> Chain {
+        Chain(table: table, name: hook.name, base: BaseChain(type: .nat, hook: hook.hook, priority: hook.priority))
     }
 
     private func commit(_ transaction: Transaction, _ what: String) throws(CNIError) {

@@ -22,7 +22,8 @@ import StraitNFT
 enum HostPorts {
     static let snatChain = "-snat"
 
-    static func add(_ key: AttachmentKey, mappings: [PortMapping], podAddresses: [IPAddress], bridge: String) throws(CNIError) {
+    static func add(_ key: AttachmentKey, mappings: [PortMapping], podAddresses: [IPAddress],
+                    bridge: String) throws(CNIError) {
         for address in podAddresses {
             let family: Family = address.family == .ipv4 ? .ip : .ip6
             let mine = mappings.filter { isFamily($0, address) }
@@ -37,7 +38,8 @@ enum HostPorts {
                 return parts.flatMap { $0 }
             }
             let source: KeyField = family == .ip ? .ipSaddr : .ip6Saddr
-            let hairpin: [[Expression]] = [.match(source, inPrefix: datum(address), length: family == .ip ? 32 : 128), .masquerade()]
+            let hostLength = family == .ip ? 32 : 128
+            let hairpin: [[Expression]] = [.match(source, inPrefix: datum(address), length: hostLength), .masquerade()]
             var snat = [hairpin.flatMap { $0 }]
             if family == .ip {
                 let localhost: [[Expression]] = [.match(.ipSaddr, inPrefix: .ipv4("127.0.0.0"), length: 8), .masquerade()]
@@ -75,13 +77,16 @@ enum HostPorts {
 
     private static func table(_ family: Family) -> AttachmentNATTable {
         let table = Table(family, "strait-hostport")
-        let (destination, address): (KeyField, DataType) = family == .ip ? (.ipDaddr, .ipv4Addr) : (.ip6Daddr, .ipv6Addr)
-        let byAddress: [[Expression]] = [.matchLocalDestination, .vmap([destination, .l4proto, .thDport], map: "hostports-ip")]
+        let destination: KeyField = family == .ip ? .ipDaddr : .ip6Daddr
+        let address: DataType = family == .ip ? .ipv4Addr : .ipv6Addr
+        let byAddress: [[Expression]] = [.matchLocalDestination,
+                                         .vmap([destination, .l4proto, .thDport], map: "hostports-ip")]
         let byPort: [[Expression]] = [.matchLocalDestination, .vmap([.l4proto, .thDport], map: "hostports")]
         let dispatch = [byAddress.flatMap { $0 }, byPort.flatMap { $0 }]
         return AttachmentNATTable(
             table: table,
-            maps: [NFTSet(table: table, name: "hostports-ip", keyType: [address, .inetProto, .inetService], dataType: .verdict),
+            maps: [NFTSet(table: table, name: "hostports-ip", keyType: [address, .inetProto, .inetService],
+                          dataType: .verdict),
                    NFTSet(table: table, name: "hostports", keyType: [.inetProto, .inetService], dataType: .verdict),
                    NFTSet(table: table, name: "snat", keyType: [address], dataType: .verdict)],
             hooks: [.init(name: "prerouting", hook: .prerouting, priority: Priority.dstnat, rules: dispatch),

@@ -164,7 +164,8 @@ public struct NetworkConfig: Sendable, Decodable {
             }
         }
         if let mac = runtimeConfig?.mac, !Self.isUnicastMAC(mac) {
-            throw CNIError(.invalidNetworkConfig, "runtimeConfig.mac \"\(mac)\" is not a unicast MAC address like 0a:58:0a:f4:01:05")
+            throw CNIError(.invalidNetworkConfig,
+                           "runtimeConfig.mac \"\(mac)\" is not a unicast MAC address like 0a:58:0a:f4:01:05")
         }
         for mapping in runtimeConfig?.portMappings ?? [] {
             guard (1...65535).contains(mapping.hostPort), (1...65535).contains(mapping.containerPort) else {

@@ -15,8 +15,11 @@ enum PodMasquerade {
             let network = datum(lease.subnet.network)
             var rule: [[Expression]] = [.match(field, inPrefix: network, length: lease.subnet.prefixLength, negated: true)]
             for text in clusterNetworks {
-                guard let cluster = try? IPCIDR(networkParsing: text), cluster.family == lease.address.family else { continue }
-                rule.append(.match(field, inPrefix: datum(cluster.network), length: cluster.prefixLength, negated: true))
+                guard let cluster = try? IPCIDR(networkParsing: text), cluster.family == lease.address.family else {
+                    continue
+                }
+                rule.append(.match(field, inPrefix: datum(cluster.network), length: cluster.prefixLength,
+                                   negated: true))
             }
             rule += [.match(field, inPrefix: multicast.address, length: multicast.length, negated: true), .masquerade()]
             try table.add(key, rules: [rule.flatMap { $0 }], keys: [[datum(lease.address)]])
@@ -34,7 +37,8 @@ enum PodMasquerade {
         let nat = AttachmentNATTable(
             table: table,
             maps: [NFTSet(table: table, name: "pods", keyType: [source.dataType], dataType: .verdict)],
-            hooks: [.init(name: "postrouting", hook: .postrouting, priority: Priority.srcnat, rules: [.vmap([source], map: "pods")])],
+            hooks: [.init(name: "postrouting", hook: .postrouting, priority: Priority.srcnat,
+                          rules: [.vmap([source], map: "pods")])],
             chainPrefix: "masq-", purpose: "masquerade", failure: .kernelFailure)
         return (nat, v4 ? .ipDaddr : .ip6Daddr, v4 ? (.ipv4("224.0.0.0"), 4) : (.ipv6("ff00::"), 8))
     }

@@ -152,7 +152,8 @@ struct PodSetup {
         if let mac = config.runtimeConfig?.mac { return mac.lowercased() }
         guard let mac = env.arg("MAC") else { return nil }
         guard NetworkConfig.isUnicastMAC(mac) else {
-            throw CNIError(.invalidEnvironment, "CNI_ARGS MAC=\(mac) is not a unicast MAC address like 0a:58:0a:f4:01:05")
+            throw CNIError(.invalidEnvironment,
+                           "CNI_ARGS MAC=\(mac) is not a unicast MAC address like 0a:58:0a:f4:01:05")
         }
         return mac.lowercased()
     }
@@ -192,6 +193,7 @@ struct PodSetup {
             return CNIResult.IPConfig(address: pool.interfaceAddress(lease.address), gateway: pool.gateway.description, interface: 1)
         }
         return CNIResult(cniVersion: config.cniVersion, interfaces: interfaces, ips: ips,
-                         routes: PodInterface.podRoutes(network, leases: leases), dns: config.runtimeConfig?.dns ?? config.dns)
+                         routes: PodInterface.podRoutes(network, leases: leases),
+                         dns: config.runtimeConfig?.dns ?? config.dns)
     }
 }

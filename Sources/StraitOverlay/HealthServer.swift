@@ -19,7 +19,9 @@ public final class HealthServer: Sendable {
     public init(address: String, port: Int) throws(OverlayError) {
         let v6 = address.contains(":")
         let fd = Glibc.socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw OverlayError(.file, "cannot open the healthz socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw OverlayError(.file, "cannot open the healthz socket: \(String(cString: strerror(errno)))")
+        }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         let bound: Int32
@@ -29,7 +31,9 @@ public final class HealthServer: Sendable {
             sa.sin6_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET6, address, &sa.sin6_addr)
             bound = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
             }
         } else {
             var sa = sockaddr_in()
@@ -37,7 +41,9 @@ public final class HealthServer: Sendable {
             sa.sin_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET, address, &sa.sin_addr)
             bound = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
         }
         guard bound == 0, listen(fd, 16) == 0 else {

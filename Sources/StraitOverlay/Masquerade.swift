@@ -32,11 +32,13 @@ public struct Masquerade: Sendable {
         var transaction = Transaction()
         add(Self.table, .ipv4(network.network.description), network.prefixLength, .ipSaddr, .ipDaddr, to: &transaction)
         if let ipv6 {
-            add(Self.ipv6Table, .ipv6(ipv6.network.description), ipv6.prefixLength, .ip6Saddr, .ip6Daddr, to: &transaction)
+            add(Self.ipv6Table, .ipv6(ipv6.network.description), ipv6.prefixLength, .ip6Saddr, .ip6Daddr,
+                to: &transaction)
         }
         do { try connection.commit(transaction) } catch {
             let what = [network.description] + (ipv6.map { [$0.description] } ?? [])
-            throw OverlayError(.kernel, "cannot install masquerade for \(what.joined(separator: ", ")) in \(Self.table): \(error)")
+            throw OverlayError(.kernel, "cannot install masquerade for \(what.joined(separator: ", ")) "
+                + "in \(Self.table): \(error)")
         }
     }
 
@@ -56,7 +58,8 @@ public struct Masquerade: Sendable {
     /// Removes the tables (`--ip-masq` not given); absent is fine.
     public func disable() {
         for table in [Self.table, Self.ipv6Table] {
-            guard (try? connection.tables(table.family))?.contains(where: { $0.name == table.name }) == true else { continue }
+            let present = (try? connection.tables(table.family))?.contains { $0.name == table.name } ?? false
+            guard present else { continue }
             var transaction = Transaction()
             transaction.delete(table)
             try? connection.commit(transaction)

@@ -30,7 +30,8 @@ struct NetworkConfigSource: Sendable {
         let config = try NetworkConfig(network: network, subnetLength: options.subnetLength, backend: backend)
         do {
             try await store.create(options.layout.config, value: config.json)
-            OverlayLog.info("wrote the network config \(String(decoding: config.json, as: UTF8.self)) to \(options.layout.config)")
+            let text = String(decoding: config.json, as: UTF8.self)
+            OverlayLog.info("wrote the network config \(text) to \(options.layout.config)")
             return config
         } catch let error as StoreError where error.code == .alreadyExists {
             return try await load()  // another node wrote it first: theirs wins

@@ -44,14 +44,17 @@ public actor OverlayAgent {
             while try await group.next() != nil, !Task.isCancelled {}
         }
         await store?.close()
-        OverlayLog.info("stopped; kernel state and lease \(held.map { $0.lease.key(in: layout) } ?? "-") stay for the next start")
+        let key = held.map { $0.lease.key(in: layout) } ?? "-"
+        OverlayLog.info("stopped; kernel state and lease \(key) stay for the next start")
     }
 
     // MARK: Start
 
     private func start() async throws {
         try options.validate()
-        if options.healthzPort != 0 { health = try HealthServer(address: options.healthzIP, port: options.healthzPort) }
+        if options.healthzPort != 0 {
+            health = try HealthServer(address: options.healthzIP, port: options.healthzPort)
+        }
         let netlink: NetlinkSocket
         do { netlink = try NetlinkSocket() } catch { throw OverlayError(.kernel, "cannot open netlink: \(error)") }
         self.netlink = netlink
@@ -63,8 +66,9 @@ public actor OverlayAgent {
             try await NetworkConfigSource(store: store, options: self.options).load()
         }
         for prefix in underlay.prefixes where prefix.masked.overlaps(config.network) {
-            throw OverlayError(.invalidConfig, "the network \(config.network) in \(layout.config) overlaps the underlay \(prefix.masked) "
-                + "on \(underlay.interface) (this node is \(underlay.publicIP)); pods and nodes need separate ranges")
+            throw OverlayError(.invalidConfig, "the network \(config.network) in \(layout.config) overlaps the "
+                + "underlay \(prefix.masked) on \(underlay.interface) (this node is \(underlay.publicIP)); "
+                + "pods and nodes need separate ranges")
         }
         self.config = config
         OverlayLog.info("network \(config.network), /\(config.subnetLength) subnets, backend \(config.backend.type.rawValue), "
@@ -87,14 +91,16 @@ public actor OverlayAgent {
                 let publicIPv6 = try self.publicIPv6(underlay)
                 let device6 = layout.deviceName(vni: config.backend.vni, ipv6: true)
                 let mac6 = try await retrying("find the IPv6 VTEP MAC") {
-                    try await self.vtepMAC(state.ipv6VtepMAC, store: store, netlink: netlink, device: device6) { $0.ipv6VtepMAC }
+                    try await self.vtepMAC(state.ipv6VtepMAC, store: store, netlink: netlink, device: device6) {
+                        $0.ipv6VtepMAC
+                    }
                 }
                 template.publicIPv6 = publicIPv6
                 template.ipv6VtepMAC = mac6
                 ipv6Side = VXLANBackend.IPv6Side(device: device6, vtepMAC: mac6, publicIP: publicIPv6)
             }
-            backend = VXLANBackend(device: device, options: config.backend, vtepMAC: mac, underlay: underlay, ipv6: ipv6Side,
-                                   netlink: netlink)
+            backend = VXLANBackend(device: device, options: config.backend, vtepMAC: mac, underlay: underlay,
+                                   ipv6: ipv6Side, netlink: netlink)
         case .hostGateway:
             if config.ipv6 != nil {
                 throw OverlayError(.invalidConfig, "\"EnableIPv6\" with backend host-gw is not supported; use vxlan "
@@ -109,7 +115,8 @@ public actor OverlayAgent {
         let forward = ForwardRules(ipv4: config.network.description, ipv6: config.ipv6?.network.description)
         if options.forwardRules { try forward.enable() } else { forward.disable() }
 
-        let leaser = SubnetLeaser(store: store, config: config, template: template, ttl: options.leaseTTL, layout: layout)
+        let leaser = SubnetLeaser(store: store, config: config, template: template, ttl: options.leaseTTL,
+                                  layout: layout)
         self.leaser = leaser
         let previous = SubnetFileWriter(path: options.subnetFile).previousSubnet()
             ?? state.subnet.flatMap { try? IPv4CIDR(networkParsing: $0) }
@@ -127,7 +134,8 @@ public actor OverlayAgent {
         self.held = held
         try backend.configure(held.lease)
         if options.blackholeRoute { try blackhole(held.lease.subnet, replacing: changed ? previous : nil) }
-        var file = SubnetFile(network: config.network, subnet: held.lease.subnet, mtu: backend.podMTU, ipMasq: options.ipMasq)
+        var file = SubnetFile(network: config.network, subnet: held.lease.subnet, mtu: backend.podMTU,
+                              ipMasq: options.ipMasq)
         if let ipv6 = config.ipv6, let subnet = held.lease.ipv6Subnet {
             file.ipv6Network = ipv6.network.description
             file.ipv6Subnet = "\(subnet.firstUsable)/\(subnet.prefixLength)"
@@ -146,7 +154,8 @@ public actor OverlayAgent {
     private func blackhole(_ subnet: IPv4CIDR, replacing old: IPv4CIDR?) throws(OverlayError) {
         guard let netlink else { return }
         if let old { try? netlink.deleteRoute(RouteSpec(destination: old.description, blackhole: true, metric: 4096)) }
-        do { try netlink.replaceRoute(RouteSpec(destination: subnet.description, blackhole: true, metric: 4096)) } catch {
+        let route = RouteSpec(destination: subnet.description, blackhole: true, metric: 4096)
+        do { try netlink.replaceRoute(route) } catch {
             throw OverlayError(.kernel, "cannot add the blackhole route for \(subnet): \(error)")
         }
     }
@@ -154,11 +163,13 @@ public actor OverlayAgent {
     /// This node's IPv6 address for a dual-stack network: `--public-ipv6`, else the underlay's first.
     private func publicIPv6(_ underlay: Underlay) throws(OverlayError) -> IPv6Address {
         if let text = options.publicIPv6 {
-            do { return try IPv6Address(parsing: text) } catch { throw OverlayError(.underlay, "--public-ipv6: \(error)") }
+            do { return try IPv6Address(parsing: text) } catch {
+                throw OverlayError(.underlay, "--public-ipv6: \(error)")
+            }
         }
         guard let address = underlay.ipv6Addresses.first else {
-            throw OverlayError(.underlay, "\"EnableIPv6\" is set in \(layout.config) but \(underlay.interface) has no global "
-                + "IPv6 address; add one or pass --public-ipv6")
+            throw OverlayError(.underlay, "\"EnableIPv6\" is set in \(layout.config) but \(underlay.interface) "
+                + "has no global IPv6 address; add one or pass --public-ipv6")
         }
         return address
     }
@@ -244,7 +255,9 @@ public actor OverlayAgent {
                 OverlayLog.info("removed stale route \(route)")
             }
         }
-        if !ownSeen { await reacquire("the lease \(held.map { $0.lease.key(in: layout) } ?? "") is missing from the store") }
+        if !ownSeen {
+            await reacquire("the lease \(held.map { $0.lease.key(in: layout) } ?? "") is missing from the store")
+        }
         health?.set(ready: held != nil && backend?.isIntact() == true)
     }
 

@@ -88,7 +88,8 @@ public struct OverlayOptions: Sendable, Hashable {
     /// Refuses values flannel refuses, naming the flag.
     public func validate() throws(OverlayError) {
         guard (1...1439).contains(renewMarginMinutes) else {
-            throw OverlayError(.invalidConfig, "--subnet-lease-renew-margin \(renewMarginMinutes) is not between 1 and 1439 minutes")
+            throw OverlayError(.invalidConfig,
+                               "--subnet-lease-renew-margin \(renewMarginMinutes) is not between 1 and 1439 minutes")
         }
         guard (0...65535).contains(healthzPort) else {
             throw OverlayError(.invalidConfig, "--healthz-port \(healthzPort) is not a TCP port")

@@ -53,7 +53,8 @@ public struct OverlayState: Sendable, Hashable, Codable {
             return SubnetLease(subnet: subnet, publicIP: publicIP, backendType: peer.backendType ?? "",
                                vni: peer.vni, vtepMAC: peer.vtepMAC,
                                ipv6Subnet: peer.ipv6Subnet.flatMap { try? IPv6CIDR(networkParsing: $0) },
-                               publicIPv6: peer.publicIPv6.flatMap { try? IPv6Address(parsing: $0) }, ipv6VtepMAC: peer.ipv6VtepMAC)
+                               publicIPv6: peer.publicIPv6.flatMap { try? IPv6Address(parsing: $0) },
+                               ipv6VtepMAC: peer.ipv6VtepMAC)
         }
     }
 

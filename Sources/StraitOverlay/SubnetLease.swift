@@ -18,7 +18,8 @@ public struct KeyLayout: Sendable, Hashable, CustomStringConvertible {
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
         guard trimmed.hasPrefix("/"), trimmed.count > 1, !trimmed.contains("//"),
               !trimmed.contains(where: { $0.isWhitespace }) else {
-            throw OverlayError(.invalidConfig, "--etcd-prefix \"\(prefix)\" is not an absolute key path like /coreos.com/network")
+            throw OverlayError(.invalidConfig,
+                               "--etcd-prefix \"\(prefix)\" is not an absolute key path like /coreos.com/network")
         }
         self.prefix = trimmed
     }

@@ -44,8 +44,10 @@ public struct SubnetLeaser: Sendable {
                 guard let lease = SubnetLease(key: item.key, value: item.value) else { continue }
                 taken.insert(lease.subnet)
                 if let subnet = lease.ipv6Subnet { takenIPv6.insert(subnet) }
-                if lease.publicIP == template.publicIP, isUsable(lease.subnet), (lease.ipv6Subnet != nil) == (config.ipv6 != nil),
-                   mine == nil { mine = (item, lease) }
+                let sameFamilies = (lease.ipv6Subnet != nil) == (config.ipv6 != nil)
+                if lease.publicIP == template.publicIP, isUsable(lease.subnet), sameFamilies, mine == nil {
+                    mine = (item, lease)
+                }
             }
             if let (item, lease) = mine {
                 var wanted = template
@@ -56,7 +58,8 @@ public struct SubnetLeaser: Sendable {
                 let bound: LeaseID
                 if let storeLease { bound = storeLease } else { bound = try await store.grantLease(ttl: ttl) }
                 do {
-                    try await store.update(wanted.key(in: layout), value: wanted.value, ifRevision: item.modRevision, lease: bound)
+                    try await store.update(wanted.key(in: layout), value: wanted.value, ifRevision: item.modRevision,
+                                           lease: bound)
                     return HeldLease(lease: wanted, storeLease: bound)
                 } catch let error as StoreError where error.code == .revisionMismatch || error.code == .notFound {
                     continue

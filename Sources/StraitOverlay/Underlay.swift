@@ -11,7 +11,8 @@ public struct Underlay: Sendable, Hashable {
     /// The interface's global IPv6 addresses, the first of which is the dual-stack public address.
     public var ipv6Addresses: [IPv6Address] = []
 
-    public init(interface: String, publicIP: IPv4Address, mtu: Int, prefixes: [IPv4CIDR], ipv6Addresses: [IPv6Address] = []) {
+    public init(interface: String, publicIP: IPv4Address, mtu: Int, prefixes: [IPv4CIDR],
+                ipv6Addresses: [IPv6Address] = []) {
         self.interface = interface
         self.publicIP = publicIP
         self.mtu = mtu
@@ -49,12 +50,13 @@ public struct Underlay: Sendable, Hashable {
             } else if !options.interfaceRegexes.isEmpty {
                 search: for pattern in options.interfaceRegexes {
                     let regex = try Regex(pattern)
-                    if let link = links.first(where: { $0.name.wholeMatch(of: regex) != nil || $0.name.firstMatch(of: regex) != nil }) {
+                    if let link = links.first(where: { $0.name.firstMatch(of: regex) != nil }) {
                         name = link.name
                         break search
                     }
                     for link in links {
-                        if let match = (addresses[link.name] ?? []).first(where: { bare($0.address).firstMatch(of: regex) != nil }) {
+                        let own = addresses[link.name] ?? []
+                        if let match = own.first(where: { bare($0.address).firstMatch(of: regex) != nil }) {
                             name = link.name
                             namedAddress = bare(match.address)
                             break search
@@ -82,7 +84,8 @@ public struct Underlay: Sendable, Hashable {
             }
             let own = addresses[name] ?? []
             let prefixes = own.compactMap { try? IPv4CIDR(parsing: $0.address) }.filter { !$0.address.isLinkLocal }
-            let v6 = own.compactMap { try? IPv6CIDR(parsing: $0.address).address }.filter { !$0.description.hasPrefix("fe80") }
+            let v6 = own.compactMap { try? IPv6CIDR(parsing: $0.address).address }
+                .filter { !$0.description.hasPrefix("fe80") }
             let address: IPv4Address
             if let publicIP = options.publicIP {
                 do { address = try IPv4Address(parsing: publicIP) } catch {
@@ -96,7 +99,8 @@ public struct Underlay: Sendable, Hashable {
                 }
                 address = first.address
             }
-            return Underlay(interface: name, publicIP: address, mtu: Int(link.mtu), prefixes: prefixes, ipv6Addresses: v6)
+            return Underlay(interface: name, publicIP: address, mtu: Int(link.mtu), prefixes: prefixes,
+                            ipv6Addresses: v6)
         } catch let error as OverlayError {
             throw error
         } catch {
@@ -107,11 +111,15 @@ public struct Underlay: Sendable, Hashable {
     /// The interface of the most specific main-table route to `target` (what `ip route get` answers).
     static func routeInterface(to target: IPv4Address, netlink: NetlinkSocket, links: [LinkInfo],
                                what: String) throws -> String {
-        let candidates = try netlink.routes().filter { $0.linkIndex != nil && !$0.isIPv6 }.compactMap { route -> (Int, Int32)? in
-            guard let prefix = try? IPv4CIDR(parsing: route.destination), prefix.masked.contains(target) else { return nil }
+        let routes = try netlink.routes().filter { $0.linkIndex != nil && !$0.isIPv6 }
+        let candidates = routes.compactMap { route -> (length: Int, index: Int32)? in
+            guard let prefix = try? IPv4CIDR(parsing: route.destination), prefix.masked.contains(target) else {
+                return nil
+            }
             return (prefix.prefixLength, route.linkIndex!)
         }
-        guard let best = candidates.max(by: { $0.0 < $1.0 }), let link = links.first(where: { $0.index == best.1 }) else {
+        guard let best = candidates.max(by: { $0.length < $1.length }),
+              let link = links.first(where: { $0.index == best.index }) else {
             throw OverlayError(.underlay, "\(what): no route reaches it")
         }
         return link.name

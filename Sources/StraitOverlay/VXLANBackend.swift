@@ -59,7 +59,8 @@ public struct VXLANBackend: OverlayBackend {
     /// flannel's arithmetic: the underlay MTU (or the `MTU` option) less the encapsulation; dual
     /// stack takes the IPv6 tunnel's larger overhead, so pods fit through both devices.
     public var podMTU: Int {
-        underlay.mtu(override: options.mtu) - (ipv6 == nil ? Self.encapsulationOverhead : Self.ipv6EncapsulationOverhead)
+        let overhead = ipv6 == nil ? Self.encapsulationOverhead : Self.ipv6EncapsulationOverhead
+        return underlay.mtu(override: options.mtu) - overhead
     }
 
     public func configure(_ own: SubnetLease) throws(OverlayError) {
@@ -140,7 +141,8 @@ public struct VXLANBackend: OverlayBackend {
             return "lease \(lease.subnet) of \(lease.publicIP) uses VNI \(remoteVNI), this node \(vni)"
         }
         if ipv6 != nil, let subnet = lease.ipv6Subnet, lease.publicIPv6 == nil || lease.ipv6VtepMAC == nil {
-            return "dual-stack lease \(lease.subnet) & \(subnet) of \(lease.publicIP) has no PublicIPv6 or IPv6 VtepMAC"
+            return "dual-stack lease \(lease.subnet) & \(subnet) of \(lease.publicIP) "
+                + "has no PublicIPv6 or IPv6 VtepMAC"
         }
         return nil
     }
@@ -168,7 +170,8 @@ public struct VXLANBackend: OverlayBackend {
             try netlink.replaceRoute(entries.route)
         } catch {
             for undo in done.reversed() { undo() }
-            throw OverlayError(.kernel, "cannot program \(entries.route.destination) via \(entries.fdb.destination): \(error)")
+            let what = "\(entries.route.destination) via \(entries.fdb.destination)"
+            throw OverlayError(.kernel, "cannot program \(what): \(error)")
         }
     }
 
@@ -179,7 +182,9 @@ public struct VXLANBackend: OverlayBackend {
         var route: RouteSpec
 
         init?(_ lease: SubnetLease, device: String) {
-            guard let subnet = lease.ipv6Subnet, let mac = lease.ipv6VtepMAC, let publicIP = lease.publicIPv6 else { return nil }
+            guard let subnet = lease.ipv6Subnet, let mac = lease.ipv6VtepMAC, let publicIP = lease.publicIPv6 else {
+                return nil
+            }
             let vtep = subnet.network.description
             neighbour = NeighbourSpec(address: vtep, mac: mac, device: device)
             fdb = FDBEntry(mac: mac, device: device, destination: publicIP.description)

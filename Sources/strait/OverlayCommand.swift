@@ -11,7 +11,8 @@ import StraitStore
 struct OverlayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "overlay",
-        abstract: "Lease this node's pod subnet and route to every other node's (VXLAN or host-gw); a drop-in for flanneld.")
+        abstract: "Lease this node's pod subnet and route to every other node's (VXLAN or host-gw); "
+            + "a drop-in for flanneld.")
 
     @OptionGroup var storeOptions: ObjectStoreOptions
     @Option(help: ArgumentHelp("Where the network config and leases live in the store; /coreos.com/network reads and "
@@ -24,7 +25,7 @@ struct OverlayCommand: AsyncParsableCommand {
     var ifaceRegex: [String] = []
     @Option(help: "Use the interface the route to this address leaves by.") var ifaceCanReach: String?
     @Option(help: "This node's address on the underlay (default: the interface's first IPv4 address).") var publicIp: String?
-    @Option(help: "This node's IPv6 address on the underlay, for a dual-stack network (default: the interface's first).")
+    @Option(help: "This node's IPv6 underlay address on a dual-stack network (default: the interface's first).")
     var publicIpv6: String?
     @Option(help: "The cluster network, written to the store when it holds no config (e.g. 10.244.0.0/16).") var clusterCidr: String?
     @Option(help: "The prefix length of node subnets, written with --cluster-cidr (default 24).") var subnetLen: Int?
@@ -44,7 +45,8 @@ struct OverlayCommand: AsyncParsableCommand {
     var forwardRules: Bool = true
     @Flag(name: .customLong("ip-blackhole-route"), help: "Add a blackhole route for this node's subnet.")
     var blackholeRoute: Bool = false
-    @Option(help: "Renew the subnet lease this many minutes before it expires (1-1439).") var subnetLeaseRenewMargin: Int = 60
+    @Option(help: "Renew the subnet lease this many minutes before it expires (1-1439).")
+    var subnetLeaseRenewMargin: Int = 60
     @Option(help: "The address the health endpoint listens on.") var healthzIp: String = "0.0.0.0"
     @Option(help: "The health endpoint's port (200 once this node is programmed, else 503); 0 turns it off.")
     var healthzPort: Int = 0
@@ -69,11 +71,12 @@ struct OverlayCommand: AsyncParsableCommand {
         let layout: KeyLayout
         do { layout = try KeyLayout(prefix: etcdPrefix) } catch { throw ValidationError(error.message) }
         let options = OverlayOptions(
-            store: storeOptions.url, tls: storeOptions.tls, layout: layout, interfaces: iface, interfaceRegexes: ifaceRegex,
-            interfaceCanReach: ifaceCanReach, publicIP: publicIp, publicIPv6: publicIpv6, clusterCIDR: clusterCidr, subnetLength: subnetLen,
-            subnetFile: subnetFile, subnetFileNaming: naming, backend: backendType, vni: vni, vxlanPort: vxlanPort,
-            ipMasq: ipMasq, forwardRules: forwardRules, blackholeRoute: blackholeRoute,
-            renewMarginMinutes: subnetLeaseRenewMargin, healthzIP: healthzIp, healthzPort: healthzPort, leaseTTL: leaseTtl)
+            store: storeOptions.url, tls: storeOptions.tls, layout: layout, interfaces: iface,
+            interfaceRegexes: ifaceRegex, interfaceCanReach: ifaceCanReach, publicIP: publicIp, publicIPv6: publicIpv6,
+            clusterCIDR: clusterCidr, subnetLength: subnetLen, subnetFile: subnetFile, subnetFileNaming: naming,
+            backend: backendType, vni: vni, vxlanPort: vxlanPort, ipMasq: ipMasq, forwardRules: forwardRules,
+            blackholeRoute: blackholeRoute, renewMarginMinutes: subnetLeaseRenewMargin, healthzIP: healthzIp,
+            healthzPort: healthzPort, leaseTTL: leaseTtl)
         let agent = OverlayAgent(options: options)
         let task = Task { try await agent.run() }
         let signals = [SIGTERM, SIGINT].map { number in
