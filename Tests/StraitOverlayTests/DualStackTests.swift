@@ -15,7 +15,7 @@ import Testing
                 let store = try await openStore(url: cluster.storeURL)
                 let config = #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}"#
                 try await store.put("/strait/network/config", value: Data(config.utf8))
-                for node in 0..<3 { try cluster.startAgent(node, flags: []) }
+                for node in 0..<3 { try cluster.startAgent(node, flags: ["--ip-masq"]) }
                 var addresses: [Int: [String]] = [:]
                 for node in 0..<3 {
                     let subnet = try cluster.waitForSubnet(node)
@@ -36,6 +36,11 @@ import Testing
                     #expect(addresses[node]?.count == 2 && addresses[node]?.last?.hasPrefix(v6Subnet) == true, "\(addresses[node] ?? [])")
                 }
                 await store.close()
+                let masquerade = try cluster.nodes[0].run(["nft", "list", "table", "ip6", "strait-overlay"])
+                #expect(masquerade.contains("ip6 saddr fd00:10:244::/56 ip6 daddr != fd00:10:244::/56 masquerade"),
+                        "\(masquerade)")
+                let forward = try cluster.nodes[0].run(["ip6tables", "-S", "STRAIT-FWD"])
+                #expect(forward.contains("-s fd00:10:244::/56 -j ACCEPT"), "\(forward)")
                 for from in 0..<3 {
                     for to in 0..<3 where to != from {
                         for address in addresses[to]! {
