@@ -143,7 +143,7 @@ public actor OverlayAgent {
         try SubnetFileWriter(path: options.subnetFile, naming: options.effectiveSubnetFileNaming).write(file)
         saveState()
         if changed {
-            OverlayLog.info("leased \(held.lease.subnet) (store lease \(held.storeLease)); wrote \(options.subnetFile)")
+            OverlayLog.info("leased \(held.lease.subnet) (\(held.storeLeaseDescription)); wrote \(options.subnetFile)")
         }
     }
 

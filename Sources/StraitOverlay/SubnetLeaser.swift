@@ -2,14 +2,17 @@ import Foundation
 import StraitModel
 import StraitStore
 
-/// The subnet this node holds: its key in the store, bound to a store lease with a TTL.
+/// The subnet this node holds: its key in the store, bound to a store lease with a TTL — or, for a
+/// reservation an operator wrote without a TTL (flannel's permanent reservation), bound to none.
 public struct HeldLease: Sendable, Hashable {
     public var lease: SubnetLease
-    public var storeLease: LeaseID
+    public var storeLease: LeaseID?
+
+    public var storeLeaseDescription: String { storeLease.map { "store lease \($0)" } ?? "a reservation without TTL" }
 }
 
 /// Acquires and renews this node's subnet lease (flannel's etcd subnet manager):
-/// 1. reuse the lease already carrying this node's public IP;
+/// 1. reuse the lease already carrying this node's public IP (a reservation without TTL stays one);
 /// 2. else the subnet a previous run used (the subnet file), when free;
 /// 3. else a random free subnet among the first 100, created with create-if-absent and retried on conflict.
 /// A dual-stack network pairs each IPv4 subnet with the IPv6 subnet of the same index
@@ -53,10 +56,13 @@ public struct SubnetLeaser: Sendable {
                 var wanted = template
                 wanted.subnet = lease.subnet
                 wanted.ipv6Subnet = lease.ipv6Subnet
-                var storeLease = item.lease
-                if let existing = storeLease, (try? await store.keepAlive(existing)) == nil { storeLease = nil }
-                let bound: LeaseID
-                if let storeLease { bound = storeLease } else { bound = try await store.grantLease(ttl: ttl) }
+                let bound: LeaseID?
+                if let existing = item.lease {
+                    let alive = (try? await store.keepAlive(existing)) != nil
+                    bound = alive ? existing : try await store.grantLease(ttl: ttl)
+                } else {
+                    bound = nil  // a reservation: flannel leaves it without TTL, and so does Strait
+                }
                 do {
                     try await store.update(wanted.key(in: layout), value: wanted.value, ifRevision: item.modRevision,
                                            lease: bound)
@@ -101,7 +107,7 @@ public struct SubnetLeaser: Sendable {
     /// Restarts the TTL. Throws `StoreError.leaseNotFound` (or `OverlayError.lease` when the key is
     /// gone or no longer ours) when the lease is lost and must be acquired again.
     public func renew(_ held: HeldLease) async throws {
-        try await store.keepAlive(held.storeLease)
+        if let storeLease = held.storeLease { try await store.keepAlive(storeLease) }
         guard let current = try await store.get(held.lease.key(in: layout)),
               let lease = SubnetLease(key: current.key, value: current.value), lease.publicIP == template.publicIP
         else {

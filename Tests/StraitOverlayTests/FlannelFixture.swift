@@ -5,7 +5,7 @@ import StraitTestSupport
 /// (Documentation/configuration.md, reservations.md; `pkg/subnet`, `pkg/backend/vxlan`): the
 /// kube-flannel net-conf at `/coreos.com/network/config`, one lease per node at
 /// `/coreos.com/network/subnets/<subnet>-<len>` bound to a 24 h etcd lease with flannel's
-/// `LeaseAttrs` JSON, `/run/flannel/subnet.env` with `FLANNEL_*` names, and on each node the
+/// `LeaseAttrs` JSON (the third node's written without one: an operator's permanent reservation), `/run/flannel/subnet.env` with `FLANNEL_*` names, and on each node the
 /// `flannel.1` device with its `.0/32` address and per peer a permanent neighbour, an FDB entry
 /// and an on-link route.
 struct FlannelFixture {
@@ -36,8 +36,8 @@ struct FlannelFixture {
     /// What flanneld would have written to etcd (through etcd's JSON gateway in the underlay namespace).
     static func writeStore(_ etcd: EtcdGatewayClient) throws {
         try etcd.put("/coreos.com/network/config", config)
-        for node in nodes {
-            let lease = try etcd.grantLease(ttl: 86400)
+        for (index, node) in nodes.enumerated() {
+            let lease = index == 2 ? nil : try etcd.grantLease(ttl: 86400)
             try etcd.put(node.key, node.leaseValue, lease: lease)
         }
     }
