@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -35,11 +36,24 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "StraitStore", dependencies: [
             "CSQLite",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+
+        // MARK: Kubernetes API
+        /// The Kubernetes API client: kubeconfig, in-cluster config, TLS, informers (pages, watch, 410 re-list).
+        .target(name: "StraitKube", dependencies: [
+            "StraitModel",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
 
         // MARK: Kernel
@@ -59,9 +73,9 @@ let package = Package(
         ]),
         /// One module per proxy mode: translation of the core's plan into one kernel interface.
         .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
-        .target(name: "StraitProxyIPVS", dependencies: ["StraitProxy", "StraitModel", "StraitNetlink"]),
-        /// Where the proxy's objects come from, outside the core: Strait's store (and the Kubernetes API).
-        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitModel", "StraitStore"]),
+        .target(name: "StraitProxyIPVS", dependencies: ["StraitProxy", "StraitModel", "StraitNetlink", "StraitNFT"]),
+        /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
+        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel", "StraitStore"]),
         /// The one place a `--proxy-mode` becomes a backend.
         .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitModel"]),
         .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
@@ -69,7 +83,7 @@ let package = Package(
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
-            "StraitProxy", "StraitProxyModes", "StraitSources",
+            "StraitProxy", "StraitProxyModes", "StraitKube", "StraitSources",
             "StraitOverlay", "StraitStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -95,6 +109,9 @@ let package = Package(
         ]),
         .testTarget(name: "StraitProxyIPVSTests", dependencies: [
             "StraitProxyIPVS", "StraitProxy", "StraitModel", "StraitNetlink", "StraitTestSupport",
+        ]),
+        .testTarget(name: "StraitKubeTests", dependencies: [
+            "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport",
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
         .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),
