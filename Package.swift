@@ -73,6 +73,7 @@ let package = Package(
         ]),
         /// One module per proxy mode: translation of the core's plan into one kernel interface.
         .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
+        .target(name: "StraitProxyIPVS", dependencies: ["StraitProxy", "StraitModel", "StraitNetlink", "StraitNFT"]),
         /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
         .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel", "StraitStore"]),
         /// The one place a `--proxy-mode` becomes a backend.
@@ -105,6 +106,9 @@ let package = Package(
         .testTarget(name: "StraitProxyTests", dependencies: [
             "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources",
             "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore", "StraitSystem",
+        ]),
+        .testTarget(name: "StraitProxyIPVSTests", dependencies: [
+            "StraitProxyIPVS", "StraitProxy", "StraitModel", "StraitNetlink", "StraitTestSupport",
         ]),
         .testTarget(name: "StraitKubeTests", dependencies: [
             "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport",
