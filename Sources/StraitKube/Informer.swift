@@ -30,10 +30,13 @@ public enum InformerEvent<Resource: KubeResource>: Sendable {
 
 /// Messages for the operator; StraitKube has no logger of its own.
 public struct KubeLog: Sendable {
+    public var debug: @Sendable (String) -> Void
     public var info: @Sendable (String) -> Void
     public var warning: @Sendable (String) -> Void
 
-    public init(info: @escaping @Sendable (String) -> Void, warning: @escaping @Sendable (String) -> Void) {
+    public init(debug: @escaping @Sendable (String) -> Void = { _ in }, info: @escaping @Sendable (String) -> Void,
+                warning: @escaping @Sendable (String) -> Void) {
+        self.debug = debug
         self.info = info
         self.warning = warning
     }
@@ -76,6 +79,7 @@ public struct Informer<Resource: KubeResource>: Sendable {
                         version = listed.resourceVersion
                     }
                     try await watch(from: &version) { continuation.yield($0) }
+                    log.debug("watch \(resource): ended by the server; resuming from \(version ?? "")")
                     backoff.reset()
                 } catch let error as KubeError where error.isGone {
                     log.info("\(resource): \(error.detail); listing again")

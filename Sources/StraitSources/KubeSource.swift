@@ -37,7 +37,8 @@ public struct KubeSource: ProxySource {
     public func events() -> AsyncThrowingStream<ProxySourceEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<ProxySourceEvent, any Error>.makeStream()
         let (changes, changeSink) = AsyncStream<Change>.makeStream()
-        let kubeLog = KubeLog(info: { [log] in log.info($0) }, warning: { [log] in log.warning($0) })
+        let kubeLog = KubeLog(debug: { [log] in log.debug($0) }, info: { [log] in log.info($0) },
+                              warning: { [log] in log.warning($0) })
         var labelled = options
         labelled.labelSelector = Self.labelSelector
         labelled.fieldSelector = nil
