@@ -28,7 +28,7 @@ public struct KubeSource: ProxySource {
     }
 
     /// One kind's informer event, as the objects the proxy reads.
-    private enum Change: Sendable {
+    enum Change: Sendable {
         case listed(ProxyObjectID.Kind, [KubeObject])
         case upsert(KubeObject)
         case delete(ProxyObjectID)
@@ -92,7 +92,7 @@ public struct KubeSource: ProxySource {
     }
 
     /// What was sent so far, and the rule for what to send next.
-    private struct Merge {
+    struct Merge {
         var known: [ProxyObjectID: KubeObject] = [:]
         var listed: Set<ProxyObjectID.Kind> = []
         var synced = false
