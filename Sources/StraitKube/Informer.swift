@@ -72,6 +72,8 @@ public struct Informer<Resource: KubeResource>: Sendable {
             var backoff = options.backoff
             var version: String?
             while !Task.isCancelled {
+                // A watch that delivered anything was a success: a break after it starts a fresh backoff.
+                let before = version
                 do {
                     if version == nil {
                         let listed = try await list()
@@ -86,6 +88,7 @@ public struct Informer<Resource: KubeResource>: Sendable {
                     version = nil
                 } catch {
                     if Task.isCancelled { break }
+                    if version != before { backoff.reset() }
                     let delay = backoff.next()
                     log.warning("\(error); retrying in \(delay)")
                     try? await Task.sleep(for: delay)
