@@ -28,7 +28,8 @@ let package = Package(
         // MARK: Values and the system
         .target(name: "StraitModel"),
         /// Files, locks and child processes: the one door to the system that several modules share.
-        .target(name: "StraitSystem"),
+        .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "StraitSystem", dependencies: ["CSystemShim"]),
         .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Store
@@ -55,27 +56,32 @@ let package = Package(
         ]),
 
         // MARK: Kernel
-        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim"]),
-        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim"]),
+        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"]),
+        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem"]),
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
+        /// The proxy's core: objects, the ServiceTable and its plan, sync loop, metrics, health, HTTP.
         .target(name: "StraitProxy", dependencies: [
-            "StraitModel", "StraitSystem", "StraitStore",
+            "StraitModel", "StraitSystem",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        /// Where the proxy's objects come from besides the store: the Kubernetes API.
-        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel"]),
+        /// One module per proxy mode: translation of the core's plan into one kernel interface.
+        .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
+        /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
+        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel", "StraitStore"]),
+        /// The one place a `--proxy-mode` becomes a backend.
+        .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitModel"]),
         .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
-            "StraitProxy", "StraitKube", "StraitSources",
+            "StraitProxy", "StraitProxyModes", "StraitKube", "StraitSources",
             "StraitOverlay", "StraitStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -96,7 +102,8 @@ let package = Package(
         .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [
-            "StraitProxy", "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
+            "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources",
+            "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore", "StraitSystem",
         ]),
         .testTarget(name: "StraitKubeTests", dependencies: [
             "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport",
