@@ -30,10 +30,13 @@ public enum InformerEvent<Resource: KubeResource>: Sendable {
 
 /// Messages for the operator; StraitKube has no logger of its own.
 public struct KubeLog: Sendable {
+    public var debug: @Sendable (String) -> Void
     public var info: @Sendable (String) -> Void
     public var warning: @Sendable (String) -> Void
 
-    public init(info: @escaping @Sendable (String) -> Void, warning: @escaping @Sendable (String) -> Void) {
+    public init(debug: @escaping @Sendable (String) -> Void = { _ in }, info: @escaping @Sendable (String) -> Void,
+                warning: @escaping @Sendable (String) -> Void) {
+        self.debug = debug
         self.info = info
         self.warning = warning
     }
@@ -69,6 +72,8 @@ public struct Informer<Resource: KubeResource>: Sendable {
             var backoff = options.backoff
             var version: String?
             while !Task.isCancelled {
+                // A watch that delivered anything was a success: a break after it starts a fresh backoff.
+                let before = version
                 do {
                     if version == nil {
                         let listed = try await list()
@@ -76,12 +81,14 @@ public struct Informer<Resource: KubeResource>: Sendable {
                         version = listed.resourceVersion
                     }
                     try await watch(from: &version) { continuation.yield($0) }
+                    log.debug("watch \(resource): ended by the server; resuming from \(version ?? "")")
                     backoff.reset()
                 } catch let error as KubeError where error.isGone {
                     log.info("\(resource): \(error.detail); listing again")
                     version = nil
                 } catch {
                     if Task.isCancelled { break }
+                    if version != before { backoff.reset() }
                     let delay = backoff.next()
                     log.warning("\(error); retrying in \(delay)")
                     try? await Task.sleep(for: delay)

@@ -60,6 +60,12 @@ public final class KubeClient: Sendable {
         try? await http.shutdown()
     }
 
+    deinit {
+        // A client dropped without `shutdown()` still closes its connections (a second shutdown
+        // is refused harmlessly).
+        http.shutdown { _ in }
+    }
+
     /// GET `path?query` and the whole body, or a `KubeError` with the status and the server's
     /// message. Equivalent: `kubectl get --raw PATH`.
     public func get(_ path: String, query: [(String, String)] = [], operation: String,
@@ -143,7 +149,7 @@ public final class KubeClient: Sendable {
             request.headers.add(name: "Authorization", value: "Basic \(encoded)")
         }
         do {
-            return try await http.execute(request, timeout: .nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000))
+            return try await http.execute(request, timeout: .seconds(deadline.components.seconds))
         } catch {
             throw KubeError(.transport, operation: operation,
                             detail: "\(connection.server.absoluteString) did not answer: \(error)")

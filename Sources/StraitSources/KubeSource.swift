@@ -28,7 +28,7 @@ public struct KubeSource: ProxySource {
     }
 
     /// One kind's informer event, as the objects the proxy reads.
-    private enum Change: Sendable {
+    enum Change: Sendable {
         case listed(ProxyObjectID.Kind, [KubeObject])
         case upsert(KubeObject)
         case delete(ProxyObjectID)
@@ -37,7 +37,8 @@ public struct KubeSource: ProxySource {
     public func events() -> AsyncThrowingStream<ProxySourceEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<ProxySourceEvent, any Error>.makeStream()
         let (changes, changeSink) = AsyncStream<Change>.makeStream()
-        let kubeLog = KubeLog(info: { [log] in log.info($0) }, warning: { [log] in log.warning($0) })
+        let kubeLog = KubeLog(debug: { [log] in log.debug($0) }, info: { [log] in log.info($0) },
+                              warning: { [log] in log.warning($0) })
         var labelled = options
         labelled.labelSelector = Self.labelSelector
         labelled.fieldSelector = nil
@@ -91,7 +92,7 @@ public struct KubeSource: ProxySource {
     }
 
     /// What was sent so far, and the rule for what to send next.
-    private struct Merge {
+    struct Merge {
         var known: [ProxyObjectID: KubeObject] = [:]
         var listed: Set<ProxyObjectID.Kind> = []
         var synced = false

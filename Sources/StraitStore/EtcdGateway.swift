@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -34,70 +33,64 @@ public struct EtcdTLSFiles: Hashable, Sendable {
     }
 }
 
-/// The HTTP/1.1 side of etcd's gRPC gateway (`POST /v3/...` with JSON bodies), over
-/// async-http-client (the same HTTP client as the Kubernetes API's).
+/// The HTTP/1.1 side of etcd's gRPC gateway (`POST /v3/...` with JSON bodies), over SwiftNIO.
 ///
 /// The gateway serves the same v3 API as gRPC, which spares us a protobuf code generator
 /// and an HTTP/2 stack: unary calls are one request and one JSON response; streaming calls
 /// (`/v3/watch`) answer with newline-delimited JSON objects for as long as the connection
-/// lives. Each call uses its own connection (`maximumUsesPerConnection` 1), so a broken one
-/// never poisons the next call.
+/// lives. Each call uses its own connection, so a broken one never poisons the next call.
 ///
 /// Fail-over: calls go to the endpoint that last worked; when connecting fails the next
-/// endpoint is tried, in order, until one answers. A call that broke after it was sent is
-/// not repeated (a transaction could apply twice); the next call starts at the next endpoint.
+/// endpoint is tried, in order, until one answers.
 final class EtcdGateway: Sendable {
     let endpoints: [EtcdEndpoint]
-    private let scheme: String
-    private let http: HTTPClient
+    private let sslContext: NIOSSLContext?
     private let preferred = NIOLockedValueBox(0)
+    private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
     init(endpoints: [EtcdEndpoint], tls: EtcdTLSFiles?) throws {
         precondition(!endpoints.isEmpty, "at least one etcd endpoint")
         self.endpoints = endpoints
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(3), read: nil))
-        configuration.httpVersion = .http1Only
-        configuration.maximumUsesPerConnection = 1
-        // A refused endpoint fails the call at once, so the next endpoint is tried at once.
-        configuration.connectionPool.retryConnectionEstablishment = false
         if let tls {
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            var configuration = TLSConfiguration.makeClientConfiguration()
             do {
                 if let caFile = tls.caFile {
-                    tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+                    configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
                 }
                 if let certFile = tls.certFile {
                     let chain = try NIOSSLCertificate.fromPEMFile(certFile)
-                    tlsConfiguration.certificateChain = chain.map { .certificate($0) }
+                    configuration.certificateChain = chain.map { .certificate($0) }
                 }
                 if let keyFile = tls.keyFile {
-                    tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+                    configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
                 }
-                _ = try NIOSSLContext(configuration: tlsConfiguration)
+                sslContext = try NIOSSLContext(configuration: configuration)
             } catch {
                 throw StoreError(.invalidURL, operation: "open", detail: "etcd TLS files: \(error)")
             }
-            configuration.tlsConfiguration = tlsConfiguration
-            scheme = "https"
         } else {
-            scheme = "http"
+            sslContext = nil
         }
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }
-
-    deinit {
-        // The store has no asynchronous close; its connections end with it.
-        http.shutdown { _ in }
     }
 
     /// A unary call: posts `body` to `path` and returns the response body. Non-200 answers
     /// become `StoreError`s built from etcd's `{"error", "code"}` body.
     func call(_ path: String, _ body: [String: Any], operation: String, key: String? = nil) async throws -> Data {
         let payload = try JSONSerialization.data(withJSONObject: body)
-        let (status, data) = try await withEndpoint(path, payload, operation: operation, key: key) { response in
-            let buffer = try await response.body.collect(upTo: 1 << 30)
-            return (response.status, Data(buffer.readableBytesView))
+        let (status, data) = try await withEndpoint(operation: operation, key: key) { channel in
+            try await channel.executeThenClose { inbound, outbound in
+                try await Self.send(payload, to: path, endpoint: channel.endpoint, outbound)
+                var status = HTTPResponseStatus.ok
+                var data = Data()
+                for try await part in inbound {
+                    switch part {
+                    case .head(let head): status = head.status
+                    case .body(let buffer): data.append(contentsOf: buffer.readableBytesView)
+                    case .end: return (status, data)
+                    }
+                }
+                throw StoreError(.unavailable, operation: operation, key: key, detail: "connection closed mid-response")
+            }
         }
         guard status == .ok else { throw Self.failure(status, data, operation: operation, key: key) }
         return data
@@ -111,58 +104,74 @@ final class EtcdGateway: Sendable {
         message: (Data) async throws -> Bool
     ) async throws {
         let payload = try JSONSerialization.data(withJSONObject: body)
-        try await withEndpoint(path, payload, operation: operation, key: key) { response in
-            guard response.status == .ok else {
-                let buffer = try await response.body.collect(upTo: 1 << 20)
-                throw Self.failure(response.status, Data(buffer.readableBytesView), operation: operation, key: key)
-            }
-            var pending = Data()
-            for try await buffer in response.body {
-                pending.append(contentsOf: buffer.readableBytesView)
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = pending[pending.startIndex..<newline]
-                    pending = Data(pending[(newline + 1)...])
-                    if line.isEmpty { continue }
-                    if try await !message(Data(line)) { return }
+        try await withEndpoint(operation: operation, key: key) { channel in
+            let nioChannel = channel.async.channel
+            try await withTaskCancellationHandler {
+                try await channel.async.executeThenClose { inbound, outbound in
+                    try await Self.send(payload, to: path, endpoint: channel.endpoint, outbound)
+                    var pending = Data()
+                    var status = HTTPResponseStatus.ok
+                    for try await part in inbound {
+                        switch part {
+                        case .head(let head):
+                            status = head.status
+                        case .body(let buffer):
+                            pending.append(contentsOf: buffer.readableBytesView)
+                            if status != .ok { continue }
+                            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                                let line = pending[pending.startIndex..<newline]
+                                pending = Data(pending[(newline + 1)...])
+                                if line.isEmpty { continue }
+                                if try await !message(Data(line)) { return }
+                            }
+                        case .end:
+                            if status != .ok { throw Self.failure(status, pending, operation: operation, key: key) }
+                            if !pending.isEmpty { _ = try await message(pending) }
+                            return
+                        }
+                    }
+                    if Task.isCancelled { throw CancellationError() }
+                    throw StoreError(.unavailable, operation: operation, key: key, detail: "stream closed by etcd")
                 }
+            } onCancel: {
+                nioChannel.close(promise: nil)
             }
-            if Task.isCancelled { throw CancellationError() }
-            if !pending.isEmpty { _ = try await message(pending) }
         }
     }
 
-    // MARK: Endpoints
+    // MARK: Connections
 
-    /// Posts `payload` to the preferred endpoint, or the next ones in order when connecting
-    /// fails, and runs `body` on the first response.
+    private struct Connection {
+        var async: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        var endpoint: EtcdEndpoint
+        func executeThenClose<T>(
+            _ body: (NIOAsyncChannelInboundStream<HTTPClientResponsePart>,
+                NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>) async throws -> T
+        ) async throws -> T {
+            try await async.executeThenClose(body)
+        }
+    }
+
+    /// Connects to the preferred endpoint, or the next ones in order, and runs `body` on
+    /// the first connection that opens.
     private func withEndpoint<T>(
-        _ path: String, _ payload: Data, operation: String, key: String?,
-        _ body: (HTTPClientResponse) async throws -> T
+        operation: String, key: String?, _ body: (Connection) async throws -> T
     ) async throws -> T {
         let start = preferred.withLockedValue { $0 }
         var failures: [String] = []
         for offset in 0..<endpoints.count {
             let index = (start + offset) % endpoints.count
             let endpoint = endpoints[index]
-            var request = HTTPClientRequest(url: "\(scheme)://\(endpoint)\(path)")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: payload))
-            let response: HTTPClientResponse
+            let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
             do {
-                response = try await http.execute(request, timeout: .seconds(60))
-            } catch let error where Self.isConnectFailure(error) {
-                if Task.isCancelled { throw CancellationError() }
+                channel = try await connect(endpoint)
+            } catch {
                 failures.append("\(endpoint): \(error)")
                 continue
-            } catch {
-                if Task.isCancelled { throw CancellationError() }
-                preferred.withLockedValue { $0 = (index + 1) % endpoints.count }
-                throw StoreError(.unavailable, operation: operation, key: key, detail: "\(endpoint): \(error)")
             }
             if offset != 0 { preferred.withLockedValue { $0 = index } }
             do {
-                return try await body(response)
+                return try await body(Connection(async: channel, endpoint: endpoint))
             } catch let error as StoreError {
                 throw error
             } catch is CancellationError {
@@ -179,13 +188,39 @@ final class EtcdGateway: Sendable {
             detail: "no etcd endpoint answered: " + failures.joined(separator: "; "))
     }
 
-    /// Whether `error` came before the request could be sent: no connection (refused, timed
-    /// out, TLS handshake failed), so trying another endpoint cannot apply it twice.
-    private static func isConnectFailure(_ error: any Error) -> Bool {
-        if let error = error as? HTTPClientError {
-            return error == .connectTimeout || error == .getConnectionFromPoolTimeout
-        }
-        return error is NIOConnectionError || error is IOError || error is ChannelError || error is NIOSSLError
+    private func connect(
+        _ endpoint: EtcdEndpoint
+    ) async throws -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart> {
+        let sslContext = self.sslContext
+        return try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(3))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: endpoint.host, port: endpoint.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        let isAddress = (try? SocketAddress(ipAddress: endpoint.host, port: 0)) != nil
+                        let handler = try NIOSSLClientHandler(
+                            context: sslContext, serverHostname: isAddress ? nil : endpoint.host)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    private static func send(
+        _ payload: Data, to path: String, endpoint: EtcdEndpoint,
+        _ outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
+    ) async throws {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+        head.headers.add(name: "Host", value: endpoint.description)
+        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Length", value: String(payload.count))
+        try await outbound.write(.head(head))
+        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: payload))))
+        try await outbound.write(.end(nil))
     }
 
     /// Maps etcd's error body (`{"error": "...", "code": <gRPC code>}`) to a `StoreError`.

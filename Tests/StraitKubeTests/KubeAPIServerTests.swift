@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import StraitKube
 import StraitModel
 import StraitProxy
@@ -292,6 +293,36 @@ extension KubeAPIServerTests {
             } catch let error as KubeError {
                 #expect(error.code == .transport && error.description.contains(server.url), "\(error)")
             }
+        }
+    }
+}
+
+extension KubeAPIServerTests {
+    @Test func serverEndedWatchesResumeWithoutListing() async throws {
+        try await TestKubeAPIServer.with { server in
+            let client = try server.client()
+            defer { Task { await client.shutdown() } }
+            var options = testInformerOptions
+            options.watchTimeout = 1...1
+            let recorder = SourceRecorder()
+            let log = KubeLog(debug: { line in recorder.lines.withLockedValue { $0.append(line) } },
+                              info: { _ in }, warning: { _ in })
+            let informer = Informer<Service>(client: client, resource: .services, options: options, log: log)
+            let events = NIOLockedValueBox<[InformerEvent<Service>]>([])
+            let task = Task {
+                for try await event in informer.events() { events.withLockedValue { $0.append(event) } }
+            }
+            defer { task.cancel() }
+            // timeoutSeconds=1: the API server itself ends each watch; the informer watches on.
+            try await eventually("three watches ended by the server") {
+                recorder.logged.filter { $0.contains("ended by the server; resuming from") }.count >= 3
+            }
+            try server.apply(serviceYAML("late"))
+            try await eventually("the Service made after the resumed watches") {
+                events.withLockedValue { $0.contains { if case .added(let s) = $0 { s.metadata.name == "late" } else { false } } }
+            }
+            let lists = events.withLockedValue { $0.filter { if case .listed = $0 { true } else { false } }.count }
+            #expect(lists == 1, "one list, then only watches")
         }
     }
 }

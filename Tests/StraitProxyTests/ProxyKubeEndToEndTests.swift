@@ -89,6 +89,32 @@ struct ProxyKubeEndToEndTests {
             }
         }
     }
+
+    @Test func badTokenIsLoggedAndNothingIsProgrammed() async throws {
+        try await ProxyTopology.with(endpoints: 1) { net in
+            try await TestKubeAPIServer.with(namespace: net.node) { server in
+                let kubeconfig = net.scripts + "/bad.kubeconfig", log = net.scripts + "/proxy.log"
+                try server.writeKubeconfig(to: kubeconfig, token: "not-a-token")
+                let proxy = try Command.start([
+                    "ip", "netns", "exec", net.node.name, "sh", "-c",
+                    "exec \(builtProduct("strait")) proxy --kubeconfig \(kubeconfig) --hostname-override node "
+                        + "--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 2>\(log)",
+                ], stdin: "")
+                defer { kill(proxy, SIGKILL); Command.waitForExit(proxy) }
+                // Every kind is refused, then retried: the error is said more than once.
+                #expect(try await eventually {
+                    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                    return text.components(separatedBy: "HTTP 401 Unauthorized").count > 4
+                })
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                #expect(text.contains("the credentials were refused"), "\(text)")
+                // The API server's own `kubernetes` Service (10.96.0.1) exists, yet no rule was written for it.
+                #expect(!(try net.saved()).contains("10.96.0.1"))
+                let metrics = try net.node.run(["curl", "-sf", "http://127.0.0.1:10249/metrics"])
+                #expect(metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_count 0"), "no sync ran")
+            }
+        }
+    }
 }
 
 /// `strait proxy` refuses Kubernetes-source flags it cannot honour, before touching anything.
@@ -97,6 +123,23 @@ struct ProxyKubeFlagTests {
         let result = try Command.output([builtProduct("strait"), "proxy", "--store", "/nonexistent/x.db",
                                          "--kubeconfig", "/nonexistent/kubeconfig"])
         #expect(!result.succeeded && result.stderr.contains("name two sources"), "\(result.stderr)")
+    }
+
+    @Test func execPluginIsRefusedNamingTheUser() throws {
+        let path = NSTemporaryDirectory() + "strait-exec-\(getpid()).kubeconfig"
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "https://10.0.0.1:6443"}}]
+            users: [{name: eks-admin, user: {exec: {command: aws, apiVersion: client.authentication.k8s.io/v1}}}]
+            contexts: [{name: x, context: {cluster: c, user: eks-admin}}]
+            current-context: x
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try Command.output([builtProduct("strait"), "proxy", "--kubeconfig", path,
+                                         "--metrics-bind-address", "", "--healthz-bind-address", ""])
+        #expect(!result.succeeded && result.stderr.contains("user eks-admin gets its credentials from the exec plugin aws"),
+                "\(result.stderr)")
     }
 
     @Test func protobufContentTypeIsRefused() throws {
