@@ -144,18 +144,30 @@ public struct KubeProxyFlags: Sendable {
         }
     }
 
-    /// The flag list for `--help`: each name, its value type, and what Strait does with it.
-    public static func helpText(width: Int = 100) -> String {
+    /// The flag list for `--help`: each name and value type, then what Strait does with it, wrapped
+    /// to `width` columns (ArgumentParser wraps longer lines without the indent).
+    public static func helpText(width: Int = 78) -> String {
         var lines: [String] = []
         for flag in all {
             var head = "  --\(flag.name)"
-            if case .value(let type) = flag.kind { head += " \(type)" }
+            if case .value(let type) = flag.kind { head += " <\(type)>" }
             var help = flag.help
-            if case .ignored(let reason) = flag.support { help = "(accepted, not implemented: \(reason))" }
-            if case .valueChecked(_, let reason) = flag.support { help += " (other values: \(reason))" }
-            if flag.straitOnly { help += " [Strait only]" }
-            let pad = head.count < 42 ? String(repeating: " ", count: 42 - head.count) : "\n" + String(repeating: " ", count: 42)
-            lines.append(head + pad + help)
+            switch flag.support {
+            case .ignored(let reason): help = "Accepted, not implemented: \(reason)."
+            case .valueChecked(_, let reason): help += " Other values: accepted, not implemented: \(reason)."
+            default: break
+            }
+            if flag.straitOnly { help += " (Strait only.)" }
+            lines.append(head)
+            var line = "       "
+            for word in help.split(separator: " ") {
+                if line.count + word.count + 1 > width && line.count > 7 {
+                    lines.append(line)
+                    line = "       "
+                }
+                line += " " + word
+            }
+            lines.append(line)
         }
         return lines.joined(separator: "\n")
     }

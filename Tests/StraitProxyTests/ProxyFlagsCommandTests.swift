@@ -175,6 +175,31 @@ import Testing
           sourceVip: ""
         """
 
+    /// The same flags give the same file as kube-proxy v1.36.2's own `--write-config-to` (the real
+    /// binary from /work/shared/tools), given Strait's two defaults that differ.
+    @Test func writeConfigToMatchesKubeProxys() throws {
+        let archive = "/work/shared/tools/kube-proxy.xz"
+        guard FileManager.default.fileExists(atPath: archive) else { return }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let kubeProxy = dir + "/kube-proxy"
+        try Command.run(["sh", "-c", "xz -dc '\(archive)' > '\(kubeProxy)' && chmod +x '\(kubeProxy)'"])
+        let flags = ["--iptables-min-sync-period=0s", "--iptables-localhost-nodeports=false",
+                     "--hostname-override=Node-7", "--cluster-cidr=10.244.0.0/16,fd00:244::/48", "--masquerade-all",
+                     "--iptables-masquerade-bit=9", "--iptables-sync-period=1m30s", "--conntrack-max-per-core=0",
+                     "--conntrack-min=1000", "--conntrack-tcp-timeout-established=2h", "--conntrack-tcp-be-liberal=true",
+                     "--conntrack-udp-timeout=45s", "--conntrack-udp-timeout-stream=2m", "--bind-address-hard-fail",
+                     "--metrics-bind-address=0.0.0.0:10249", "--healthz-bind-address=127.0.0.1:10256", "-v=2",
+                     "--nodeport-addresses=primary"]
+        try Command.run([kubeProxy] + flags + ["--write-config-to=\(dir)/theirs.yaml"])
+        let ours = try Command.output([strait, "proxy"] + flags + ["--write-config-to=\(dir)/ours.yaml"])
+        #expect(ours.succeeded, "\(ours.stderr)")
+        let theirs = try String(contentsOfFile: dir + "/theirs.yaml", encoding: .utf8)
+        let mine = try String(contentsOfFile: dir + "/ours.yaml", encoding: .utf8)
+        let diff = try Command.output(["diff", dir + "/theirs.yaml", dir + "/ours.yaml"]).stdout
+        #expect(mine == theirs, "\(diff)")
+    }
+
     @Test func badFlagsAreRefusedNamingTheFlag() throws {
         for (arguments, named) in [(["--no-such-flag"], "--no-such-flag"),
                                    (["--masquerade-all=maybe"], "--masquerade-all"),
