@@ -136,7 +136,9 @@ enum CPUList {
         var total = 0
         for part in text.split(separator: ",") {
             let bounds = part.split(separator: "-")
-            guard let low = Int(bounds[0]), let high = bounds.count > 1 ? Int(bounds[1]) : low, high >= low else { return nil }
+            guard let low = Int(bounds[0]), let high = bounds.count > 1 ? Int(bounds[1]) : low, high >= low else {
+                return nil
+            }
             total += high - low + 1
         }
         return total

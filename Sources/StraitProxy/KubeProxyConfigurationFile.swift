@@ -9,7 +9,8 @@ extension ProxyConfiguration {
     public func kubeProxyConfigurationYAML() -> String {
         func quoted(_ text: String) -> String { text.isEmpty ? "\"\"" : text }
         func address(_ bind: BindAddress?) -> String { bind.map(\.description) ?? "\"\"" }
-        let nodePorts = nodePortAddresses.isEmpty ? " null" : "\n" + nodePortAddresses.map { "- \($0)" }.joined(separator: "\n")
+        let nodePorts = nodePortAddresses.isEmpty
+            ? " null" : "\n" + nodePortAddresses.map { "- \($0)" }.joined(separator: "\n")
         let duration = GoDuration.format
         return """
             apiVersion: kubeproxy.config.k8s.io/v1alpha1

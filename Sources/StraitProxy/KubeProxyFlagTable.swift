@@ -6,7 +6,7 @@ import StraitModel
 enum KubeProxyFlagTable {
     typealias Flag = KubeProxyFlags.Flag
     typealias Failure = ProxyConfiguration.Error
-    typealias Apply = @Sendable (inout ProxyConfiguration, String) throws(Failure) -> Void
+    typealias Apply = Flag.Apply
 
     /// A flag that sets a configuration field.
     static func set(_ name: String, _ kind: Flag.Kind, _ help: String, straitOnly: Bool = false,
@@ -50,14 +50,14 @@ enum KubeProxyFlagTable {
     static let flags: [Flag] = [
         ignored("bind-address", .value("ip"), "Strait takes the node's addresses from its interfaces"),
         set("bind-address-hard-fail", .bool,
-            "Exit when the health or metrics server cannot bind (else log and retry every 5 s).") { c, v throws(Failure) in
-            c.bindAddressHardFail = v == "true"
+            "Exit when the health or metrics server cannot bind (else log and retry every 5 s).") {
+            c, v throws(Failure) in c.bindAddressHardFail = v == "true"
         },
         ignored("boot-id-file", .value("string"), notUsed),
         Flag(name: "cleanup", kind: .bool, support: .command, help: "Remove every rule Strait made, then exit."),
         set("cluster-cidr", .value("string"),
-            "Pod CIDRs, one per family: traffic to a cluster IP from outside them is masqueraded.") { c, v throws(Failure) in
-            c.clusterCIDRs = try ProxyConfiguration.parseCIDRs(v)
+            "Pod CIDRs, one per family: traffic to a cluster IP from outside them is masqueraded.") {
+            c, v throws(Failure) in c.clusterCIDRs = try ProxyConfiguration.parseCIDRs(v)
         },
         Flag(name: "config", kind: .value("string"), support: .command,
              help: "A KubeProxyConfiguration file; it gives every setting but --hostname-override and -v."),
@@ -163,7 +163,8 @@ enum KubeProxyFlagTable {
                 return
             }
             guard let mode = ProxyMode(rawValue: v) else {
-                throw Failure(field: "--proxy-mode", problem: "\(String(reflecting: v)) is not iptables, nftables or ipvs")
+                throw Failure(field: "--proxy-mode",
+                              problem: "\(String(reflecting: v)) is not iptables, nftables or ipvs")
             }
             c.mode = mode
         },

@@ -10,6 +10,9 @@
 public struct KubeProxyFlags: Sendable {
     /// One flag of kube-proxy's command line.
     public struct Flag: Sendable {
+        /// Sets the flag's field from its value.
+        public typealias Apply = @Sendable (inout ProxyConfiguration, String) throws(ProxyConfiguration.Error) -> Void
+
         public enum Kind: Sendable, Hashable {
             /// A boolean: bare means true.
             case bool
@@ -20,8 +23,7 @@ public struct KubeProxyFlags: Sendable {
         public enum Support: Sendable {
             /// Sets a field of the configuration; `overridesConfigFile` for kube-proxy's two
             /// flags that win over `--config`.
-            case configuration(overridesConfigFile: Bool = false,
-                               apply: @Sendable (inout ProxyConfiguration, String) throws(ProxyConfiguration.Error) -> Void)
+            case configuration(overridesConfigFile: Bool = false, apply: Apply)
             /// Steers the command itself (`--config`, `--cleanup`, `--init-only`, `--write-config-to`).
             case command
             /// Accepted and ignored, with this reason in the warning.
@@ -57,7 +59,8 @@ public struct KubeProxyFlags: Sendable {
             for (flag, value) in given {
                 guard case .configuration(let overrides, let apply) = flag.support else { continue }
                 if configFileGiven && !overrides {
-                    warnings.append("--\(flag.name) is ignored: with --config, kube-proxy takes every setting from the file")
+                    warnings.append("--\(flag.name) is ignored: with --config, kube-proxy takes every setting "
+                                    + "from the file")
                     continue
                 }
                 try apply(&configuration, value)

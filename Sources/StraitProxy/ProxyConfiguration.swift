@@ -138,14 +138,15 @@ public struct ProxyConfiguration: Sendable, Hashable {
             return period == .zero ? current : period
         }
         /// A bind address of "" in the file takes the default (only the flag's "" disables the server).
-        func bindAddress(_ value: Yams.Node, _ field: String, _ current: BindAddress?, port: Int) throws(Error) -> BindAddress? {
+        func bindAddress(_ value: Yams.Node, _ field: String, _ current: BindAddress?,
+                         port: Int) throws(Error) -> BindAddress? {
             let text = try string(value, field)
             return text.isEmpty ? current : try parseBindAddress(text, defaultPort: port, field: field)
         }
         func integer(_ value: Yams.Node, _ field: String, _ range: ClosedRange<Int>) throws(Error) -> Int {
             let text = try string(value, field)
             guard let number = Int(text), range.contains(number) else {
-                throw Error(field: field, problem: "\(String(reflecting: text)) is not a number in \(range.lowerBound)...\(range.upperBound)")
+                throw Error(field: field, problem: "\(String(reflecting: text)) is not a number in \(range)")
             }
             return number
         }
@@ -213,7 +214,8 @@ public struct ProxyConfiguration: Sendable, Hashable {
             case "detectLocalMode":
                 let text = try string(value, key)
                 if !text.isEmpty && text != "ClusterCIDR" {
-                    warnings.append("detectLocalMode \(text) is not supported by Strait (it detects local traffic by clusterCIDR); ignored")
+                    warnings.append("detectLocalMode \(text) is not supported by Strait "
+                                    + "(it detects local traffic by clusterCIDR); ignored")
                 }
             case "iptables":
                 try section(value, key) { name, inner, field throws(Error) in

@@ -23,7 +23,8 @@ public enum ProxyEndpoints {
                 let includeNode = path == "/healthz"
                 // /healthz also fails while the node is not eligible (being deleted or drained).
                 let ok = status.healthy && (!includeNode || status.nodeEligible)
-                if includeNode { metrics.countHealthz(code: ok ? 200 : 503) } else { metrics.countLivez(code: ok ? 200 : 503) }
+                let code = ok ? 200 : 503
+                if includeNode { metrics.countHealthz(code: code) } else { metrics.countLivez(code: code) }
                 return HTTPAnswer(status: ok ? .ok : .serviceUnavailable, contentType: "application/json",
                                   body: ProxyHealth.json(status, includeNode: includeNode))
             default:

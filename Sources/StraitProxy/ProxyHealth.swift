@@ -92,8 +92,10 @@ public final class ProxyHealth: Sendable {
         if includeNode { text += ",\"nodeEligible\":\(status.nodeEligible)" }
         text += ",\"healthy\":\(status.healthy)"
         if !status.families.isEmpty {
-            let entries = status.families.sorted { $0.key.kubernetesName < $1.key.kubernetesName }.map { family, health in
-                "\"\(family.kubernetesName)\":{\"lastUpdated\":\"\(rfc3339(health.lastUpdated))\",\"healthy\":\(health.healthy)}"
+            let sorted = status.families.sorted { $0.key.kubernetesName < $1.key.kubernetesName }
+            let entries = sorted.map { family, health in
+                "\"\(family.kubernetesName)\":{\"lastUpdated\":\"\(rfc3339(health.lastUpdated))\","
+                    + "\"healthy\":\(health.healthy)}"
             }
             text += ",\"status\":{" + entries.joined(separator: ",") + "}"
         }
