@@ -1,4 +1,5 @@
 import Dispatch
+import StraitModel
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -22,10 +23,13 @@ public struct ProxyRunner: Sendable {
     public let log: ProxyLog
     public let conntrack: ConntrackCleanup?
     public let handleSignals: Bool
+    /// The health check node ports of `externalTrafficPolicy: Local` Services, following each sync.
+    public let serviceHealth: ServiceHealthServers
 
+    /// `families`: what the backend programs (the health JSON has a status per family).
     public init(config: ProxyConfiguration, options: ProxyOptions, backend: any ProxyBackend, source: any ProxySource,
                 log: ProxyLog = .standardError(), conntrack: ConntrackCleanup? = ConntrackCleanup(),
-                handleSignals: Bool = true) {
+                handleSignals: Bool = true, families: [IPFamily] = [.ipv4]) {
         self.config = config
         self.options = options
         self.backend = backend
@@ -34,14 +38,17 @@ public struct ProxyRunner: Sendable {
         self.conntrack = conntrack
         self.handleSignals = handleSignals
         metrics = ProxyMetrics()
-        health = ProxyHealth(syncPeriod: config.syncPeriod.seconds)
+        health = ProxyHealth(syncPeriod: config.syncPeriod.seconds, families: families)
+        serviceHealth = ServiceHealthServers(nodePortAddresses: options.nodePortAddresses, nodeName: config.nodeName,
+                                             health: health, log: log)
     }
 
     public func makeSyncLoop() -> SyncLoop {
         SyncLoop(backend: backend, source: source,
                  settings: .init(nodeName: config.nodeName, options: options, minSyncPeriod: config.minSyncPeriod,
                                  syncPeriod: config.syncPeriod),
-                 metrics: metrics, health: health, conntrack: conntrack, log: log)
+                 metrics: metrics, health: health, conntrack: conntrack, log: log,
+                 afterSync: { [serviceHealth] table in await serviceHealth.update(table) })
     }
 
     /// Runs until cancelled or signalled (returns normally), or until a part fails (throws: a
@@ -57,10 +64,18 @@ public struct ProxyRunner: Sendable {
             servers.append(ProxyHTTPServer(name: "healthz", address: address,
                                            responder: ProxyEndpoints.health(health, metrics: metrics)))
         }
-        // Bind first, so a taken port fails the start before any rule is written.
+        // Bind first, so with --bind-address-hard-fail a taken port fails the start before any rule is
+        // written; without it (kube-proxy's default) the failure is logged and the server retried every 5 s.
         var bound: [BindAddress] = []
+        var retrying: Set<String> = []
         for server in servers {
-            bound.append(BindAddress(host: server.address.host, port: try await server.start()))
+            do {
+                bound.append(BindAddress(host: server.address.host, port: try await server.start()))
+            } catch let error as BindError where !config.bindAddressHardFail {
+                log.error("\(error); retrying every 5 s (--bind-address-hard-fail is false)")
+                bound.append(server.address)
+                retrying.insert(server.name)
+            }
         }
         onListening?(bound)
         log.info("\(backend.mode.rawValue) proxy for node \(config.nodeName); "
@@ -68,7 +83,13 @@ public struct ProxyRunner: Sendable {
         let loop = makeSyncLoop()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await loop.run() }
-            for server in servers { group.addTask { try await server.run() } }
+            for server in servers {
+                if retrying.contains(server.name) {
+                    group.addTask { try await self.serveRetrying(server) }
+                } else {
+                    group.addTask { try await server.run() }
+                }
+            }
             if handleSignals {
                 group.addTask {
                     let signal = await Self.waitForTermination()
@@ -79,6 +100,22 @@ public struct ProxyRunner: Sendable {
             try await group.next()
         }
         for server in servers { await server.stop() }
+        await serviceHealth.stop()
+    }
+
+    /// Tries to bind `server` every 5 s until it binds, then serves (kube-proxy's soft bind failure).
+    private func serveRetrying(_ server: ProxyHTTPServer) async throws {
+        while true {
+            try await Task.sleep(for: .seconds(5))
+            do {
+                try await server.start()
+            } catch let error as BindError {
+                log.debug("\(error)")
+                continue
+            }
+            log.info("\(server.name) server listening on \(server.address)")
+            return try await server.run()
+        }
     }
 
     /// Waits for SIGTERM or SIGINT; returns its number.

@@ -126,7 +126,7 @@ public actor IPTablesBackend: ProxyBackend {
             for chain in IPTablesRules.filterBaseChains.sorted() { head.line(":\(chain) - [0:0]") }
             for jump in missingJumps where jump.table == "filter" { head.line("-I \(jump.chain) \(jump.rule)") }
             for name in names { for rule in dispatch[name]!.filter { head.line(rule) } }
-            for rule in IPTablesRules.filterForwardRules { head.line(rule) }
+            for rule in IPTablesRules.filterForwardRules(options) { head.line(rule) }
             head.line("COMMIT")
         }
         var tail = RestoreBuffer(capacity: deleted.count * 30 + 16)
@@ -144,7 +144,7 @@ public actor IPTablesBackend: ProxyBackend {
             }
             declared.sort()
             for chain in declared { head.line(":\(chain) - [0:0]") }
-            if full { for rule in IPTablesRules.natBaseRules { head.line(rule) } }
+            if full { for rule in IPTablesRules.natBaseRules(options) { head.line(rule) } }
             for jump in missingJumps where jump.table == "nat" { head.line("-I \(jump.chain) \(jump.rule)") }
             if dispatchChanged {
                 for name in names { for rule in dispatch[name]!.natServices { head.line(rule) } }

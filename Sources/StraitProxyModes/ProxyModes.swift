@@ -17,13 +17,16 @@ public enum ProxyModes {
         public var iptablesFlavor: IPTablesFlavor
         /// Tests: run the mode's tools in this named network namespace.
         public var namespace: String?
+        /// `--iptables-masquerade-bit`: the fwmark bit of packets to masquerade.
+        public var masqueradeBit: Int
 
         public init(options: ProxyOptions, families: [IPFamily] = [.ipv4], iptablesFlavor: IPTablesFlavor = .nft,
-                    namespace: String? = nil) {
+                    namespace: String? = nil, masqueradeBit: Int = 14) {
             self.options = options
             self.families = families
             self.iptablesFlavor = iptablesFlavor
             self.namespace = namespace
+            self.masqueradeBit = masqueradeBit
         }
     }
 
@@ -39,7 +42,8 @@ public enum ProxyModes {
         switch mode {
         case .iptables:
             perFamily = settings.families.map { family in
-                IPTablesBackend(options: IPTablesRuleOptions(family: family, proxy: settings.options),
+                IPTablesBackend(options: IPTablesRuleOptions(family: family, proxy: settings.options,
+                                                             masqueradeBit: settings.masqueradeBit),
                                 tools: IPTablesRestore(flavor: settings.iptablesFlavor, family: family,
                                                        namespace: settings.namespace))
             }
