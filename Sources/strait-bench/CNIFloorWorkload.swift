@@ -17,7 +17,7 @@ func cniFloorWorkload(_ arguments: [String]) throws {
     let node = try NetlinkSocket(namespace: nodeNamespace)
     let pod = try NetlinkSocket(namespace: podNamespace)
     let bridge = "floor0", hostName = "vethfloor", mtu: UInt32 = 1450
-    try node.addLink(LinkSpec(name: bridge, kind: .bridge, up: true))
+    try node.addLink(LinkSpec(name: bridge, kind: .bridge, mac: "02:5b:04:00:00:01", up: true))
     defer { try? node.deleteLink(named: bridge) }
     try node.addAddress("10.253.0.1/16", to: bridge, skipDAD: true)
 
