@@ -93,7 +93,7 @@ let package = Package(
             .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"),
         ]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
-        .executableTarget(name: "strait-bench", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT", "StraitStore"]),
+        .executableTarget(name: "strait-bench", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Tests
         .target(name: "StraitTestSupport", dependencies: ["StraitModel", "StraitSystem"], path: "Sources/StraitTestSupport"),

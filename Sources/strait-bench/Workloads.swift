@@ -3,14 +3,13 @@ import Glibc
 #endif
 
 /// A timed workload: takes its arguments, does the work, prints `seconds=<elapsed>` for the timed part.
-typealias BenchWorkload = @Sendable ([String]) async throws -> Void
+typealias BenchWorkload = @Sendable ([String]) throws -> Void
 
 /// Every workload by the name `scripts/bench` calls it.
 let benchWorkloads: [String: BenchWorkload] = [
     "veth": vethWorkload,
     "nft-set": nftSetWorkload,
     "cni-floor": cniFloorWorkload,
-    "overlay-lease": overlayLeaseWorkload,
 ]
 
 /// Seconds since an arbitrary start, from the monotonic clock.
