@@ -9,6 +9,7 @@ typealias BenchWorkload = @Sendable ([String]) throws -> Void
 let benchWorkloads: [String: BenchWorkload] = [
     "veth": vethWorkload,
     "nft-set": nftSetWorkload,
+    "cni-floor": cniFloorWorkload,
 ]
 
 /// Seconds since an arbitrary start, from the monotonic clock.
