@@ -12,16 +12,17 @@ extension ProxyConfiguration {
         let nodePorts = nodePortAddresses.isEmpty
             ? " null" : "\n" + nodePortAddresses.map { "- \($0)" }.joined(separator: "\n")
         let duration = GoDuration.format
+        func number(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(value) }
         return """
             apiVersion: kubeproxy.config.k8s.io/v1alpha1
             bindAddress: \(bindAddress ?? "0.0.0.0")
             bindAddressHardFail: \(bindAddressHardFail)
             clientConnection:
               acceptContentTypes: ""
-              burst: 10
-              contentType: application/vnd.kubernetes.protobuf
-              kubeconfig: ""
-              qps: 5
+              burst: \(clientConnection.burst ?? ClientConnection.kubeProxyBurst)
+              contentType: \(clientConnection.contentType ?? ClientConnection.kubeProxyContentType)
+              kubeconfig: \(quoted(clientConnection.kubeconfig ?? ""))
+              qps: \(number(clientConnection.qps ?? ClientConnection.kubeProxyQPS))
             clusterCIDR: \(quoted(clusterCIDRs.map(\.description).joined(separator: ",")))
             configSyncPeriod: 15m0s
             conntrack:

@@ -33,7 +33,8 @@ public struct ProxyConfiguration: Sendable, Hashable {
     /// `clientConnection` of the configuration file: how to reach the Kubernetes API.
     public var clientConnection = ClientConnection()
 
-    /// kube-proxy's `ClientConnectionConfiguration`; nil or 0 means "the default".
+    /// kube-proxy's `ClientConnectionConfiguration`; nil, 0 or kube-proxy's own default value
+    /// means "the default".
     public struct ClientConnection: Sendable, Hashable {
         public var kubeconfig: String?
         public var qps: Double?
@@ -41,6 +42,12 @@ public struct ProxyConfiguration: Sendable, Hashable {
         public var contentType: String?
 
         public init() {}
+
+        /// kube-proxy's defaults, as its `--write-config-to` writes them. Its default content type is
+        /// protobuf; Strait's client speaks JSON, so that default reads as "Strait's default".
+        static let kubeProxyQPS = 5.0
+        static let kubeProxyBurst = 10
+        static let kubeProxyContentType = "application/vnd.kubernetes.protobuf"
     }
     /// `--bind-address-hard-fail`: a health or metrics server that cannot bind stops the proxy;
     /// otherwise it is logged and retried every 5 s.
@@ -228,17 +235,19 @@ public struct ProxyConfiguration: Sendable, Hashable {
                     let text = try string(innerValue, field)
                     switch name {
                     case "kubeconfig": config.clientConnection.kubeconfig = text.isEmpty ? nil : text
-                    case "contentType": config.clientConnection.contentType = text.isEmpty ? nil : text
+                    case "contentType":
+                        let isDefault = text.isEmpty || text == ClientConnection.kubeProxyContentType
+                        config.clientConnection.contentType = isDefault ? nil : text
                     case "acceptContentTypes":
                         if !text.isEmpty && text != "application/json" {
                             warnings.append("\(field) \(text): Strait accepts application/json only")
                         }
                     case "qps":
                         guard let qps = Double(text), qps >= 0 else { throw Error(field: field, problem: "expected a number") }
-                        config.clientConnection.qps = qps == 0 ? nil : qps
+                        config.clientConnection.qps = qps == 0 || qps == ClientConnection.kubeProxyQPS ? nil : qps
                     case "burst":
                         guard let burst = Int(text), burst >= 0 else { throw Error(field: field, problem: "expected a whole number") }
-                        config.clientConnection.burst = burst == 0 ? nil : burst
+                        config.clientConnection.burst = burst == 0 || burst == ClientConnection.kubeProxyBurst ? nil : burst
                     default: warnings.append("\(field) is not supported by Strait; ignored")
                     }
                 }
