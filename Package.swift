@@ -43,7 +43,7 @@ let package = Package(
 
         // MARK: Kernel
         .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim"]),
-        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim"]),
+        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitModel"]),
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),

@@ -14,7 +14,7 @@ enum HostPorts {
                     parts.append(family == .ip ? .match(ipDaddr: hostIP) : .match(ip6Daddr: hostIP))
                 }
                 parts += [.match(l4proto: l4proto(mapping)), .match(thDport: UInt16(mapping.hostPort)),
-                          .dnat(to: datum(address), port: UInt16(mapping.containerPort), family: family)]
+                          .dnat(to: Datum(address), port: UInt16(mapping.containerPort), family: family)]
                 return parts.flatMap { $0 }
             }
             try table(family).add(key, rules: rules, keys: mine.map(elementKey))
@@ -51,8 +51,6 @@ enum HostPorts {
         default: .tcp
         }
     }
-
-    private static func datum(_ address: IPAddress) -> Datum { address.family == .ipv4 ? .ipv4("\(address)") : .ipv6("\(address)") }
 
     private static func isSameFamily(_ text: String, _ address: IPAddress) -> Bool {
         text.isEmpty || text.contains(":") == (address.family == .ipv6)

@@ -12,18 +12,18 @@ enum PodMasquerade {
     static func add(_ key: AttachmentKey, leases: [Lease]) throws(CNIError) {
         for lease in leases {
             let (table, field, multicast) = parts(lease)
-            let network = datum(lease.subnet.network)
+            let network = Datum(lease.subnet.network)
             let rule: [[Expression]] = [
                 .match(field, inPrefix: network, length: lease.subnet.prefixLength, negated: true),
                 .match(field, inPrefix: multicast.address, length: multicast.length, negated: true),
                 .masquerade(),
             ]
-            try table.add(key, rules: [rule.flatMap { $0 }], keys: [[datum(lease.address)]])
+            try table.add(key, rules: [rule.flatMap { $0 }], keys: [[Datum(lease.address)]])
         }
     }
 
     static func remove(_ key: AttachmentKey, leases: [Lease]) throws(CNIError) {
-        for lease in leases { try parts(lease).table.remove(key, keys: [[datum(lease.address)]]) }
+        for lease in leases { try parts(lease).table.remove(key, keys: [[Datum(lease.address)]]) }
     }
 
     private static func parts(_ lease: Lease) -> (table: AttachmentNATTable, destination: KeyField, multicast: (address: Datum, length: Int)) {
@@ -37,6 +37,4 @@ enum PodMasquerade {
             chainPrefix: "masq-", purpose: "masquerade")
         return (nat, v4 ? .ipDaddr : .ip6Daddr, v4 ? (.ipv4("224.0.0.0"), 4) : (.ipv6("ff00::"), 8))
     }
-
-    private static func datum(_ address: IPAddress) -> Datum { address.family == .ipv4 ? .ipv4("\(address)") : .ipv6("\(address)") }
 }
