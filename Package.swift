@@ -47,20 +47,27 @@ let package = Package(
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
+        /// The proxy's core: objects, the ServiceTable and its plan, sync loop, metrics, health, HTTP.
         .target(name: "StraitProxy", dependencies: [
-            "StraitModel", "StraitSystem", "StraitStore",
+            "StraitModel", "StraitSystem",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        /// One module per proxy mode: translation of the core's plan into one kernel interface.
+        .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
+        /// Where the proxy's objects come from, outside the core: Strait's store (and the Kubernetes API).
+        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitModel", "StraitStore"]),
+        /// The one place a `--proxy-mode` becomes a backend.
+        .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitModel"]),
         .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
-            "StraitProxy",
+            "StraitProxy", "StraitProxyModes", "StraitSources",
             "StraitOverlay", "StraitStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -81,7 +88,8 @@ let package = Package(
         .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [
-            "StraitProxy", "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
+            "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources",
+            "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
         .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),

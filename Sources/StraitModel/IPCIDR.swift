@@ -24,6 +24,17 @@ public enum IPCIDR: Sendable, Hashable, Comparable, TextCoded, LosslessStringCon
         self = value
     }
 
+    /// The single-address prefix: `/32` for IPv4, `/128` for IPv6.
+    public init(host address: IPAddress) {
+        switch address {
+        case .v4(let a): self = .v4(IPv4CIDR(host: a))
+        case .v6(let a): self = .v6(IPv6CIDR(host: a))
+        }
+    }
+
+    /// Whether the prefix holds one address only (`/32`, `/128`).
+    public var isHost: Bool { prefixLength == (family == .ipv4 ? 32 : 128) }
+
     public var family: IPFamily {
         switch self {
         case .v4: .ipv4

@@ -30,8 +30,8 @@ public struct ConntrackCleanup: Sendable {
         for name in changed {
             guard let before = old.ports[name] else { continue }
             let after = new.ports[name]
-            let beforeIPs = Set((before.internalEndpoints + before.externalEndpoints).map(\.address))
-            let afterIPs = Set(((after?.internalEndpoints ?? []) + (after?.externalEndpoints ?? [])).map(\.address))
+            let beforeIPs = Set(before.reachableEndpoints.map(\.address))
+            let afterIPs = Set((after?.reachableEndpoints ?? []).map(\.address))
             for endpoint in beforeIPs.subtracting(afterIPs).sorted() {
                 for ip in before.serviceIPs where ip.family == endpoint.family {
                     commands.append(base + ["--orig-dst", "\(ip)", "--orig-port-dst", "\(before.port)",

@@ -10,7 +10,6 @@ import StraitModel
 struct EndpointSelection: Sendable, Hashable {
     var cluster: [ProxyEndpoint] = []
     var local: [ProxyEndpoint] = []
-    var hasAnyEndpoints = false
 
     /// The label a node's zone comes from.
     static let zoneLabel = "topology.kubernetes.io/zone"
@@ -26,7 +25,6 @@ struct EndpointSelection: Sendable, Hashable {
             if cluster.isEmpty {
                 cluster = endpoints.filter { $0.isServing && $0.isTerminating }
             }
-            hasAnyEndpoints = !cluster.isEmpty
         }
         guard usesLocal else { return }
 
@@ -34,10 +32,8 @@ struct EndpointSelection: Sendable, Hashable {
         var localTerminating = false
         for endpoint in endpoints {
             if endpoint.isReady {
-                hasAnyEndpoints = true
                 localReady = localReady || endpoint.isLocal
             } else if endpoint.isServing && endpoint.isTerminating {
-                hasAnyEndpoints = true
                 localTerminating = localTerminating || endpoint.isLocal
             }
         }

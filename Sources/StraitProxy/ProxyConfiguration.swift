@@ -41,6 +41,25 @@ public struct ProxyConfiguration: Sendable, Hashable {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
     }
 
+    /// The proxy's options, built once for the plan and every mode. `nodeIPs` are the node's own
+    /// addresses (`NodeAddresses.local()` in production). `--nodeport-addresses primary` means the
+    /// node's addresses themselves.
+    public func proxyOptions(nodeIPs: [IPAddress]) throws(Error) -> ProxyOptions {
+        var ranges: [IPCIDR] = []
+        for text in nodePortAddresses {
+            if text == "primary" {
+                ranges += nodeIPs.map { IPCIDR(host: $0) }
+                continue
+            }
+            guard let cidr = IPCIDR(text) else {
+                throw Error(field: "--nodeport-addresses", problem: "\(String(reflecting: text)) is not a CIDR or primary")
+            }
+            ranges.append(cidr.masked)
+        }
+        return ProxyOptions(clusterCIDRs: clusterCIDRs, masqueradeAll: masqueradeAll, nodePortAddresses: ranges,
+                            nodeIPs: nodeIPs)
+    }
+
     /// A configuration problem, naming the field.
     public struct Error: Swift.Error, Sendable, Hashable, CustomStringConvertible {
         public var field: String

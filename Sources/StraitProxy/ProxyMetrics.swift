@@ -36,6 +36,7 @@ public final class ProxyMetrics: Sendable {
         var fullSyncDuration = Histogram(buckets: ProxyMetrics.syncDurationBuckets)
         var partialSyncDuration = Histogram(buckets: ProxyMetrics.syncDurationBuckets)
         var networkProgramming = Histogram(buckets: ProxyMetrics.networkProgrammingBuckets)
+        var tableBuild = Histogram(buckets: ProxyMetrics.syncDurationBuckets)
         var lastSync = 0.0
         var lastQueued = 0.0
         var serviceChangesTotal: UInt64 = 0
@@ -58,6 +59,11 @@ public final class ProxyMetrics: Sendable {
             $0.syncDuration.observe(seconds)
             if full { $0.fullSyncDuration.observe(seconds) } else { $0.partialSyncDuration.observe(seconds) }
         }
+    }
+
+    /// How long one sync spent building the `ServiceTable` and its plans (part of the sync's duration).
+    public func observeTableBuild(seconds: Double) {
+        state.withLockedValue { $0.tableBuild.observe(seconds) }
     }
 
     public func observeNetworkProgramming(seconds: Double) {
@@ -118,6 +124,8 @@ public final class ProxyMetrics: Sendable {
                   "SyncProxyRules latency in seconds for partial resyncs", s.partialSyncDuration)
         histogram("kubeproxy_network_programming_duration_seconds",
                   "In Cluster Network Programming Latency in seconds", s.networkProgramming)
+        histogram("strait_service_table_build_duration_seconds",
+                  "Time a sync spent building the service table and its plans (Strait)", s.tableBuild)
         sample("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
                "The last time proxy rules were successfully synced", number(s.lastSync))
         sample("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",

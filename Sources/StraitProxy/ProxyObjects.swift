@@ -160,10 +160,10 @@ struct ProxyObjects: Sendable {
     }
 
     /// The snapshot for this node: only Services whose objects changed since the last call are
-    /// rebuilt (all of them when the node's name or zone changed). Equal to
+    /// rebuilt (all of them when the node's name or zone or the options changed). Equal to
     /// `ServiceTableBuilder.build` over every object.
-    mutating func build(nodeName: String) -> ServiceTableBuilder.Result {
-        let builder = ServiceTableBuilder(nodeName: nodeName, zone: zone(ofNode: nodeName))
+    mutating func build(nodeName: String, options: ProxyOptions = ProxyOptions()) -> ServiceTableBuilder.Result {
+        let builder = ServiceTableBuilder(nodeName: nodeName, zone: zone(ofNode: nodeName), options: options)
         if builder != builtWith {
             builtWith = builder
             dirtyServices.formUnion(services.keys.map(Self.serviceKey))

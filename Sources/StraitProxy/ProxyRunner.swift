@@ -9,10 +9,12 @@ import Darwin
 /// server and the health server, started together and stopped together (on cancellation, or
 /// SIGTERM/SIGINT when `handleSignals`). The entry point of `strait proxy`:
 /// ```swift
-/// try await ProxyRunner(config: config, backend: IPTablesBackend(…), source: StoreSource(store: store)).run()
+/// try await ProxyRunner(config: config, options: options, backend: ProxyModes.backend(…), source: StoreSource(…)).run()
 /// ```
 public struct ProxyRunner: Sendable {
     public let config: ProxyConfiguration
+    /// What the plans depend on, built once from `config` (see `ProxyConfiguration.proxyOptions`).
+    public let options: ProxyOptions
     public let backend: any ProxyBackend
     public let source: any ProxySource
     public let metrics: ProxyMetrics
@@ -21,10 +23,11 @@ public struct ProxyRunner: Sendable {
     public let conntrack: ConntrackCleanup?
     public let handleSignals: Bool
 
-    public init(config: ProxyConfiguration, backend: any ProxyBackend, source: any ProxySource,
+    public init(config: ProxyConfiguration, options: ProxyOptions, backend: any ProxyBackend, source: any ProxySource,
                 log: ProxyLog = .standardError(), conntrack: ConntrackCleanup? = ConntrackCleanup(),
                 handleSignals: Bool = true) {
         self.config = config
+        self.options = options
         self.backend = backend
         self.source = source
         self.log = log
@@ -36,7 +39,7 @@ public struct ProxyRunner: Sendable {
 
     public func makeSyncLoop() -> SyncLoop {
         SyncLoop(backend: backend, source: source,
-                 settings: .init(nodeName: config.nodeName, minSyncPeriod: config.minSyncPeriod,
+                 settings: .init(nodeName: config.nodeName, options: options, minSyncPeriod: config.minSyncPeriod,
                                  syncPeriod: config.syncPeriod),
                  metrics: metrics, health: health, conntrack: conntrack, log: log)
     }

@@ -62,13 +62,8 @@ public struct ProxyEndpoint: Sendable, Hashable, Comparable, CustomStringConvert
     public static func < (a: ProxyEndpoint, b: ProxyEndpoint) -> Bool { (a.address, a.port) < (b.address, b.port) }
 }
 
-/// Everything a backend needs to program one Service port, with its endpoints already chosen the
-/// way kube-proxy chooses them (ready first, else serving-and-terminating; traffic policies;
-/// topology hints). A backend only turns these into rules.
-///
-/// Dual stack: one entry carries the cluster IPs of both families and the endpoints of both
-/// (selection was done per family, as kube-proxy's per-family proxiers do, then concatenated).
-/// A backend that programs one family at a time takes `forFamily(.ipv4)` / `forFamily(.ipv6)`.
+/// One Service port as the table holds it: what the Service and its EndpointSlices say (both
+/// families together), and the plan for each of its families, which is all a mode programs.
 public struct ServicePortEntry: Sendable, Hashable {
     public var name: ServicePortName
     public var port: UInt16
@@ -83,23 +78,16 @@ public struct ServicePortEntry: Sendable, Hashable {
     public var externalTrafficPolicyLocal: Bool
     public var internalTrafficPolicyLocal: Bool
     public var healthCheckNodePort: UInt16?
-    /// Endpoints for traffic from inside the cluster (ClusterIP): local ones only under
-    /// `internalTrafficPolicy: Local`. Empty with `hasEndpoints` true means drop; with it false, reject.
-    public var internalEndpoints: [ProxyEndpoint]
-    /// Endpoints for traffic from outside (NodePort, externalIPs, load-balancer IPs): local ones only
-    /// under `externalTrafficPolicy: Local`.
-    public var externalEndpoints: [ProxyEndpoint]
-    /// Whether the Service has any usable endpoint at all, on any node.
-    public var hasEndpoints: Bool
     /// Every endpoint the slices list for this port (for conntrack cleanup and health checks).
     public var allEndpoints: [ProxyEndpoint]
+    /// One plan per family the Service has a cluster IP of, IPv4 first (`decidePlans`).
+    public var plans: [ServicePortPlan]
 
     public init(name: ServicePortName, port: UInt16, clusterIPs: [IPAddress], nodePort: UInt16? = nil,
                 externalIPs: [IPAddress] = [], loadBalancerIPs: [IPAddress] = [], loadBalancerSourceRanges: [IPCIDR] = [],
                 affinityTimeout: Int? = nil, externalTrafficPolicyLocal: Bool = false,
                 internalTrafficPolicyLocal: Bool = false, healthCheckNodePort: UInt16? = nil,
-                internalEndpoints: [ProxyEndpoint] = [], externalEndpoints: [ProxyEndpoint] = [],
-                hasEndpoints: Bool? = nil, allEndpoints: [ProxyEndpoint]? = nil) {
+                allEndpoints: [ProxyEndpoint] = [], plans: [ServicePortPlan] = []) {
         self.name = name
         self.port = port
         self.clusterIPs = clusterIPs
@@ -111,16 +99,52 @@ public struct ServicePortEntry: Sendable, Hashable {
         self.externalTrafficPolicyLocal = externalTrafficPolicyLocal
         self.internalTrafficPolicyLocal = internalTrafficPolicyLocal
         self.healthCheckNodePort = healthCheckNodePort
-        self.internalEndpoints = internalEndpoints
-        self.externalEndpoints = externalEndpoints
-        self.allEndpoints = allEndpoints ?? Array(Set(internalEndpoints + externalEndpoints)).sorted()
-        self.hasEndpoints = hasEndpoints ?? !self.allEndpoints.isEmpty
+        self.allEndpoints = allEndpoints
+        self.plans = plans
     }
 
     public var `protocol`: TransportProtocol { name.protocol }
 
+    /// Decides the plan of each family the port has a cluster IP of, from the facts above
+    /// (`ServicePortPlan.init(deciding:…)`; IPv4 first).
+    public mutating func decidePlans(nodeName: String, zone: String? = nil, options: ProxyOptions) {
+        let families = Set(clusterIPs.map(\.family))
+        plans = IPFamily.allCases.filter(families.contains).map { family in
+            ServicePortPlan(deciding: .init(
+                name: name, family: family, port: port, clusterIPs: clusterIPs.filter { $0.family == family },
+                nodePort: nodePort, externalIPs: externalIPs.filter { $0.family == family },
+                loadBalancerIPs: loadBalancerIPs.filter { $0.family == family },
+                sourceRanges: loadBalancerSourceRanges.filter { $0.family == family },
+                affinityTimeout: affinityTimeout, healthCheckNodePort: healthCheckNodePort,
+                internalPolicyLocal: internalTrafficPolicyLocal, externalPolicyLocal: externalTrafficPolicyLocal,
+                endpoints: allEndpoints.filter { $0.address.family == family }),
+                nodeName: nodeName, zone: zone, options: options)
+        }
+    }
+
+    /// The entry with its plans decided (see `decidePlans`).
+    public func decided(nodeName: String = "", zone: String? = nil, options: ProxyOptions) -> ServicePortEntry {
+        var entry = self
+        entry.decidePlans(nodeName: nodeName, zone: zone, options: options)
+        return entry
+    }
+
+    /// The plan for one family; nil when the Service has no cluster IP of it (that family's mode
+    /// ignores the Service, as kube-proxy's per-family proxiers do).
+    public func plan(for family: IPFamily) -> ServicePortPlan? { plans.first { $0.family == family } }
+
     /// Whether the port is reachable from outside the node at all.
     public var hasExternalAddresses: Bool { nodePort != nil || !externalIPs.isEmpty || !loadBalancerIPs.isEmpty }
+
+    /// Whether some family of the port has endpoints (else all its traffic is rejected).
+    public var hasEndpoints: Bool { plans.contains(where: \.hasEndpoints) }
+
+    /// Every endpoint some traffic of the port may reach, in any family.
+    public var reachableEndpoints: [ProxyEndpoint] { plans.flatMap(\.reachableEndpoints) }
+
+    /// This node's ready endpoints: what the health-check node port reports (kube-proxy counts
+    /// local ready endpoints).
+    public var localReadyEndpointCount: Int { allEndpoints.filter { $0.isLocal && $0.isReady }.count }
 }
 
 /// The immutable snapshot one sync programs: every Service port, by name. Backends diff two of
@@ -180,31 +204,7 @@ public struct ServiceTable: Sendable, Hashable {
 }
 
 extension ServicePortEntry {
-    /// The entry as a single-family proxier sees it: only that family's cluster IPs, externalIPs,
-    /// load-balancer IPs, source ranges and endpoints. nil when the Service has no cluster IP of
-    /// the family (kube-proxy's proxier for that family ignores the Service).
-    public func forFamily(_ family: IPFamily) -> ServicePortEntry? {
-        guard clusterIPs.contains(where: { $0.family == family }) else { return nil }
-        var entry = self
-        entry.clusterIPs = clusterIPs.filter { $0.family == family }
-        entry.externalIPs = externalIPs.filter { $0.family == family }
-        entry.loadBalancerIPs = loadBalancerIPs.filter { $0.family == family }
-        entry.loadBalancerSourceRanges = loadBalancerSourceRanges.filter { $0.family == family }
-        entry.internalEndpoints = internalEndpoints.filter { $0.address.family == family }
-        entry.externalEndpoints = externalEndpoints.filter { $0.address.family == family }
-        entry.allEndpoints = allEndpoints.filter { $0.address.family == family }
-        entry.hasEndpoints = entry.allEndpoints.contains { $0.isReady || ($0.isServing && $0.isTerminating) }
-        return entry
-    }
-
     /// Every address the port answers on from inside the node: cluster IPs, externalIPs and
     /// load-balancer IPs (NodePorts are matched by port on the node's addresses).
     public var serviceIPs: [IPAddress] { clusterIPs + externalIPs + loadBalancerIPs }
-}
-
-extension ServiceTable {
-    /// The table with only one family's view of each entry (see `ServicePortEntry.forFamily`).
-    public func forFamily(_ family: IPFamily) -> ServiceTable {
-        ServiceTable(ports.values.compactMap { $0.forFamily(family) })
-    }
 }

@@ -26,7 +26,7 @@ public struct SkippedObject: Sendable, Hashable, Comparable, CustomStringConvert
 /// - a slice of a family the Service has no cluster IP of is ignored, as kube-proxy's per-family
 ///   proxiers ignore it; externalIPs, load-balancer IPs and source ranges are kept only for the
 ///   Service's families too;
-/// - endpoints are selected per family (`EndpointSelection`) and the results concatenated.
+/// - each family gets its own plan (`ServicePortPlan`), where every decision is made.
 /// Objects that fail `validationErrors()` (or slices whose Service is missing) are skipped with a
 /// reason; the rest of the table is unaffected.
 public struct ServiceTableBuilder: Sendable, Hashable {
@@ -35,13 +35,16 @@ public struct ServiceTableBuilder: Sendable, Hashable {
     public var nodeName: String
     /// This node's `topology.kubernetes.io/zone` label, for same-zone hints.
     public var zone: String?
+    /// The proxy's settings the plans depend on (masquerade, pod CIDRs, node IPs).
+    public var options: ProxyOptions
 
     public static let serviceProxyNameLabel = "service.kubernetes.io/service-proxy-name"
     public static let headlessLabel = "service.kubernetes.io/headless"
 
-    public init(nodeName: String, zone: String? = nil) {
+    public init(nodeName: String, zone: String? = nil, options: ProxyOptions = ProxyOptions()) {
         self.nodeName = nodeName
         self.zone = zone
+        self.options = options
     }
 
     /// Whether kube-proxy's label selector
@@ -118,27 +121,14 @@ public struct ServiceTableBuilder: Sendable, Hashable {
             let nodePort = port.nodePort.flatMap(Self.port)
             let externallyAccessible = nodePort != nil || !externalIPs.isEmpty || !loadBalancerIPs.isEmpty
             let externalLocal = externallyAccessible && service.externalTrafficPolicy == .local
-            let all = endpoints(for: name, slices: slices, families: families)
-
-            var internalEndpoints: [ProxyEndpoint] = []
-            var externalEndpoints: [ProxyEndpoint] = []
-            var hasEndpoints = false
-            for family in IPFamily.allCases where families.contains(family) {
-                let selection = EndpointSelection(
-                    endpoints: all.filter { $0.address.family == family }, internalPolicyLocal: internalLocal,
-                    externalPolicyLocal: externalLocal, externallyAccessible: externallyAccessible,
-                    nodeName: nodeName, zone: zone)
-                internalEndpoints += internalLocal ? selection.local : selection.cluster
-                externalEndpoints += externalLocal ? selection.local : (externallyAccessible ? selection.cluster : [])
-                hasEndpoints = hasEndpoints || selection.hasAnyEndpoints
-            }
-            return ServicePortEntry(
+            var entry = ServicePortEntry(
                 name: name, port: UInt16(port.port), clusterIPs: clusterIPs, nodePort: nodePort,
                 externalIPs: externalIPs, loadBalancerIPs: loadBalancerIPs, loadBalancerSourceRanges: sourceRanges,
                 affinityTimeout: service.sessionAffinityTimeout, externalTrafficPolicyLocal: externalLocal,
                 internalTrafficPolicyLocal: internalLocal, healthCheckNodePort: healthCheckNodePort,
-                internalEndpoints: internalEndpoints, externalEndpoints: externalEndpoints,
-                hasEndpoints: hasEndpoints, allEndpoints: all)
+                allEndpoints: endpoints(for: name, slices: slices, families: families))
+            entry.decidePlans(nodeName: nodeName, zone: zone, options: options)
+            return entry
         }
     }
 

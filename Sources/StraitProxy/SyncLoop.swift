@@ -18,14 +18,17 @@ import Glibc
 public actor SyncLoop {
     public struct Settings: Sendable {
         public var nodeName: String
+        /// What the plans depend on besides the objects.
+        public var options: ProxyOptions
         public var minSyncPeriod: Duration
         public var syncPeriod: Duration
         /// The first retry delay after a failure; doubles with each further failure.
         public var retryDelay: Duration
 
-        public init(nodeName: String, minSyncPeriod: Duration = .zero, syncPeriod: Duration = .seconds(30),
-                    retryDelay: Duration = .seconds(1)) {
+        public init(nodeName: String, options: ProxyOptions = ProxyOptions(), minSyncPeriod: Duration = .zero,
+                    syncPeriod: Duration = .seconds(30), retryDelay: Duration = .seconds(1)) {
             self.nodeName = nodeName
+            self.options = options
             self.minSyncPeriod = minSyncPeriod
             self.syncPeriod = syncPeriod
             self.retryDelay = retryDelay
@@ -171,7 +174,8 @@ public actor SyncLoop {
         lastSyncStart = start
         metrics.setPending(services: 0, endpoints: 0)
 
-        let result = objects.build(nodeName: settings.nodeName)
+        let result = objects.build(nodeName: settings.nodeName, options: settings.options)
+        metrics.observeTableBuild(seconds: (clock.now - start).seconds)
         if result.skipped != lastSkipped {
             for skipped in result.skipped where !lastSkipped.contains(skipped) {
                 log.warning("skipping \(skipped.object): \(skipped.reason)")

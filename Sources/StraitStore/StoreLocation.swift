@@ -10,6 +10,11 @@ public enum StoreLocation: Hashable, Sendable {
     /// The default store: the embedded SQLite file.
     public static let `default` = StoreLocation.sqlite(path: SQLiteStore.defaultPath)
 
+    /// The store a command uses when none is named: `$STRAIT_STORE`, else `/var/lib/strait/store.db`.
+    public static var defaultURL: String {
+        ProcessInfo.processInfo.environment["STRAIT_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? SQLiteStore.defaultPath
+    }
+
     public init(parsing url: String, tls: EtcdTLSFiles? = nil) throws {
         func invalid(_ why: String) -> StoreError {
             StoreError(.invalidURL, operation: "open", key: nil, detail: "\(why) in \"\(url)\"")

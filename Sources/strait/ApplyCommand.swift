@@ -3,6 +3,7 @@ import Foundation
 import StraitManifest
 import StraitModel
 import StraitProxy
+import StraitSources
 
 /// `strait apply -f FILE`: validates every object in a YAML or JSON manifest (`-f -` reads
 /// standard input) and, only if all are good, writes them to the store, printing what changed

@@ -1,5 +1,7 @@
 import ArgumentParser
+import StraitModel
 import StraitProxy
+import StraitSources
 
 /// `strait delete service|endpointslice NAME -n NS`: removes one object from the store.
 struct DeleteCommand: AsyncParsableCommand {

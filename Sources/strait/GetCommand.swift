@@ -3,6 +3,7 @@ import Foundation
 import StraitManifest
 import StraitModel
 import StraitProxy
+import StraitSources
 
 /// `strait get services|endpointslices|nodes [-n NS | -A] [-o yaml|json]`: the stored objects, as a
 /// short table like kubectl's by default. `strait get subnets` lists the overlay's node subnets.

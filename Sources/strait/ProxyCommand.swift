@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import StraitModel
 import StraitProxy
+import StraitProxyIPTables
+import StraitProxyModes
+import StraitSources
 
 /// `strait proxy`: the kube-proxy replacement. Flags are named as kube-proxy's; `--config` reads a
 /// KubeProxyConfiguration first and flags given on the command line override it. It builds the
@@ -66,20 +69,19 @@ struct ProxyCommand: AsyncParsableCommand {
         try apply(to: &configuration)
         let log = ProxyLog.standardError(level: v >= 2 ? .debug : .info)
 
-        guard configuration.mode == .iptables else {
-            throw ValidationError("--proxy-mode \(configuration.mode.rawValue) is not available yet: this Strait has the iptables mode")
-        }
-        let backend = IPTablesBackend(options: try ruleOptions(configuration, log: log),
-                                      tools: IPTablesRestore(flavor: try flavor()))
+        let options = try configuration.proxyOptions(nodeIPs: NodeAddresses.local())
+        let flavor = try flavor()
+        let backend = try ProxyModes.backend(configuration.mode, .init(
+            options: options, families: ProxyModes.hostFamilies(), iptablesFlavor: flavor))
         if cleanup {
             try await backend.cleanup()
-            log.info("removed every rule Strait made (\(backend.tools.flavor) iptables)")
+            log.info("removed every rule Strait made (\(configuration.mode.rawValue) mode, \(flavor) iptables)")
             return
         }
-        log.info("iptables mode through the \(backend.tools.flavor) binaries")
+        log.info("\(configuration.mode.rawValue) mode through the \(flavor) binaries")
         let store = try await storeOptions.open()
-        let runner = ProxyRunner(config: configuration, backend: backend, source: StoreSource(store: store.store, log: log),
-                                 log: log)
+        let runner = ProxyRunner(config: configuration, options: options, backend: backend,
+                                 source: StoreSource(store: store.store, log: log), log: log)
         do {
             try await runner.run()
         } catch {
@@ -93,10 +95,12 @@ struct ProxyCommand: AsyncParsableCommand {
     private func apply(to configuration: inout ProxyConfiguration) throws {
         if let proxyMode {
             switch proxyMode {
-            case "", "iptables": configuration.mode = .iptables
-            case "nftables", "ipvs":
-                throw ValidationError("--proxy-mode \(proxyMode) is not available yet: this Strait has the iptables mode")
-            default: throw ValidationError("--proxy-mode \(proxyMode): unknown mode (iptables, nftables, ipvs)")
+            case "": configuration.mode = .iptables
+            default:
+                guard let mode = ProxyMode(rawValue: proxyMode) else {
+                    throw ValidationError("--proxy-mode \(proxyMode): unknown mode (iptables, nftables, ipvs)")
+                }
+                configuration.mode = mode
             }
         }
         if let hostnameOverride { configuration.hostnameOverride = hostnameOverride }
@@ -130,19 +134,5 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("--iptables-backend \(name): expected nft or legacy")
         }
         return flavor
-    }
-
-    private func ruleOptions(_ configuration: ProxyConfiguration, log: ProxyLog) throws -> IPTablesRuleOptions {
-        var ranges: [IPCIDR] = []
-        for text in configuration.nodePortAddresses {
-            if text == "primary" {
-                log.warning("--nodeport-addresses primary: not resolved by the iptables mode yet; NodePorts answer on every local address")
-                return IPTablesRuleOptions(clusterCIDRs: configuration.clusterCIDRs, masqueradeAll: configuration.masqueradeAll)
-            }
-            guard let cidr = IPCIDR(text) else { throw ValidationError("--nodeport-addresses \(text): not a CIDR") }
-            ranges.append(cidr)
-        }
-        return IPTablesRuleOptions(clusterCIDRs: configuration.clusterCIDRs, masqueradeAll: configuration.masqueradeAll,
-                                   nodePortAddresses: ranges)
     }
 }

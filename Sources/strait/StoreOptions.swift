@@ -1,5 +1,6 @@
 import ArgumentParser
 import StraitProxy
+import StraitSources
 import StraitStore
 
 /// `--store` and the etcd TLS files, the same for every command that reads or writes the store.
@@ -17,7 +18,7 @@ struct ObjectStoreOptions: ParsableArguments {
     var etcdKeyFile: String?
 
     /// The store's location: `--store`, else `$STRAIT_STORE`, else the default SQLite file.
-    var url: String { store ?? ObjectStore.defaultURL }
+    var url: String { store ?? StoreLocation.defaultURL }
 
     /// The etcd TLS files, nil when none is given.
     var tls: EtcdTLSFiles? {

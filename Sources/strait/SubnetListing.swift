@@ -1,5 +1,6 @@
 import StraitOverlay
 import StraitProxy
+import StraitSources
 import StraitStore
 
 /// `strait get subnets`: the overlay's shared route table — every node's subnet lease in the store.

@@ -50,3 +50,22 @@ enum Fixture {
 extension Array where Element == ProxyEndpoint {
     var addresses: [String] { map { "\($0.address)" } }
 }
+
+extension ServicePortPlan {
+    /// The endpoints cluster IP traffic is forwarded to (none when it is dropped or rejected).
+    var internalEndpoints: [ProxyEndpoint] {
+        if case .forward(let pool) = clusterIPTraffic { endpoints(of: pool) } else { [] }
+    }
+
+    /// The endpoints external traffic is forwarded to (none when it is dropped, rejected or absent).
+    var externalEndpoints: [ProxyEndpoint] {
+        if case .forward(let pool) = externalTraffic { endpoints(of: pool) } else { [] }
+    }
+}
+
+extension ServicePortEntry {
+    /// Every family's `internalEndpoints`, IPv4 first.
+    var internalEndpoints: [ProxyEndpoint] { plans.flatMap(\.internalEndpoints) }
+    /// Every family's `externalEndpoints`, IPv4 first.
+    var externalEndpoints: [ProxyEndpoint] { plans.flatMap(\.externalEndpoints) }
+}

@@ -1,5 +1,6 @@
 import StraitModel
 import StraitProxy
+import StraitProxyIPTables
 import StraitTestSupport
 import Testing
 
@@ -10,13 +11,16 @@ import Testing
     static let web = ServicePortName(namespace: "default", name: "web", port: "http", protocol: .tcp)
     static let dns = ServicePortName(namespace: "default", name: "web", port: "dns", protocol: .udp)
     static let clusterIP = IPAddress("10.96.0.10")!
+    static let clusterIP6 = IPAddress("fd00:96::10")!
 
+    /// A Service port with these endpoints, its plans decided as the proxy on the topology's node
+    /// decides them (`ProxyTopology.options()`); `configure` sets the Service's facts first.
     static func entry(_ endpoints: [ProxyEndpoint], name: ServicePortName = web, port: UInt16 = 80,
-                      external: [ProxyEndpoint]? = nil, hasEndpoints: Bool? = nil, configure: (inout ServicePortEntry) -> Void = { _ in }) -> ServicePortEntry {
-        var entry = ServicePortEntry(name: name, port: port, clusterIPs: [clusterIP], internalEndpoints: endpoints,
-                                     externalEndpoints: external ?? endpoints, hasEndpoints: hasEndpoints)
+                      clusterIPs: [IPAddress] = [clusterIP], options: ProxyOptions = ProxyTopology.options(),
+                      configure: (inout ServicePortEntry) -> Void = { _ in }) -> ServicePortEntry {
+        var entry = ServicePortEntry(name: name, port: port, clusterIPs: clusterIPs, allEndpoints: endpoints)
         configure(&entry)
-        return entry
+        return entry.decided(options: options)
     }
 
     @Test(arguments: IPTablesFlavor.allCases)
@@ -72,7 +76,7 @@ import Testing
     @Test func nodePortAddressesLimitWhereNodePortsAnswer() async throws {
         try await ProxyTopology.with(endpoints: 1) { net in
             try net.node.run(["ip", "addr", "add", "192.168.100.9/24", "dev", "client0"])
-            let backend = net.backend(nodePortAddresses: [IPCIDR("192.168.100.9/32")!])
+            let backend = net.backend(options: ProxyTopology.options(nodePortAddresses: [IPCIDR("192.168.100.9/32")!]))
             try await backend.sync(from: nil, to: ServiceTable([Self.entry([net.endpoint(0)]) { $0.nodePort = 30080 }]))
             #expect(try net.probe("tcp", "192.168.100.9", 30080) == ["ep0 10.244.1.1"])
             // The node's other address has no NodePort: nothing listens there, so the node itself refuses.
@@ -90,8 +94,7 @@ import Testing
         }
     }
 
-    /// With no ready endpoint the selection falls back to serving-and-terminating ones; the backend
-    /// programs whatever the entry selected.
+    /// With no ready endpoint the selection falls back to serving-and-terminating ones.
     @Test func terminatingOnlyEndpointsStillServe() async throws {
         try await ProxyTopology.with(endpoints: 2) { net in
             let terminating = [net.endpoint(0, ready: false, terminating: true), net.endpoint(1, ready: false, terminating: true)]
@@ -104,16 +107,19 @@ import Testing
         try await ProxyTopology.with(endpoints: 2) { net in
             let local = net.endpoint(0, local: true), remote = net.endpoint(1)
             let backend = net.backend()
-            let withLocal = Self.entry([local, remote], external: [local]) {
-                $0.nodePort = 30080
-                $0.externalTrafficPolicyLocal = true
+            func entry(_ endpoints: [ProxyEndpoint]) -> ServicePortEntry {
+                Self.entry(endpoints) {
+                    $0.nodePort = 30080
+                    $0.externalTrafficPolicyLocal = true
+                }
             }
+            let withLocal = entry([local, remote])
             try await backend.sync(from: nil, to: ServiceTable([withLocal]))
             let answers = try net.probe("tcp", ProxyTopology.nodeIP, 30080, count: 10)
             #expect(Set(answers) == ["ep0 \(ProxyTopology.clientIP)"], "\(answers)")
 
-            var noLocal = withLocal
-            noLocal.externalEndpoints = []
+            // The local endpoint moved to another node: none left here.
+            let noLocal = entry([net.endpoint(0), remote])
             let old = ServiceTable([withLocal])
             try await backend.sync(from: old, to: ServiceTable([noLocal]))
             #expect(try net.probe("tcp", ProxyTopology.nodeIP, 30080, timeout: 1) == ["ERR timeout"])
@@ -126,12 +132,11 @@ import Testing
         try await ProxyTopology.with(endpoints: 2) { net in
             let local = net.endpoint(0, local: true), remote = net.endpoint(1)
             let backend = net.backend()
-            let entry = Self.entry([local], external: [local, remote]) { $0.internalTrafficPolicyLocal = true }
+            let entry = Self.entry([local, remote]) { $0.internalTrafficPolicyLocal = true }
             try await backend.sync(from: nil, to: ServiceTable([entry]))
             #expect(ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, count: 10)) == ["ep0"])
 
-            var none = entry
-            none.internalEndpoints = []
+            let none = Self.entry([net.endpoint(0), remote]) { $0.internalTrafficPolicyLocal = true }
             try await backend.sync(from: ServiceTable([entry]), to: ServiceTable([none]))
             #expect(try net.probe("tcp", "10.96.0.10", 80, timeout: 1) == ["ERR timeout"])
         }
@@ -160,8 +165,7 @@ import Testing
         try await ProxyTopology.with(endpoints: 2) { net in
             let backend = net.backend()
             let other = ServicePortName(namespace: "default", name: "other", port: "", protocol: .tcp)
-            var otherEntry = Self.entry([net.endpoint(1)], name: other, port: 81)
-            otherEntry.clusterIPs = [IPAddress("10.96.0.11")!]
+            let otherEntry = Self.entry([net.endpoint(1)], name: other, port: 81, clusterIPs: [IPAddress("10.96.0.11")!])
             let first = ServiceTable([Self.entry([net.endpoint(0)]), otherEntry])
             try await backend.sync(from: nil, to: first)
             #expect(try net.probe("tcp", "10.96.0.10", 80) == ["ep0 10.244.1.1"])
@@ -228,6 +232,71 @@ import Testing
             #expect(!saved.contains("KUBE-"), "\(saved)")
             #expect(saved.contains("-A PREROUTING -s 198.51.100.1/32 -j FOREIGN"))
             #expect(saved.contains("-A INPUT -s 198.51.100.1/32 -j ACCEPT"))
+        }
+    }
+
+    // MARK: IPv6 and dual stack (ip6tables beside iptables)
+
+    @Test func ipv6ClusterIPNodePortAndReject() async throws {
+        try await ProxyTopology.with(endpoints: 2) { net in
+            let endpoints = [net.endpoint(0, family: .ipv6), net.endpoint(1, family: .ipv6)]
+            let backend = net.backend(family: .ipv6)
+            let table = ServiceTable([
+                Self.entry(endpoints, clusterIPs: [Self.clusterIP6]) { $0.nodePort = 30080 },
+                Self.entry(endpoints, name: Self.dns, port: 53, clusterIPs: [Self.clusterIP6]),
+                Self.entry([], name: ServicePortName(namespace: "default", name: "empty", port: "", protocol: .tcp),
+                           port: 81, clusterIPs: [Self.clusterIP6]),
+            ])
+            try await backend.sync(from: nil, to: table)
+
+            let tcp = try net.probe("tcp", "fd00:96::10", 80, count: 30)
+            #expect(ProxyTopology.names(tcp) == ["ep0", "ep1"], "\(tcp)")
+            // From outside the IPv6 cluster CIDR: masqueraded to the node's address on the endpoint's link.
+            #expect(tcp.allSatisfy { $0.hasSuffix("::1") }, "\(tcp)")
+            let udp = try net.probe("udp", "fd00:96::10", 53, count: 30)
+            #expect(ProxyTopology.names(udp) == ["ep0", "ep1"], "\(udp)")
+            let nodePort = try net.probe("tcp", ProxyTopology.nodeIP6, 30080, count: 20)
+            #expect(ProxyTopology.names(nodePort) == ["ep0", "ep1"], "\(nodePort)")
+            #expect(try net.probe("tcp", "fd00:96::10", 81, timeout: 5) == ["ERR refused"])
+            // The IPv4 tables hold nothing of an IPv6-only Service.
+            #expect(!(try net.saved()).contains("KUBE-SVC-"))
+            #expect(try net.saved(family: .ipv6).contains("KUBE-SVC-"))
+        }
+    }
+
+    @Test func ipv6SessionAffinitySticks() async throws {
+        try await ProxyTopology.with(endpoints: 3) { net in
+            let endpoints = (0..<3).map { net.endpoint($0, family: .ipv6) }
+            let entry = Self.entry(endpoints, clusterIPs: [Self.clusterIP6]) { $0.affinityTimeout = 600 }
+            try await net.backend(family: .ipv6).sync(from: nil, to: ServiceTable([entry]))
+            let answers = ProxyTopology.names(try net.probe("tcp", "fd00:96::10", 80, count: 20))
+            #expect(answers.count == 1, "\(answers)")
+        }
+    }
+
+    /// One Service with a cluster IP of each family, programmed by one backend per family behind
+    /// one sync (kube-proxy's metaproxier): reached on both, each family to its own endpoints.
+    @Test func dualStackServiceAnswersOnBothFamilies() async throws {
+        try await ProxyTopology.with(endpoints: 2) { net in
+            let backend = DualStackBackend([net.backend(family: .ipv4), net.backend(family: .ipv6)])
+            let endpoints = [net.endpoint(0), net.endpoint(1, family: .ipv6)]
+            let entry = Self.entry(endpoints, clusterIPs: [Self.clusterIP, Self.clusterIP6]) { $0.nodePort = 30080 }
+            #expect(entry.plans.map(\.family) == [.ipv4, .ipv6])
+            try await backend.sync(from: nil, to: ServiceTable([entry]))
+
+            #expect(ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, count: 10)) == ["ep0"])
+            #expect(ProxyTopology.names(try net.probe("tcp", "fd00:96::10", 80, count: 10)) == ["ep1"])
+            #expect(ProxyTopology.names(try net.probe("tcp", ProxyTopology.nodeIP6, 30080, count: 5)) == ["ep1"])
+
+            // The IPv6 endpoint goes: IPv6 traffic is rejected, IPv4 traffic still served.
+            let v4Only = Self.entry([net.endpoint(0)], clusterIPs: [Self.clusterIP, Self.clusterIP6]) { $0.nodePort = 30080 }
+            try await backend.sync(from: ServiceTable([entry]), to: ServiceTable([v4Only]))
+            #expect(try net.probe("tcp", "fd00:96::10", 80, timeout: 5) == ["ERR refused"])
+            #expect(ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, count: 5)) == ["ep0"])
+
+            try await backend.cleanup()
+            #expect(!(try net.saved()).contains("KUBE-"))
+            #expect(!(try net.saved(family: .ipv6)).contains("KUBE-"))
         }
     }
 }

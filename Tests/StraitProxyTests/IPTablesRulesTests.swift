@@ -1,6 +1,7 @@
 import StraitModel
 import Testing
-@testable import StraitProxy
+import StraitProxy
+@testable import StraitProxyIPTables
 
 private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
 private func cidr(_ text: String) -> IPCIDR { IPCIDR(text)! }
@@ -8,6 +9,13 @@ private func endpoint(_ address: String, _ port: UInt16 = 80, local: Bool = fals
     ProxyEndpoint(address: ip(address), port: port, isLocal: local)
 }
 private let svc1 = ServicePortName(namespace: "ns1", name: "svc1", port: "p80", protocol: .tcp)
+
+/// The IPv4 rules of `entry`, its plan decided with `proxy`.
+private func render(_ entry: ServicePortEntry, _ proxy: ProxyOptions = ProxyOptions(),
+                    endpointComments: Bool = true) -> IPTablesServiceRules {
+    let plan = entry.decided(nodeName: "node-a", options: proxy).plan(for: .ipv4)!
+    return IPTablesRules.render(plan, IPTablesRuleOptions(proxy: proxy, endpointComments: endpointComments))
+}
 
 @Suite struct IPTablesChainNameTests {
     @Test func sha256MatchesNISTVectors() {
@@ -51,9 +59,8 @@ private let svc1 = ServicePortName(namespace: "ns1", name: "svc1", port: "p80", 
 
     @Test func clusterIPWithThreeEndpoints() {
         let endpoints = [endpoint("10.180.0.1"), endpoint("10.180.0.2"), endpoint("10.180.0.3")]
-        let entry = ServicePortEntry(name: svc1, port: 80, clusterIPs: [ip("172.30.0.41")],
-                                     internalEndpoints: endpoints, externalEndpoints: endpoints)
-        let rules = IPTablesRules.render(entry, IPTablesRuleOptions(clusterCIDRs: [cidr("10.0.0.0/8")]))
+        let entry = ServicePortEntry(name: svc1, port: 80, clusterIPs: [ip("172.30.0.41")], allEndpoints: endpoints)
+        let rules = render(entry, ProxyOptions(clusterCIDRs: [cidr("10.0.0.0/8")]))
         let svc = "KUBE-SVC-XPGD46QRK7WJZT7O"
         #expect(rules.dispatch.natServices == [
             "-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j \(svc)",
@@ -71,7 +78,7 @@ private let svc1 = ServicePortName(namespace: "ns1", name: "svc1", port: "p80", 
     @Test func noEndpointsRejectsInFilterOnly() {
         let entry = ServicePortEntry(name: svc1, port: 80, clusterIPs: [ip("172.30.0.41")], nodePort: 30080,
                                      externalIPs: [ip("192.0.2.1")])
-        let rules = IPTablesRules.render(entry, IPTablesRuleOptions())
+        let rules = render(entry)
         #expect(rules.chains.isEmpty && rules.chainRules.isEmpty)
         #expect(rules.dispatch.natServices.isEmpty && rules.dispatch.natNodePorts.isEmpty)
         #expect(rules.dispatch.filter == [
@@ -84,8 +91,8 @@ private let svc1 = ServicePortName(namespace: "ns1", name: "svc1", port: "p80", 
     @Test func externalLocalPolicyKeepsSourceAndDropsWithoutLocalEndpoints() {
         let remote = endpoint("10.180.1.1")
         let entry = ServicePortEntry(name: svc1, port: 80, clusterIPs: [ip("172.30.0.41")], nodePort: 30080,
-                                     externalTrafficPolicyLocal: true, internalEndpoints: [remote], externalEndpoints: [])
-        let rules = IPTablesRules.render(entry, IPTablesRuleOptions(clusterCIDRs: [cidr("10.0.0.0/8")]))
+                                     externalTrafficPolicyLocal: true, allEndpoints: [remote])
+        let rules = render(entry, ProxyOptions(clusterCIDRs: [cidr("10.0.0.0/8")]))
         let ext = "KUBE-EXT-XPGD46QRK7WJZT7O", svc = "KUBE-SVC-XPGD46QRK7WJZT7O"
         #expect(rules.dispatch.natNodePorts == ["-A KUBE-NODEPORTS -m comment --comment \"ns1/svc1:p80\" -m tcp -p tcp --dport 30080 -j \(ext)"])
         #expect(rules.dispatch.filter.contains { $0.hasPrefix("-A KUBE-EXTERNAL-SERVICES -m comment --comment \"ns1/svc1:p80 has no local endpoints\"") && $0.hasSuffix("-j DROP") })
@@ -96,8 +103,8 @@ private let svc1 = ServicePortName(namespace: "ns1", name: "svc1", port: "p80", 
         #expect(!rules.chains.contains("KUBE-SVL-XPGD46QRK7WJZT7O"))
 
         var withLocal = entry
-        withLocal.externalEndpoints = [endpoint("10.180.0.1", local: true)]
-        let local = IPTablesRules.render(withLocal, IPTablesRuleOptions(clusterCIDRs: [cidr("10.0.0.0/8")]))
+        withLocal.allEndpoints = [endpoint("10.180.0.1", local: true), remote]
+        let local = render(withLocal, ProxyOptions(clusterCIDRs: [cidr("10.0.0.0/8")]))
         #expect(local.chainRules.contains("-A \(ext) -j KUBE-SVL-XPGD46QRK7WJZT7O"))
         #expect(!local.chainRules.contains { $0.hasPrefix("-A \(ext) ") && $0.hasSuffix("-j KUBE-MARK-MASQ") && !$0.contains("src-type") })
         #expect(local.dispatch.filter.isEmpty)
@@ -106,8 +113,8 @@ private let svc1 = ServicePortName(namespace: "ns1", name: "svc1", port: "p80", 
     @Test func loadBalancerSourceRangesGoThroughFirewallChain() {
         let eps = [endpoint("10.180.0.1")]
         let entry = ServicePortEntry(name: svc1, port: 80, clusterIPs: [ip("172.30.0.41")], loadBalancerIPs: [ip("203.0.113.7")],
-                                     loadBalancerSourceRanges: [cidr("198.51.100.0/24")], internalEndpoints: eps, externalEndpoints: eps)
-        let rules = IPTablesRules.render(entry, IPTablesRuleOptions())
+                                     loadBalancerSourceRanges: [cidr("198.51.100.0/24")], allEndpoints: eps)
+        let rules = render(entry)
         let fw = "KUBE-FW-XPGD46QRK7WJZT7O"
         #expect(rules.dispatch.natServices.contains("-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 loadbalancer IP\" -m tcp -p tcp -d 203.0.113.7 --dport 80 -j \(fw)"))
         #expect(rules.chainRules.contains("-A \(fw) -m comment --comment \"ns1/svc1:p80 loadbalancer IP\" -s 198.51.100.0/24 -j KUBE-EXT-XPGD46QRK7WJZT7O"))
@@ -117,8 +124,8 @@ private let svc1 = ServicePortName(namespace: "ns1", name: "svc1", port: "p80", 
     @Test func affinityUsesRecentLists() {
         let eps = [endpoint("10.180.0.1"), endpoint("10.180.0.2")]
         let entry = ServicePortEntry(name: svc1, port: 80, clusterIPs: [ip("172.30.0.41")], affinityTimeout: 10800,
-                                     internalEndpoints: eps, externalEndpoints: eps)
-        let rules = IPTablesRules.render(entry, IPTablesRuleOptions(endpointComments: false))
+                                     allEndpoints: eps)
+        let rules = render(entry, endpointComments: false)
         let sep = "KUBE-SEP-SXIVWICOYRO3J4NJ"
         #expect(rules.chainRules.contains("-A KUBE-SVC-XPGD46QRK7WJZT7O -m recent --name \(sep) --rcheck --seconds 10800 --reap -j \(sep)"))
         #expect(rules.chainRules.contains("-A \(sep) -m recent --name \(sep) --set -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80"))
@@ -126,8 +133,11 @@ private let svc1 = ServicePortName(namespace: "ns1", name: "svc1", port: "p80", 
 
     @Test func nodePortAddressesRestrictTheTail() {
         #expect(IPTablesRules.nodePortsTail(IPTablesRuleOptions()).first!.hasSuffix("-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS"))
-        let restricted = IPTablesRules.nodePortsTail(IPTablesRuleOptions(nodePortAddresses: [cidr("192.168.0.0/16"), cidr("fd00::/64")]))
+        let ranges = ProxyOptions(nodePortAddresses: [cidr("192.168.0.0/16"), cidr("fd00::/64")])
+        let restricted = IPTablesRules.nodePortsTail(IPTablesRuleOptions(proxy: ranges))
         #expect(restricted.count == 1 && restricted[0].contains("-d 192.168.0.0/16 -m addrtype --dst-type LOCAL"))
+        let restricted6 = IPTablesRules.nodePortsTail(IPTablesRuleOptions(family: .ipv6, proxy: ranges))
+        #expect(restricted6 == ["-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -d fd00::/64 -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS"])
     }
 
     @Test func cleanupInputKeepsForeignRules() {

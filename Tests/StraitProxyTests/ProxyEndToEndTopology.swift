@@ -1,6 +1,7 @@
 import Foundation
 import StraitModel
 import StraitProxy
+import StraitProxyIPTables
 import StraitTestSupport
 
 /// A closed test network for the proxy: a node namespace (where the rules live) joined by one veth
@@ -13,7 +14,9 @@ import StraitTestSupport
 /// ```
 /// Cluster CIDR 10.244.0.0/16; ClusterIPs from 10.96.0.0/12 and external addresses from
 /// 203.0.113.0/24 are routed by the client to the node (its default route); the node's default
-/// route points back at the client.
+/// route points back at the client. Every link carries IPv6 too: node fd00:100::1, clients
+/// fd00:100::2 and ::3, endpoint N fd00:244:N+1::2 behind fd00:244:N+1::1; cluster CIDR
+/// fd00:244::/32, ClusterIPs from fd00:96::/64.
 struct ProxyTopology {
     let node: TestNamespace
     let client: TestNamespace
@@ -21,14 +24,19 @@ struct ProxyTopology {
     let scripts: String
 
     static let clusterCIDR = IPCIDR("10.244.0.0/16")!
+    static let clusterCIDR6 = IPCIDR("fd00:244::/32")!
     static let nodeIP = "192.168.100.1"
     static let clientIP = "192.168.100.2"
     static let otherClientIP = "192.168.100.3"
+    static let nodeIP6 = "fd00:100::1"
+    static let clientIP6 = "fd00:100::2"
     /// The port every endpoint server listens on, TCP and UDP.
     static let serverPort: UInt16 = 8080
 
     static func endpointIP(_ index: Int) -> String { "10.244.\(index + 1).2" }
     static func nodeSideIP(_ index: Int) -> String { "10.244.\(index + 1).1" }
+    static func endpointIP6(_ index: Int) -> String { "fd00:244:\(index + 1)::2" }
+    static func nodeSideIP6(_ index: Int) -> String { "fd00:244:\(index + 1)::1" }
     static func endpointName(_ index: Int) -> String { "ep\(index)" }
 
     /// Makes the namespaces, wires them and starts a server in each endpoint namespace; deletes it
@@ -51,20 +59,29 @@ struct ProxyTopology {
         // No ICMP redirects: the node's default route leaves by the interface the client's packets came
         // in on, and a redirect would make the client ignore the node's REJECT.
         try node.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0",
-                      "net.ipv4.conf.default.send_redirects=0"])
+                      "net.ipv4.conf.default.send_redirects=0", "net.ipv6.conf.all.forwarding=1"])
         try node.connect(to: client, localName: "client0", remoteName: "eth0")
         try node.run(["ip", "addr", "add", "\(Self.nodeIP)/24", "dev", "client0"])
         try client.run(["ip", "addr", "add", "\(Self.clientIP)/24", "dev", "eth0"])
         try client.run(["ip", "addr", "add", "\(Self.otherClientIP)/24", "dev", "eth0"])
         try client.run(["ip", "route", "add", "default", "via", Self.nodeIP])
+        // IPv6 without duplicate address detection, so addresses are usable at once.
+        try node.run(["ip", "addr", "add", "\(Self.nodeIP6)/64", "dev", "client0", "nodad"])
+        try client.run(["ip", "addr", "add", "\(Self.clientIP6)/64", "dev", "eth0", "nodad"])
+        try client.run(["ip", "addr", "add", "fd00:100::3/64", "dev", "eth0", "nodad"])
+        try client.run(["ip", "-6", "route", "add", "default", "via", Self.nodeIP6])
         // The node's way out (as a real node has one), so traffic to a service address with no rule
         // is forwarded and meets the filter chains instead of failing routing.
         try node.run(["ip", "route", "add", "default", "via", Self.clientIP])
+        try node.run(["ip", "-6", "route", "add", "default", "via", Self.clientIP6])
         for (index, endpoint) in endpoints.enumerated() {
             try node.connect(to: endpoint, localName: "ep\(index)", remoteName: "eth0")
             try node.run(["ip", "addr", "add", "\(Self.nodeSideIP(index))/24", "dev", "ep\(index)"])
             try endpoint.run(["ip", "addr", "add", "\(Self.endpointIP(index))/24", "dev", "eth0"])
             try endpoint.run(["ip", "route", "add", "default", "via", Self.nodeSideIP(index)])
+            try node.run(["ip", "addr", "add", "\(Self.nodeSideIP6(index))/64", "dev", "ep\(index)", "nodad"])
+            try endpoint.run(["ip", "addr", "add", "\(Self.endpointIP6(index))/64", "dev", "eth0", "nodad"])
+            try endpoint.run(["ip", "-6", "route", "add", "default", "via", Self.nodeSideIP6(index)])
             try startServer(index)
         }
     }
@@ -75,25 +92,32 @@ struct ProxyTopology {
         try endpoints[index].waitForListener(port: Int(Self.serverPort))
     }
 
-    func backend(flavor: IPTablesFlavor = .hostDefault(), nodePortAddresses: [IPCIDR] = [],
-                 masqueradeAll: Bool = false) -> IPTablesBackend {
-        IPTablesBackend(options: IPTablesRuleOptions(clusterCIDRs: [Self.clusterCIDR], masqueradeAll: masqueradeAll,
-                                                     nodePortAddresses: nodePortAddresses,
-                                                     nodeIPs: [IPAddress(Self.nodeIP)!]),
-                        tools: IPTablesRestore(flavor: flavor, namespace: node.name))
+    /// The proxy's options on this node, as `strait proxy --cluster-cidr 10.244.0.0/16,fd00:244::/32` has them.
+    static func options(masqueradeAll: Bool = false, nodePortAddresses: [IPCIDR] = []) -> ProxyOptions {
+        ProxyOptions(clusterCIDRs: [clusterCIDR, clusterCIDR6], masqueradeAll: masqueradeAll,
+                     nodePortAddresses: nodePortAddresses, nodeIPs: [IPAddress(nodeIP)!, IPAddress(nodeIP6)!])
     }
 
-    /// The endpoint as the service sees it; `local` marks it as on the node.
-    func endpoint(_ index: Int, local: Bool = false, ready: Bool = true, terminating: Bool = false) -> ProxyEndpoint {
-        ProxyEndpoint(address: IPAddress(Self.endpointIP(index))!, port: Self.serverPort, isLocal: local,
-                      isReady: ready, isServing: true, isTerminating: terminating)
+    func backend(flavor: IPTablesFlavor = .hostDefault(), family: IPFamily = .ipv4,
+                 options: ProxyOptions = ProxyTopology.options()) -> IPTablesBackend {
+        IPTablesBackend(options: IPTablesRuleOptions(family: family, proxy: options),
+                        tools: IPTablesRestore(flavor: flavor, family: family, namespace: node.name))
+    }
+
+    /// The endpoint as the service sees it, in `family`; `local` marks it as on the node.
+    func endpoint(_ index: Int, family: IPFamily = .ipv4, local: Bool = false, ready: Bool = true,
+                  terminating: Bool = false) -> ProxyEndpoint {
+        let address = family == .ipv4 ? Self.endpointIP(index) : Self.endpointIP6(index)
+        return ProxyEndpoint(address: IPAddress(address)!, port: Self.serverPort, isLocal: local,
+                             isReady: ready, isServing: true, isTerminating: terminating)
     }
 
     /// `count` requests from the client, each a new connection (TCP) or a new socket (UDP); one result
     /// per request: the server's answer ("ep1 192.168.100.2") or "ERR refused" / "ERR timeout" /
     /// "ERR unreachable". `sourcePort` pins the UDP flow to one 5-tuple.
-    func probe(_ proto: String, _ host: String, _ port: UInt16, count: Int = 1, source: String = clientIP,
+    func probe(_ proto: String, _ host: String, _ port: UInt16, count: Int = 1, source: String? = nil,
                sourcePort: Int = 0, timeout: Double = 1.5) throws -> [String] {
+        let source = source ?? (host.contains(":") ? Self.clientIP6 : Self.clientIP)
         let output = try client.run(["python3", "\(scripts)/probe.py", proto, host, "\(port)", "\(count)", source,
                                      "\(sourcePort)", "\(timeout)"])
         return output.split(separator: "\n").map(String.init)
@@ -105,17 +129,25 @@ struct ProxyTopology {
     }
 
     /// The node's rules, as `iptables-save` prints them.
-    func saved(flavor: IPTablesFlavor = .hostDefault()) throws -> String {
-        try node.run([flavor.rawValue == "nft" ? "iptables-nft-save" : "iptables-legacy-save"])
+    func saved(flavor: IPTablesFlavor = .hostDefault(), family: IPFamily = .ipv4) throws -> String {
+        try node.run([flavor.binary("iptables-save", family: family)])
     }
 }
 
 private let serverScript = """
 import socket, sys, threading
 name, port = sys.argv[1], int(sys.argv[2])
+def plain(address):
+    return address[7:] if address.startswith("::ffff:") else address
+def dual(kind):
+    s = socket.socket(socket.AF_INET6, kind)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", port))
+    return s
 def serve(conn, peer):
     try:
-        conn.sendall(("%s %s\\n" % (name, peer[0])).encode())
+        conn.sendall(("%s %s\\n" % (name, plain(peer[0]))).encode())
         while True:
             data = conn.recv(4096)
             if not data:
@@ -126,19 +158,16 @@ def serve(conn, peer):
     finally:
         conn.close()
 def tcp():
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("", port))
+    s = dual(socket.SOCK_STREAM)
     s.listen(128)
     while True:
         conn, peer = s.accept()
         threading.Thread(target=serve, args=(conn, peer), daemon=True).start()
 threading.Thread(target=tcp, daemon=True).start()
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.bind(("", port))
+u = dual(socket.SOCK_DGRAM)
 while True:
     data, peer = u.recvfrom(2048)
-    u.sendto(("%s %s\\n" % (name, peer[0])).encode(), peer)
+    u.sendto(("%s %s\\n" % (name, plain(peer[0]))).encode(), peer)
 """
 
 private let probeScript = """
@@ -156,7 +185,7 @@ for _ in range(count):
                     break
                 data += chunk
         else:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.settimeout(timeout)
             s.bind((source, sport))

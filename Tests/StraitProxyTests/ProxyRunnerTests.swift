@@ -13,7 +13,7 @@ import Testing
         config.healthzBindAddress = BindAddress(host: "127.0.0.1", port: 0)
         let backend = RecordingBackend()
         let feed = ProxySourceFeed()
-        let runner = ProxyRunner(config: config, backend: backend, source: feed, log: .silent, conntrack: nil,
+        let runner = ProxyRunner(config: config, options: ProxyOptions(), backend: backend, source: feed, log: .silent, conntrack: nil,
                                  handleSignals: false)
         let (listening, announce) = AsyncStream<[BindAddress]>.makeStream()
         let task = Task { try await runner.run(onListening: { announce.yield($0) }) }
@@ -44,7 +44,7 @@ import Testing
         var config = ProxyConfiguration()
         config.metricsBindAddress = BindAddress(host: "127.0.0.1", port: port)
         config.healthzBindAddress = nil
-        let runner = ProxyRunner(config: config, backend: RecordingBackend(), source: ProxySourceFeed(), log: .silent,
+        let runner = ProxyRunner(config: config, options: ProxyOptions(), backend: RecordingBackend(), source: ProxySourceFeed(), log: .silent,
                                  conntrack: nil, handleSignals: false)
         do {
             try await runner.run()

@@ -219,17 +219,17 @@ import Testing
         #expect(entry.clusterIPs == [F.ip("10.96.0.10"), F.ip("fd00::10")])
         // Selection per family: IPv6 falls back to its terminating endpoint on its own.
         #expect(entry.internalEndpoints.addresses == ["10.244.1.5", "fd00:244::5"])
-        let v6 = try #require(entry.forFamily(.ipv6))
+        let v6 = try #require(entry.plan(for: .ipv6))
         #expect(v6.clusterIPs == [F.ip("fd00::10")] && v6.externalIPs == [F.ip("2001:db8::1")])
         #expect(v6.internalEndpoints.addresses == ["fd00:244::5"] && v6.hasEndpoints)
-        #expect(entry.forFamily(.ipv4)?.internalEndpoints.addresses == ["10.244.1.5"])
+        #expect(entry.plan(for: .ipv4)?.internalEndpoints.addresses == ["10.244.1.5"])
 
         // A single-stack IPv4 service ignores IPv6 slices and IPv6 externalIPs.
         let v4only = F.service("web") { $0.spec.externalIPs = ["192.0.2.1", "2001:db8::1"] }
         let single = try #require(F.build([v4only], slices).table.ports[F.name("web")])
         #expect(single.allEndpoints.addresses == ["10.244.1.5"])
         #expect(single.externalIPs == [F.ip("192.0.2.1")])
-        #expect(single.forFamily(.ipv6) == nil)
+        #expect(single.plan(for: .ipv6) == nil)
     }
 
     @Test func serviceFieldsFilledIn() throws {

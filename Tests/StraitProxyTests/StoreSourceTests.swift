@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import StraitModel
 @testable import StraitProxy
+import StraitSources
 import StraitStore
 import Testing
 

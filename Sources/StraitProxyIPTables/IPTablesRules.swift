@@ -1,33 +1,19 @@
 import StraitModel
+import StraitProxy
 
-/// What the rules depend on besides the services: kube-proxy's flags for the iptables mode.
+/// What the rules depend on besides the plans: the family this rule set is for (`iptables` or
+/// `ip6tables`) and the proxy's options.
 public struct IPTablesRuleOptions: Sendable, Hashable {
-    /// The address family these rules are for (`iptables` or `ip6tables`); other addresses are skipped.
     public var family: IPFamily
-    /// `--cluster-cidr`: traffic to a ClusterIP from outside these is masqueraded (kube-proxy's
-    /// ClusterCIDR local-traffic detector). Empty means no detector.
-    public var clusterCIDRs: [IPCIDR]
-    /// `--masquerade-all`: masquerade all ClusterIP traffic.
-    public var masqueradeAll: Bool
-    /// `--nodeport-addresses`: NodePorts answer only on local addresses inside these; empty means all.
-    public var nodePortAddresses: [IPCIDR]
-    /// The node's own addresses (a source range holding one lets the node reach its load-balancer IPs).
-    public var nodeIPs: [IPAddress]
+    public var proxy: ProxyOptions
     /// Comments on per-endpoint rules; kube-proxy drops them above 1,000 endpoints to keep restores small.
     public var endpointComments: Bool
 
-    public init(family: IPFamily = .ipv4, clusterCIDRs: [IPCIDR] = [], masqueradeAll: Bool = false,
-                nodePortAddresses: [IPCIDR] = [], nodeIPs: [IPAddress] = [], endpointComments: Bool = true) {
+    public init(family: IPFamily = .ipv4, proxy: ProxyOptions = ProxyOptions(), endpointComments: Bool = true) {
         self.family = family
-        self.clusterCIDRs = clusterCIDRs
-        self.masqueradeAll = masqueradeAll
-        self.nodePortAddresses = nodePortAddresses
-        self.nodeIPs = nodeIPs
+        self.proxy = proxy
         self.endpointComments = endpointComments
     }
-
-    /// The cluster CIDR the local-traffic detector uses for this family, if any.
-    var localCIDR: IPCIDR? { clusterCIDRs.first { $0.family == family } }
 }
 
 /// The rules of one Service port, split by where they go: its own nat chains (rewritten only when the
@@ -39,6 +25,9 @@ public struct IPTablesServiceRules: Sendable, Hashable {
     public var chainRules: [String]
     /// Its lines in the shared chains (nat `KUBE-SERVICES`, nat `KUBE-NODEPORTS`, the filter chains).
     public var dispatch: IPTablesDispatch
+
+    /// No rules at all.
+    public static let none = IPTablesServiceRules(chains: [], chainRules: [], dispatch: IPTablesDispatch())
 }
 
 /// One port's lines in the chains every service shares. Kept per port so a partial sync can tell
@@ -56,7 +45,7 @@ public struct IPTablesDispatch: Sendable, Hashable {
 }
 
 /// Renders kube-proxy's iptables rule model as `iptables-restore` lines: pure functions of a
-/// `ServicePortEntry` and the options, testable without root.
+/// `ServicePortPlan` and the options, testable without root.
 public enum IPTablesRules {
     public static let masqueradeMark = "0x4000"
 
@@ -118,72 +107,49 @@ public enum IPTablesRules {
     public static func nodePortsTail(_ options: IPTablesRuleOptions) -> [String] {
         let comment = "-m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\""
         let loopback = options.family == .ipv4 ? "! -d 127.0.0.0/8" : "! -d ::1/128"
-        let ranges = options.nodePortAddresses.filter { $0.family == options.family }
+        let ranges = options.proxy.nodePortRanges(options.family)
         if ranges.isEmpty {
             return ["-A KUBE-SERVICES \(comment) -m addrtype --dst-type LOCAL \(loopback) -j KUBE-NODEPORTS"]
         }
         return ranges.map { "-A KUBE-SERVICES \(comment) -d \($0.masked) -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS" }
     }
 
-    /// Every rule of one Service port. Equivalent of the per-service body of kube-proxy's
-    /// `syncProxyRules` (pkg/proxy/iptables/proxier.go).
-    public static func render(_ entry: ServicePortEntry, _ options: IPTablesRuleOptions) -> IPTablesServiceRules {
-        let family = options.family
-        let name = entry.name
+    /// Every rule of one Service port's plan. Equivalent of the per-service body of kube-proxy's
+    /// `syncProxyRules` (pkg/proxy/iptables/proxier.go); every decision was made in the plan.
+    public static func render(_ plan: ServicePortPlan, _ options: IPTablesRuleOptions) -> IPTablesServiceRules {
+        let name = plan.name
         let svc = name.description
-        let proto = IPTablesChainName.protocolName(entry.protocol)
+        let proto = IPTablesChainName.protocolName(plan.protocol)
         let match = "-m \(proto) -p \(proto)"
-        let port = entry.port
-        let ownFamily = { (endpoint: ProxyEndpoint) in endpoint.address.family == family }
+        let port = plan.port
 
-        let clusterIPs = entry.clusterIPs.filter { $0.family == family }
-        let externalIPs = entry.externalIPs.filter { $0.family == family }
-        let loadBalancerIPs = entry.loadBalancerIPs.filter { $0.family == family }
-        let sourceRanges = entry.loadBalancerSourceRanges.filter { $0.family == family }
-        let internalEndpoints = entry.internalEndpoints.filter(ownFamily)
-        let externalEndpoints = entry.externalEndpoints.filter(ownFamily)
-        let iTPLocal = entry.internalTrafficPolicyLocal
-        let eTPLocal = entry.externalTrafficPolicyLocal
-        let externallyAccessible = entry.nodePort != nil || !externalIPs.isEmpty || !loadBalancerIPs.isEmpty
-
-        // Cluster-policy endpoints: what ClusterIP traffic uses under iTP=Cluster, and what eTP=Local's
-        // short-circuit for pod- and node-sourced traffic uses. Local-policy endpoints likewise.
-        let clusterEndpoints: [ProxyEndpoint] = !iTPLocal ? internalEndpoints
-            : !eTPLocal ? externalEndpoints : clusterFallback(entry.allEndpoints.filter(ownFamily))
-        let localEndpoints: [ProxyEndpoint] = iTPLocal ? internalEndpoints
-            : eTPLocal ? externalEndpoints : []
-
-        let hasEndpoints = entry.hasEndpoints && !(clusterEndpoints.isEmpty && localEndpoints.isEmpty)
         let clusterChain = IPTablesChainName.cluster(name)
         let localChain = IPTablesChainName.local(name)
         let externalChain = IPTablesChainName.external(name)
         let firewallChain = IPTablesChainName.firewall(name)
-        let usesClusterChain = !clusterEndpoints.isEmpty && (!iTPLocal || externallyAccessible)
-        let usesLocalChain = !localEndpoints.isEmpty && (iTPLocal || (eTPLocal && externallyAccessible))
-        let internalChain = iTPLocal ? localChain : clusterChain
-        let hasInternalEndpoints = hasEndpoints && !internalEndpoints.isEmpty
-        let externalPolicyChain = eTPLocal ? localChain : clusterChain
-        let hasExternalEndpoints = hasEndpoints && !externalEndpoints.isEmpty
-        let usesExternalChain = hasEndpoints && externallyAccessible
-        let usesFirewallChain = hasEndpoints && !loadBalancerIPs.isEmpty && !sourceRanges.isEmpty
-        let loadBalancerChain = usesFirewallChain ? firewallChain : externalChain
-
-        let internalFilter: (target: String, comment: String)? = !hasEndpoints ? ("REJECT", "\(svc) has no endpoints")
-            : !hasInternalEndpoints ? ("DROP", "\(svc) has no local endpoints") : nil
-        let externalFilter: (target: String, comment: String)? = !hasEndpoints ? ("REJECT", "\(svc) has no endpoints")
-            : !hasExternalEndpoints ? ("DROP", "\(svc) has no local endpoints") : nil
-
-        var dispatch = IPTablesDispatch()
-        for ip in clusterIPs {
-            if hasInternalEndpoints {
-                dispatch.natServices.append(
-                    "-A KUBE-SERVICES -m comment --comment \"\(svc) cluster IP\" \(match) -d \(ip) --dport \(port) -j \(internalChain)")
-            } else if let internalFilter {
-                dispatch.filter.append("-A KUBE-SERVICES -m comment --comment \"\(internalFilter.comment)\" \(match) -d \(ip) --dport \(port) -j \(internalFilter.target)")
+        func chain(_ pool: EndpointPool) -> String { pool == .cluster ? clusterChain : localChain }
+        /// The filter rule a fate that does not forward gets (REJECT or DROP), with its comment.
+        func filter(_ fate: TrafficFate?) -> (target: String, comment: String)? {
+            switch fate {
+            case .reject: ("REJECT", "\(svc) has no endpoints")
+            case .drop: ("DROP", "\(svc) has no local endpoints")
+            case .forward, nil: nil
             }
         }
-        for ip in externalIPs {
-            if hasEndpoints {
+        let loadBalancerChain = plan.firewall != nil ? firewallChain : externalChain
+
+        var dispatch = IPTablesDispatch()
+        for ip in plan.clusterIPs {
+            if case .forward(let pool) = plan.clusterIPTraffic {
+                dispatch.natServices.append(
+                    "-A KUBE-SERVICES -m comment --comment \"\(svc) cluster IP\" \(match) -d \(ip) --dport \(port) -j \(chain(pool))")
+            } else if let rule = filter(plan.clusterIPTraffic) {
+                dispatch.filter.append("-A KUBE-SERVICES -m comment --comment \"\(rule.comment)\" \(match) -d \(ip) --dport \(port) -j \(rule.target)")
+            }
+        }
+        let externalFilter = filter(plan.externalTraffic)
+        for ip in plan.externalIPs {
+            if plan.externalStage != nil {
                 dispatch.natServices.append(
                     "-A KUBE-SERVICES -m comment --comment \"\(svc) external IP\" \(match) -d \(ip) --dport \(port) -j \(externalChain)")
             }
@@ -191,74 +157,72 @@ public enum IPTablesRules {
                 dispatch.filter.append("-A KUBE-EXTERNAL-SERVICES -m comment --comment \"\(externalFilter.comment)\" \(match) -d \(ip) --dport \(port) -j \(externalFilter.target)")
             }
         }
-        for ip in loadBalancerIPs {
-            if hasEndpoints {
+        for ip in plan.loadBalancerIPs {
+            if plan.externalStage != nil {
                 dispatch.natServices.append(
                     "-A KUBE-SERVICES -m comment --comment \"\(svc) loadbalancer IP\" \(match) -d \(ip) --dport \(port) -j \(loadBalancerChain)")
             }
-            if usesFirewallChain {
+            if plan.firewall != nil {
                 dispatch.filter.append("-A KUBE-PROXY-FIREWALL -m comment --comment \"\(svc) traffic not accepted by \(firewallChain)\" \(match) -d \(ip) --dport \(port) -j DROP")
             }
         }
         if let externalFilter {
-            for ip in loadBalancerIPs {
+            for ip in plan.loadBalancerIPs {
                 dispatch.filter.append("-A KUBE-EXTERNAL-SERVICES -m comment --comment \"\(externalFilter.comment)\" \(match) -d \(ip) --dport \(port) -j \(externalFilter.target)")
             }
         }
-        if let nodePort = entry.nodePort {
-            if hasEndpoints {
+        if let nodePort = plan.nodePort {
+            if plan.externalStage != nil {
                 dispatch.natNodePorts.append("-A KUBE-NODEPORTS -m comment --comment \"\(svc)\" \(match) --dport \(nodePort) -j \(externalChain)")
             }
             if let externalFilter {
                 dispatch.filter.append("-A KUBE-EXTERNAL-SERVICES -m comment --comment \"\(externalFilter.comment)\" -m addrtype --dst-type LOCAL \(match) --dport \(nodePort) -j \(externalFilter.target)")
             }
         }
-        if let healthPort = entry.healthCheckNodePort {
+        if let healthPort = plan.healthCheckNodePort {
             dispatch.filter.append("-A KUBE-NODEPORTS -m comment --comment \"\(svc) health check node port\" -m tcp -p tcp --dport \(healthPort) -j ACCEPT")
         }
 
         var chains: [String] = []
         var rules: [String] = []
 
-        // The masquerade decision for ClusterIP traffic sits at the top of the internal policy chain.
+        // The masquerade decision for cluster IP traffic sits at the top of the chain it forwards to.
+        var internalChain: String?
         var internalMasquerade: [String] = []
-        if hasInternalEndpoints {
-            for ip in clusterIPs {
+        if case .forward(let pool) = plan.clusterIPTraffic {
+            internalChain = chain(pool)
+            for ip in plan.clusterIPs {
                 let args = "-m comment --comment \"\(svc) cluster IP\" \(match) -d \(ip) --dport \(port)"
-                if options.masqueradeAll {
-                    internalMasquerade.append("-A \(internalChain) \(args) -j KUBE-MARK-MASQ")
-                } else if let cidr = options.localCIDR {
-                    internalMasquerade.append("-A \(internalChain) \(args) ! -s \(cidr.masked) -j KUBE-MARK-MASQ")
+                switch plan.clusterIPMasquerade {
+                case .all: internalMasquerade.append("-A \(chain(pool)) \(args) -j KUBE-MARK-MASQ")
+                case .outside(let cidr): internalMasquerade.append("-A \(chain(pool)) \(args) ! -s \(cidr.masked) -j KUBE-MARK-MASQ")
+                case .none: break
                 }
             }
         }
 
-        if usesExternalChain {
+        if let stage = plan.externalStage {
             chains.append(externalChain)
-            if !eTPLocal {
+            if stage.masqueradeAll {
                 rules.append("-A \(externalChain) -m comment --comment \"masquerade traffic for \(svc) external destinations\" -j KUBE-MARK-MASQ")
-            } else if usesClusterChain {
-                // Pod- and node-sourced traffic to an external address acts as if it went out to the
-                // load balancer and came back: cluster endpoints, and node traffic masqueraded.
-                if let cidr = options.localCIDR {
+            }
+            if let shortCircuit = stage.shortCircuit {
+                if let cidr = shortCircuit.podCIDR {
                     rules.append("-A \(externalChain) -m comment --comment \"pod traffic for \(svc) external destinations\" -s \(cidr.masked) -j \(clusterChain)")
                 }
                 rules.append("-A \(externalChain) -m comment --comment \"masquerade LOCAL traffic for \(svc) external destinations\" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
                 rules.append("-A \(externalChain) -m comment --comment \"route LOCAL traffic for \(svc) external destinations\" -m addrtype --src-type LOCAL -j \(clusterChain)")
             }
-            if hasExternalEndpoints {
-                rules.append("-A \(externalChain) -j \(externalPolicyChain)")
+            if case .forward(let pool) = plan.externalTraffic {
+                rules.append("-A \(externalChain) -j \(chain(pool))")
             }
         }
 
-        if usesFirewallChain {
+        if let firewall = plan.firewall {
             chains.append(firewallChain)
             let args = "-A \(firewallChain) -m comment --comment \"\(svc) loadbalancer IP\""
-            for cidr in sourceRanges {
-                rules.append("\(args) -s \(cidr.masked) -j \(externalChain)")
-            }
-            if options.nodeIPs.contains(where: { ip in sourceRanges.contains { $0.contains(ip) } }) {
-                for ip in loadBalancerIPs { rules.append("\(args) -s \(ip) -j \(externalChain)") }
+            for cidr in firewall.allowedSources {
+                rules.append("\(args) -s \(cidr.isHost ? "\(cidr.address)" : "\(cidr.masked)") -j \(externalChain)")
             }
             rules.append("-A \(firewallChain) -m comment --comment \"other traffic to \(svc) will be dropped by KUBE-PROXY-FIREWALL\"")
         }
@@ -274,7 +238,7 @@ public enum IPTablesRules {
         func policyChain(_ chain: String, _ endpoints: [ProxyEndpoint]) {
             chains.append(chain)
             if chain == internalChain { rules.append(contentsOf: internalMasquerade) }
-            if let timeout = entry.affinityTimeout {
+            if let timeout = plan.affinityTimeout {
                 for endpoint in endpoints {
                     rules.append("-A \(chain)\(endpointComment(svc, endpoint, options)) -m recent --name \(chainName(endpoint)) --rcheck --seconds \(timeout) --reap -j \(chainName(endpoint))")
                 }
@@ -285,14 +249,14 @@ public enum IPTablesRules {
                 rules.append("-A \(chain)\(endpointComment(svc, endpoint, options))\(statistic) -j \(chainName(endpoint))")
             }
         }
-        if usesClusterChain { policyChain(clusterChain, clusterEndpoints) }
-        if usesLocalChain { policyChain(localChain, localEndpoints) }
+        if let pool = plan.clusterPool { policyChain(clusterChain, pool) }
+        if let pool = plan.localPool { policyChain(localChain, pool) }
 
         for (endpoint, chain) in endpointChains where seen.insert(endpoint).inserted {
             chains.append(chain)
             let comment = options.endpointComments ? " -m comment --comment \"\(svc)\"" : ""
             rules.append("-A \(chain)\(comment) -s \(endpoint.address) -j KUBE-MARK-MASQ")
-            let affinity = entry.affinityTimeout != nil ? " -m recent --name \(chain) --set" : ""
+            let affinity = plan.affinityTimeout != nil ? " -m recent --name \(chain) --set" : ""
             rules.append("-A \(chain)\(comment)\(affinity) \(match) -j DNAT --to-destination \(endpoint)")
         }
         return IPTablesServiceRules(chains: chains, chainRules: rules, dispatch: dispatch)
@@ -308,12 +272,5 @@ public enum IPTablesRules {
 
     private static func endpointComment(_ svc: String, _ endpoint: ProxyEndpoint, _ options: IPTablesRuleOptions) -> String {
         options.endpointComments ? " -m comment --comment \"\(svc) -> \(endpoint)\"" : ""
-    }
-
-    /// Cluster endpoints when the entry only carries policy-filtered lists (both policies Local):
-    /// ready ones, else the serving-and-terminating ones, as kube-proxy's `CategorizeEndpoints`.
-    private static func clusterFallback(_ all: [ProxyEndpoint]) -> [ProxyEndpoint] {
-        let ready = all.filter(\.isReady)
-        return ready.isEmpty ? all.filter { $0.isServing && $0.isTerminating } : ready
     }
 }

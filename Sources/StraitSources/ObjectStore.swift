@@ -1,5 +1,6 @@
 import Foundation
 import StraitModel
+import StraitProxy
 import StraitStore
 
 /// Kubernetes objects kept in Strait's store for standalone mode: the one owner of the key
@@ -26,11 +27,6 @@ public struct ObjectStore: Sendable {
                             keyFile: String? = nil) async throws -> ObjectStore {
         let tls = EtcdTLSFiles(caFile: caFile, certFile: certFile, keyFile: keyFile)
         return ObjectStore(store: try await openStore(url: url, tls: tls))
-    }
-
-    /// `$STRAIT_STORE`, else `/var/lib/strait/store.db`.
-    public static var defaultURL: String {
-        ProcessInfo.processInfo.environment["STRAIT_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? SQLiteStore.defaultPath
     }
 
     public func close() async { await store.close() }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import StraitModel
+import StraitProxy
 
 /// What one sync wrote, for logs, metrics and tests.
 public struct IPTablesSyncSummary: Sendable, Hashable {
@@ -17,7 +18,7 @@ public struct IPTablesSyncSummary: Sendable, Hashable {
 }
 
 /// The iptables mode: kube-proxy's rule model (semantics §2), written with one
-/// `iptables-restore --noflush --counters` per sync, so each table changes atomically.
+/// `iptables-restore --noflush` per sync (run on a thread of its own), so each table changes atomically.
 ///
 /// A partial sync (with `old`) rewrites only the chains of the changed service ports, plus the shared
 /// dispatch chains when a port's lines in them changed (an endpoint change leaves them alone).
@@ -45,7 +46,7 @@ public actor IPTablesBackend: ProxyBackend {
 
     public func sync(from old: ServiceTable?, to new: ServiceTable) async throws {
         do {
-            try syncRules(from: old, to: new)
+            try await syncRules(from: old, to: new)
         } catch {
             // The tables may hold either state (filter and nat commit separately): read them back next time.
             programmed = nil
@@ -55,7 +56,7 @@ public actor IPTablesBackend: ProxyBackend {
         }
     }
 
-    private func syncRules(from old: ServiceTable?, to new: ServiceTable) throws {
+    private func syncRules(from old: ServiceTable?, to new: ServiceTable) async throws {
         let cold = programmed == nil
         let full = old == nil || cold
         var options = self.options
@@ -65,7 +66,7 @@ public actor IPTablesBackend: ProxyBackend {
         var kernelChains: Set<String> = []
         var presentJumps: Set<IPTablesRules.Jump> = []
         if cold {
-            let saved = IPTablesSave(try tools.save())
+            let saved = IPTablesSave(try await tools.save())
             kernelChains = Set(saved.chains(in: "nat").filter { IPTablesChainName.isServiceChain($0) })
             presentJumps = Set(IPTablesRules.jumps.filter { saved.hasJump($0) })
         }
@@ -87,7 +88,9 @@ public actor IPTablesBackend: ProxyBackend {
         var dispatchChanged = full
         var filterChanged = full
         for entry in upserted {
-            let rules = IPTablesRules.render(entry, options)
+            // A Service without a cluster IP of this family has no rules here (kube-proxy's
+            // per-family proxier ignores it).
+            let rules = entry.plan(for: options.family).map { IPTablesRules.render($0, options) } ?? .none
             let previous = chains[entry.name] ?? []
             if !previous.isEmpty {
                 let kept = Set(rules.chains)
@@ -101,7 +104,7 @@ public actor IPTablesBackend: ProxyBackend {
             }
             if before?.filter != rules.dispatch.filter { filterChanged = true }
             chains[entry.name] = rules.chains.isEmpty ? nil : rules.chains
-            dispatch[entry.name] = rules.dispatch
+            dispatch[entry.name] = rules == .none ? nil : rules.dispatch
         }
         for name in removed {
             deleted.formUnion(chains.removeValue(forKey: name) ?? [])
@@ -152,7 +155,7 @@ public actor IPTablesBackend: ProxyBackend {
             tail.line("COMMIT")
         }
         let lines = head.lines + (writesNAT ? chainRules.lines + tail.lines : 0)
-        if lines > 0 { try tools.restore(writesNAT ? head.bytes + chainRules.bytes + tail.bytes : head.bytes) }
+        if lines > 0 { try await tools.restore(writesNAT ? head.bytes + chainRules.bytes + tail.bytes : head.bytes) }
         programmed = new
         lastSync = IPTablesSyncSummary(full: full, rewrittenPorts: upserted.count, rewroteDispatch: dispatchChanged,
                                        rewroteFilter: filterChanged, deletedChains: deleted.count, lines: lines)
@@ -165,9 +168,9 @@ public actor IPTablesBackend: ProxyBackend {
         programmed = nil
         chains = [:]
         dispatch = [:]
-        let saved = IPTablesSave(try tools.save())
+        let saved = IPTablesSave(try await tools.save())
         let input = saved.cleanupInput()
-        if !input.isEmpty { try tools.restore([Array(input.utf8)]) }
+        if !input.isEmpty { try await tools.restore([Array(input.utf8)]) }
     }
 }
 

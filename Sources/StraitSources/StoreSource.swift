@@ -1,5 +1,6 @@
 import struct Foundation.Data
 import StraitModel
+import StraitProxy
 import StraitStore
 
 /// Services, EndpointSlices and Nodes from Strait's own store (`ObjectStore`'s key layout):

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import StraitModel
+import StraitProxy
 import StraitSystem
 
 /// Which iptables the rules go through. Debian's default `iptables` is the nf_tables one; the legacy
@@ -18,7 +19,7 @@ public enum IPTablesFlavor: String, Sendable, CaseIterable, CustomStringConverti
     }
 
     /// The binary for `tool` (`iptables`, `iptables-save`, `iptables-restore`) of this flavor and `family`.
-    func binary(_ tool: String, family: IPFamily) -> String {
+    public func binary(_ tool: String, family: IPFamily) -> String {
         let base = family == .ipv6 ? tool.replacingPrefix("iptables", with: "ip6tables") : tool
         // iptables-nft-restore, ip6tables-legacy-save, …
         let parts = base.split(separator: "-", maxSplits: 1)
@@ -54,9 +55,20 @@ struct IPTablesOutput {
 /// Runs the iptables binaries through `ChildProcess` (stdin written while both outputs are
 /// drained, so a 40 MB restore can neither block on a full pipe nor deadlock).
 enum IPTablesExecutable {
+    /// Blocks the calling thread: for start-up checks (`iptables --version`), not for syncs.
     static func run(_ arguments: [String], stdin: [[UInt8]] = []) throws -> IPTablesOutput {
         let output: ChildProcess.Output
         do { output = try ChildProcess.run(arguments, stdin: stdin) } catch {
+            throw IPTablesError(operation: "spawn", arguments: arguments, status: -1, message: error.reason)
+        }
+        return IPTablesOutput(status: output.status, stdout: output.stdoutText, stderr: output.stderrText)
+    }
+
+    /// Runs on a thread of its own (`ChildProcess.runDetached`), so a long restore holds no thread
+    /// of Swift's cooperative pool.
+    static func runDetached(_ arguments: [String], stdin: [[UInt8]] = []) async throws -> IPTablesOutput {
+        let output: ChildProcess.Output
+        do { output = try await ChildProcess.runDetached(arguments, stdin: stdin) } catch {
             throw IPTablesError(operation: "spawn", arguments: arguments, status: -1, message: error.reason)
         }
         return IPTablesOutput(status: output.status, stdout: output.stdoutText, stderr: output.stderrText)
@@ -85,9 +97,9 @@ public struct IPTablesRestore: Sendable {
     /// (Without kube-proxy's `--counters`: every chain line says `[0:0]` anyway, and iptables-nft
     /// restores 20% slower with it.)
     /// The input comes in parts, written one after another (so a large sync is not copied into one buffer).
-    public func restore(_ input: [[UInt8]]) throws {
+    public func restore(_ input: [[UInt8]]) async throws {
         let arguments = command("iptables-restore", ["-w", "5", "--noflush"])
-        let output = try IPTablesExecutable.run(arguments, stdin: input)
+        let output = try await IPTablesExecutable.runDetached(arguments, stdin: input)
         guard output.status == 0 else {
             throw IPTablesError(operation: "iptables-restore", arguments: arguments, status: output.status,
                                 message: Self.context(output.stderr, Array(input.joined())))
@@ -95,9 +107,9 @@ public struct IPTablesRestore: Sendable {
     }
 
     /// The tables' current rules. Equivalent: `iptables-save [-t TABLE]`.
-    public func save(table: String? = nil) throws -> String {
+    public func save(table: String? = nil) async throws -> String {
         let arguments = command("iptables-save", table.map { ["-t", $0] } ?? [])
-        let output = try IPTablesExecutable.run(arguments)
+        let output = try await IPTablesExecutable.runDetached(arguments)
         guard output.status == 0 else {
             throw IPTablesError(operation: "iptables-save", arguments: arguments, status: output.status, message: output.stderr)
         }

@@ -1,4 +1,5 @@
 import StraitModel
+import StraitProxy
 
 /// The name of one kube-proxy chain: a prefix and 16 base32 characters of
 /// sha256(servicePortName + protocol [+ endpoint]), exactly as kube-proxy names them, so the rules
