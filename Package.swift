@@ -58,6 +58,7 @@ let package = Package(
         ]),
         /// One module per proxy mode: translation of the core's plan into one kernel interface.
         .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
+        .target(name: "StraitProxyNFTables", dependencies: ["StraitProxy", "StraitNFT", "StraitModel"]),
         /// Where the proxy's objects come from, outside the core: Strait's store (and the Kubernetes API).
         .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitModel", "StraitStore"]),
         /// The one place a `--proxy-mode` becomes a backend.
@@ -78,17 +79,20 @@ let package = Package(
             .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"),
         ]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
-        .executableTarget(name: "strait-bench", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
+        .executableTarget(name: "strait-bench", dependencies: [
+            "StraitModel", "StraitNetlink", "StraitNFT", "StraitProxy", "StraitProxyNFTables",
+        ]),
 
         // MARK: Tests
         .target(name: "StraitTestSupport", dependencies: ["StraitModel", "StraitSystem"], path: "Sources/StraitTestSupport"),
         .testTarget(name: "StraitModelTests", dependencies: ["StraitModel", "StraitManifest"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StraitNetlinkTests", dependencies: ["StraitNetlink", "StraitTestSupport"]),
         .testTarget(name: "StraitNFTTests", dependencies: ["StraitNFT", "StraitTestSupport"]),
+        .testTarget(name: "StraitProxyNFTablesTests", dependencies: ["StraitProxyNFTables", "StraitProxy", "StraitNFT", "StraitModel"]),
         .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [
-            "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources",
+            "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources", "StraitProxyNFTables", "StraitNFT",
             "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),

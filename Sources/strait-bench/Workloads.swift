@@ -10,6 +10,7 @@ let benchWorkloads: [String: BenchWorkload] = [
     "veth": vethWorkload,
     "nft-set": nftSetWorkload,
     "nft-commit-cost": nftCommitCostWorkload,
+    "nft-proxy": nftProxyWorkload,
 ]
 
 /// Seconds since an arbitrary start, from the monotonic clock.
