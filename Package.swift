@@ -62,7 +62,8 @@ let package = Package(
         /// Where the proxy's objects come from, outside the core: Strait's store (and the Kubernetes API).
         .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitModel", "StraitStore"]),
         /// The one place a `--proxy-mode` becomes a backend.
-        .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitModel"]),
+        .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitProxyNFTables",
+                                                         "StraitNFT", "StraitModel"]),
         .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables

@@ -12,9 +12,9 @@ import StraitSources
 struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxy",
-        abstract: "Program Services into the kernel, as kube-proxy does (iptables mode).")
+        abstract: "Program Services into the kernel, as kube-proxy does (iptables or nftables mode).")
 
-    @Option(name: .customLong("proxy-mode"), help: "iptables (nftables and ipvs are not available yet).")
+    @Option(name: .customLong("proxy-mode"), help: "iptables or nftables (ipvs is not available yet).")
     var proxyMode: String?
 
     @Option(name: .customLong("hostname-override"), help: "The node name (default: the host name).")

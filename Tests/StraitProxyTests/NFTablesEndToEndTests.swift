@@ -169,6 +169,46 @@ extension ProxyTopology {
         }
     }
 
+    /// The built `strait proxy --proxy-mode nftables` fed through the store: packets, `/proxyMode`,
+    /// an endpoint change, then `--cleanup` removes both families' tables.
+    @Test func builtProxyInNFTablesMode() async throws {
+        try await ProxyTopology.with(endpoints: 2) { net in
+            let store = net.scripts + "/store.db", manifestPath = net.scripts + "/web.yaml"
+            try ProxyCommandEndToEndTests.manifest.write(toFile: manifestPath, atomically: true, encoding: .utf8)
+            let strait = builtProduct("strait")
+            let proxy = try Command.start(["ip", "netns", "exec", net.node.name, strait, "proxy", "--store", store,
+                                           "--proxy-mode", "nftables", "--hostname-override", "node",
+                                           "--cluster-cidr", "10.244.0.0/16", "--metrics-bind-address", "127.0.0.1:10249",
+                                           "--healthz-bind-address", "127.0.0.1:10256"], stdin: "")
+            defer { kill(proxy, SIGKILL); Command.waitForExit(proxy) }
+            try Command.run([strait, "apply", "-f", manifestPath, "--store", store])
+            #expect(try await Self.eventually { ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, count: 10, timeout: 0.5)) == ["ep0", "ep1"] })
+            let mode = try net.node.run(["curl", "-s", "http://127.0.0.1:10249/proxyMode"])
+            #expect(mode == "nftables", "\(mode)")
+            #expect(try net.nftTable().contains("chain service-"))
+
+            // The slice loses its second endpoint (the manifest's last three lines).
+            let moved = ProxyCommandEndToEndTests.manifest.split(separator: "\n").dropLast(3).joined(separator: "\n")
+            try moved.write(toFile: manifestPath, atomically: true, encoding: .utf8)
+            try Command.run([strait, "apply", "-f", manifestPath, "--store", store])
+            #expect(try await Self.eventually { ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, count: 10, timeout: 0.5)) == ["ep0"] })
+
+            kill(proxy, SIGTERM)
+            Command.waitForExit(proxy)
+            try net.node.run([strait, "proxy", "--proxy-mode", "nftables", "--cleanup"])
+            #expect(try net.node.output(["nft", "list", "table", "ip", "strait"]).status != 0)
+            #expect(try net.node.output(["nft", "list", "table", "ip6", "strait"]).status != 0)
+        }
+    }
+
+    static func eventually(_ check: () throws -> Bool) async throws -> Bool {
+        for _ in 0..<100 {
+            if try check() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
     /// The node's table as values, without what only the kernel decides (handles, hash orders).
     static func contents(_ net: ProxyTopology) throws -> [String] {
         let contents = try #require(try NFTConnection(namespace: net.node.name).list(Table(.ip, "strait")))
