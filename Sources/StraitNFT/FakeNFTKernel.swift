@@ -50,7 +50,8 @@ public final class FakeNFTKernel: NFTKernel {
             let exclusive = if case .create = change { true } else { false }
             try add(object, exclusive: exclusive, to: &tables)
         case .insert(let rule):
-            try withTable(rule.table, "insert rule into chain \(rule.chain) in \(rule.table)", &tables) { table, op throws(NFTError) in
+            let op = "insert rule into chain \(rule.chain) in \(rule.table)"
+            try withTable(rule.table, op, &tables) { table, op throws(NFTError) in
                 try table.addRule(rule, position: .first, op)
             }
         case .replace(let handle, let rule):
@@ -129,7 +130,8 @@ public final class FakeNFTKernel: NFTKernel {
                 try table.addElements(elements, to: reference.name, op)
             }
         case .rule(let rule):
-            try withTable(rule.table, "add rule to chain \(rule.chain) in \(rule.table)", &tables) { table, op throws(NFTError) in
+            let op = "add rule to chain \(rule.chain) in \(rule.table)"
+            try withTable(rule.table, op, &tables) { table, op throws(NFTError) in
                 try table.addRule(rule, position: .last, op)
             }
         }

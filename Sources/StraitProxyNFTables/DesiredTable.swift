@@ -38,7 +38,8 @@ struct DesiredTable {
         let sets = Set(layout.sets.map(\.name))
         diff.deleteSets = actual.sets.filter { !sets.contains($0.name) }
         for set in layout.sets where !layout.dynamicSets.contains(set.name) {
-            let have = Dictionary((actual.elements[set.name] ?? []).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+            let have = Dictionary((actual.elements[set.name] ?? []).map { ($0.key, $0) },
+                                  uniquingKeysWith: { a, _ in a })
             let want = Dictionary((elements[set.name] ?? []).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
             for (key, element) in have where want[key] != element {
                 diff.deleteElements[set.name, default: []].append(element)

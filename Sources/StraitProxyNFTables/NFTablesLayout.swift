@@ -38,7 +38,9 @@ struct NFTablesLayout: Sendable {
     /// kube-proxy's filter chains run at `dstnat - 10`: before DNAT, so they see the service address.
     static let filterPriority = Priority.dstnat - 10
 
-    var filterInput: Chain { chain("filter-input", BaseChain(type: .filter, hook: .input, priority: Self.filterPriority)) }
+    var filterInput: Chain {
+        chain("filter-input", BaseChain(type: .filter, hook: .input, priority: Self.filterPriority))
+    }
     var filterForward: Chain {
         chain("filter-forward", BaseChain(type: .filter, hook: .forward, priority: Self.filterPriority))
     }
@@ -117,7 +119,8 @@ struct NFTablesLayout: Sendable {
                                   .match(daddr, inPrefix: loopback.0, length: loopback.1, negated: true), dispatch))
         } else {
             for range in ranges {
-                nodePorts.append(Rule(in: services, .match(daddr, inPrefix: Datum(range.network), length: range.prefixLength),
+                nodePorts.append(Rule(in: services,
+                                      .match(daddr, inPrefix: Datum(range.network), length: range.prefixLength),
                                       .matchLocalDestination, dispatch))
             }
         }

@@ -90,7 +90,9 @@ struct NFTablesDiff: Sendable {
     func transaction(_ layout: NFTablesLayout) -> Transaction {
         var tx = Transaction()
         let sets = Dictionary(layout.sets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        func set(_ name: String) -> NFTSet { sets[name] ?? NFTSet(table: layout.table, name: name, keyType: [.integer]) }
+        func set(_ name: String) -> NFTSet {
+            sets[name] ?? NFTSet(table: layout.table, name: name, keyType: [.integer])
+        }
         for chain in flushStaleChains { tx.flush(chain) }
         for (name, elements) in deleteElements.sorted(by: { $0.key < $1.key }) where !elements.isEmpty {
             tx.delete(elements, from: set(name))

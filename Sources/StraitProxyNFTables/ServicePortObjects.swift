@@ -70,7 +70,9 @@ extension ServicePortObjects {
         }
         if let nodePort = plan.nodePort {
             let key: [Datum] = [proto, .port(nodePort)]
-            if plan.externalStage != nil { add(layout.serviceNodePorts, Element(key, .verdict(.goto(externalChain.name)))) }
+            if plan.externalStage != nil {
+                add(layout.serviceNodePorts, Element(key, .verdict(.goto(externalChain.name))))
+            }
             if let externalBlock { add(layout.noEndpointNodePorts, Element(key, .verdict(externalBlock))) }
         }
 
@@ -116,7 +118,8 @@ extension ServicePortObjects {
             chains.append((externalChain, rules))
             if let firewall = plan.firewall {
                 var rules = firewall.allowedSources.map { cidr in
-                    Rule(in: firewallChain, .match(layout.saddr, inPrefix: Datum(cidr.network), length: cidr.prefixLength),
+                    Rule(in: firewallChain,
+                         .match(layout.saddr, inPrefix: Datum(cidr.network), length: cidr.prefixLength),
                          .goto(externalChain.name))
                 }
                 rules.append(Rule(in: firewallChain, .drop))
@@ -173,7 +176,8 @@ extension ServicePortObjects {
             .immediate(dreg: poolKey, data: u32(pool.id)),
             .lookup(set: layout.endpointAddresses(shard: NFTablesLayout.shard(pool.id)).name, sreg: poolKey,
                     dreg: endpointAddress),
-            .lookup(set: layout.endpointPorts(shard: NFTablesLayout.shard(pool.id)).name, sreg: poolKey, dreg: endpointPort),
+            .lookup(set: layout.endpointPorts(shard: NFTablesLayout.shard(pool.id)).name, sreg: poolKey,
+                    dreg: endpointPort),
         ]
         let dnat: Expression = .nat(.dnat, family: layout.nftFamily, addressMin: endpointAddress, portMin: endpointPort)
         let random: Expression = .numgen(.random, modulus: UInt32(pool.slots.count), dreg: slot)

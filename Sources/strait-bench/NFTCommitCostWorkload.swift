@@ -62,15 +62,22 @@ private func timed(_ body: () throws -> Void) throws -> Double {
 /// The nftables mode's table reduced to what a commit's cost depends on.
 struct ProxyShapedTable {
     let table: Table
-    var nat: Chain { Chain(table: table, name: "nat-prerouting", base: BaseChain(type: .nat, hook: .prerouting, priority: Priority.dstnat)) }
+    var nat: Chain {
+        Chain(table: table, name: "nat-prerouting",
+              base: BaseChain(type: .nat, hook: .prerouting, priority: Priority.dstnat))
+    }
     var services: Chain { Chain(table: table, name: "services") }
-    var serviceIPs: NFTSet { NFTSet(table: table, name: "service-ips", keyType: [.ipv4Addr, .inetProto, .inetService], dataType: .verdict) }
+    var serviceIPs: NFTSet {
+        NFTSet(table: table, name: "service-ips", keyType: [.ipv4Addr, .inetProto, .inetService], dataType: .verdict)
+    }
     static let shards = 256
     func addresses(_ service: Int) -> NFTSet {
-        NFTSet(table: table, name: "endpoint-addresses-\(service % Self.shards)", keyType: [.mark, .mark], dataType: .ipv4Addr)
+        NFTSet(table: table, name: "endpoint-addresses-\(service % Self.shards)", keyType: [.mark, .mark],
+               dataType: .ipv4Addr)
     }
     func ports(_ service: Int) -> NFTSet {
-        NFTSet(table: table, name: "endpoint-ports-\(service % Self.shards)", keyType: [.mark, .mark], dataType: .inetService)
+        NFTSet(table: table, name: "endpoint-ports-\(service % Self.shards)", keyType: [.mark, .mark],
+               dataType: .inetService)
     }
 
     var skeleton: Transaction {
@@ -90,7 +97,9 @@ struct ProxyShapedTable {
 
     func chain(_ service: Int) -> Chain { Chain(table: table, name: "service-\(service)") }
     func clusterIP(_ service: Int) -> Datum { .ipv4("10.\(96 + service >> 16).\(service >> 8 & 255).\(service & 255)") }
-    func dispatch(_ service: Int) -> Element { Element(clusterIP(service), .proto(.tcp), .port(80), verdict: .goto(chain(service).name)) }
+    func dispatch(_ service: Int) -> Element {
+        Element(clusterIP(service), .proto(.tcp), .port(80), verdict: .goto(chain(service).name))
+    }
 
     func addressElement(_ service: Int, slot: Int, endpoint: Int) -> Element {
         let index = service * 10 + slot + endpoint * 7919

@@ -13,7 +13,8 @@ struct FakeKernelParityTests {
         var flushAndSwap = Transaction()
         flushAndSwap.flush(Fixture.filterInput)
         flushAndSwap.delete([Fixture.serviceElements[0]], from: Fixture.serviceIPs)
-        flushAndSwap.add([Element("10.96.0.10", .proto(.tcp), .port(80), verdict: .goto("svc-b"))], to: Fixture.serviceIPs)
+        flushAndSwap.add([Element("10.96.0.10", .proto(.tcp), .port(80), verdict: .goto("svc-b"))],
+                         to: Fixture.serviceIPs)
         flushAndSwap.delete(Fixture.serviceA)
         flushAndSwap.insert(Rule(in: Fixture.services, .counter))
         steps.append(flushAndSwap)

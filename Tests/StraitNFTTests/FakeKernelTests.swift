@@ -86,13 +86,15 @@ struct FakeKernelTests {
         swap.delete([Fixture.serviceElements[0]], from: Fixture.serviceIPs)
         swap.add([Element("10.96.0.10", .proto(.tcp), .port(80), verdict: .goto("svc-b"))], to: Fixture.serviceIPs)
         try kernel.commit(swap)
-        #expect(try kernel.list(Fixture.table)?.elements["service-ips"]?.contains { $0.value == .verdict(.goto("svc-b")) && $0.key[0] == "10.96.0.10" } == true)
+        let swapped = try kernel.list(Fixture.table)?.elements["service-ips"] ?? []
+        #expect(swapped.contains { $0.value == .verdict(.goto("svc-b")) && $0.key[0] == "10.96.0.10" })
 
         var missing = Transaction()
         missing.delete([Element(["10.1.1.1"])], from: Fixture.clusterIPs)
         #expect(throws: NFTError.self) { try kernel.commit(missing) }
         var dangling = Transaction()
-        dangling.add([Element("10.96.0.12", .proto(.tcp), .port(80), verdict: .goto("nowhere"))], to: Fixture.serviceIPs)
+        dangling.add([Element("10.96.0.12", .proto(.tcp), .port(80), verdict: .goto("nowhere"))],
+                     to: Fixture.serviceIPs)
         #expect(throws: NFTError.self) { try kernel.commit(dangling) }
     }
 

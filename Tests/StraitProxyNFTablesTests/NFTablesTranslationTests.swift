@@ -29,8 +29,12 @@ struct NFTablesTranslationTests {
         let rules = contents.rules(in: chain)
         #expect(rules.count == 2, "masquerade for sources outside the pod network, then the DNAT")
         #expect(rules.last?.expressions.contains(.numgen(.random, modulus: 3, dreg: .reg3)) == true)
-        #expect(rules.last?.expressions.contains { if case .lookup(let set, .reg32(7), .reg4?, _) = $0 { set.hasPrefix("endpoint-addresses-") } else { false } } == true)
-        for base in ["nat-prerouting", "nat-output", "nat-postrouting", "filter-input", "filter-forward", "filter-output"] {
+        #expect(rules.last?.expressions.contains {
+            if case .lookup(let set, .reg32(7), .reg4?, _) = $0 { set.hasPrefix("endpoint-addresses-") } else { false }
+        } == true)
+        let bases = ["nat-prerouting", "nat-output", "nat-postrouting",
+                     "filter-input", "filter-forward", "filter-output"]
+        for base in bases {
             #expect(contents.chain(base)?.base != nil, "\(base)")
         }
         #expect(contents.chain("nat-prerouting")?.base?.priority == Priority.dstnat)
@@ -48,7 +52,8 @@ struct NFTablesTranslationTests {
         try await backend.sync(from: first, to: second)
         let tx = await backend.lastTransaction
         #expect(tx.onlyElements, "\(tx.changes)")
-        #expect(tx.elementSets.map { $0.hasPrefix("endpoint-addresses-") ? "endpoint-addresses" : $0 }.sorted() == ["endpoint-addresses", "hairpin-endpoints"], "\(tx.changes)")
+        let sets = tx.elementSets.map { $0.hasPrefix("endpoint-addresses-") ? "endpoint-addresses" : $0 }.sorted()
+        #expect(sets == ["endpoint-addresses", "hairpin-endpoints"], "\(tx.changes)")
         let contents = try #require(try kernel.list(table))
         let addresses = Set(Self.all(contents, "endpoint-addresses").compactMap(\.value))
         #expect(addresses == Set(["10.244.1.2", "10.244.9.2", "10.244.3.2"].map { ElementValue.data([.ipv4($0)]) }))
@@ -126,9 +131,11 @@ struct NFTablesTranslationTests {
             Element(["203.0.113.10", .proto(.tcp), .port(80)], .verdict(.goto(external))),
             Element(["203.0.113.20", .proto(.tcp), .port(80)], .verdict(.goto(firewall))),
         ]))
-        #expect(contents.elements["service-nodeports"] == [Element([.proto(.tcp), .port(30080)], .verdict(.goto(external)))])
+        #expect(contents.elements["service-nodeports"]
+                == [Element([.proto(.tcp), .port(30080)], .verdict(.goto(external)))])
         #expect(contents.rules(in: external).first?.expressions == [.verdict(.jump("mark-for-masquerade"))])
-        #expect(contents.rules(in: external).last?.expressions == [.verdict(.goto(NFTablesChainName.cluster(Plans.web)))])
+        #expect(contents.rules(in: external).last?.expressions
+                == [.verdict(.goto(NFTablesChainName.cluster(Plans.web)))])
         #expect(contents.rules(in: firewall).count == 2)
         #expect(contents.rules(in: firewall).last?.expressions == [.verdict(.drop)])
     }
@@ -136,7 +143,8 @@ struct NFTablesTranslationTests {
     @Test("ClientIP affinity: a remembered-slot rule before the random one, both keyed by the pool")
     func affinity() async throws {
         let backend = self.backend
-        try await backend.sync(from: nil, to: Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(2), affinity: 10800)))
+        let sticky = Plans.clusterIP(endpoints: Plans.endpoints(2), affinity: 10800)
+        try await backend.sync(from: nil, to: Plans.table(sticky))
         let rules = try #require(try kernel.list(table)?.rules(in: NFTablesChainName.cluster(Plans.web)))
         #expect(rules.count == 3)
         let dynsets = rules.flatMap(\.expressions).filter { if case .dynset = $0 { true } else { false } }
@@ -147,8 +155,8 @@ struct NFTablesTranslationTests {
     @Test("a full sync repairs a deleted element and a deleted chain, and then has nothing left to do")
     func fullSyncRepairs() async throws {
         let backend = self.backend
-        let services = Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(2)),
-                                   Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: Plans.endpoints(1, from: 7)))
+        let dns = Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: Plans.endpoints(1, from: 7))
+        let services = Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(2)), dns)
         try await backend.sync(from: nil, to: services)
         let before = try #require(try kernel.list(table))
         // By hand: the dns dispatch element, then the dns chain with its endpoint elements.
