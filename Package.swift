@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -27,7 +28,8 @@ let package = Package(
         // MARK: Values and the system
         .target(name: "StraitModel"),
         /// Files, locks and child processes: the one door to the system that several modules share.
-        .target(name: "StraitSystem"),
+        .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "StraitSystem", dependencies: ["CSystemShim"]),
         .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Store
@@ -41,9 +43,21 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
+        // MARK: Kubernetes API
+        /// The Kubernetes API client: kubeconfig, in-cluster config, TLS, informers (pages, watch, 410 re-list).
+        .target(name: "StraitKube", dependencies: [
+            "StraitModel",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+
         // MARK: Kernel
-        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim"]),
-        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitModel"]),
+        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"]),
+        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem", "StraitModel"]),
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
@@ -59,8 +73,9 @@ let package = Package(
         /// One module per proxy mode: translation of the core's plan into one kernel interface.
         .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
         .target(name: "StraitProxyNFTables", dependencies: ["StraitProxy", "StraitNFT", "StraitModel"]),
-        /// Where the proxy's objects come from, outside the core: Strait's store (and the Kubernetes API).
-        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitModel", "StraitStore"]),
+        .target(name: "StraitProxyIPVS", dependencies: ["StraitProxy", "StraitModel", "StraitNetlink", "StraitNFT"]),
+        /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
+        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel", "StraitStore"]),
         /// The one place a `--proxy-mode` becomes a backend.
         .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitProxyNFTables",
                                                          "StraitNFT", "StraitModel"]),
@@ -69,7 +84,7 @@ let package = Package(
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
-            "StraitProxy", "StraitProxyModes", "StraitSources",
+            "StraitProxy", "StraitProxyModes", "StraitKube", "StraitSources",
             "StraitOverlay", "StraitStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -94,7 +109,14 @@ let package = Package(
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [
             "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources", "StraitProxyNFTables", "StraitNFT",
-            "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore",
+            "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore", "StraitSystem",
+        ]),
+        .testTarget(name: "StraitProxyIPVSTests", dependencies: [
+            "StraitProxyIPVS", "StraitProxy", "StraitModel", "StraitNetlink", "StraitTestSupport",
+        ]),
+        .testTarget(name: "StraitKubeTests", dependencies: [
+            "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
         .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),

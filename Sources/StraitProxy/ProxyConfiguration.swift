@@ -30,6 +30,18 @@ public struct ProxyConfiguration: Sendable, Hashable {
     public var healthzBindAddress: BindAddress? = BindAddress(host: "0.0.0.0", port: 10256)
     /// `bindAddress` of the configuration file (kept for compatibility; unused).
     public var bindAddress: String?
+    /// `clientConnection` of the configuration file: how to reach the Kubernetes API.
+    public var clientConnection = ClientConnection()
+
+    /// kube-proxy's `ClientConnectionConfiguration`; nil or 0 means "the default".
+    public struct ClientConnection: Sendable, Hashable {
+        public var kubeconfig: String?
+        public var qps: Double?
+        public var burst: Int?
+        public var contentType: String?
+
+        public init() {}
+    }
 
     public init() {}
 
@@ -159,6 +171,28 @@ public struct ProxyConfiguration: Sendable, Hashable {
                 guard let items = value.sequence else { throw Error(field: key, problem: "expected a list") }
                 config.nodePortAddresses = try items.enumerated().map { (i, item) throws(Error) in
                     try string(item, "\(key)[\(i)]")
+                }
+            case "clientConnection":
+                guard let inner = value.mapping else { throw Error(field: key, problem: "expected a mapping") }
+                for (innerKey, innerValue) in inner {
+                    let name = innerKey.string ?? ""
+                    let field = "clientConnection.\(name)"
+                    let text = try string(innerValue, field)
+                    switch name {
+                    case "kubeconfig": config.clientConnection.kubeconfig = text.isEmpty ? nil : text
+                    case "contentType": config.clientConnection.contentType = text.isEmpty ? nil : text
+                    case "acceptContentTypes":
+                        if !text.isEmpty && text != "application/json" {
+                            warnings.append("\(field) \(text): Strait accepts application/json only")
+                        }
+                    case "qps":
+                        guard let qps = Double(text), qps >= 0 else { throw Error(field: field, problem: "expected a number") }
+                        config.clientConnection.qps = qps == 0 ? nil : qps
+                    case "burst":
+                        guard let burst = Int(text), burst >= 0 else { throw Error(field: field, problem: "expected a whole number") }
+                        config.clientConnection.burst = burst == 0 ? nil : burst
+                    default: warnings.append("\(field) is not supported by Strait; ignored")
+                    }
                 }
             case "syncPeriod": config.syncPeriod = try duration(value, key)
             case "minSyncPeriod": config.minSyncPeriod = try duration(value, key)

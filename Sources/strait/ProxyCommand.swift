@@ -56,6 +56,8 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @OptionGroup var storeOptions: ObjectStoreOptions
 
+    @OptionGroup var kubeOptions: KubeOptions
+
     func run() async throws {
         var configuration = ProxyConfiguration()
         if let config {
@@ -79,6 +81,16 @@ struct ProxyCommand: AsyncParsableCommand {
             return
         }
         log.info("\(configuration.mode.rawValue) mode through the \(flavor) binaries")
+        if let source = try kubeOptions.source(configuration, storeFlag: storeOptions.store, log: log) {
+            do {
+                try await ProxyRunner(config: configuration, options: options, backend: backend, source: source, log: log).run()
+            } catch {
+                await source.client.shutdown()
+                throw error
+            }
+            await source.client.shutdown()
+            return
+        }
         let store = try await storeOptions.open()
         let runner = ProxyRunner(config: configuration, options: options, backend: backend,
                                  source: StoreSource(store: store.store, log: log), log: log)
