@@ -57,7 +57,7 @@ let package = Package(
 
         // MARK: Kernel
         .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"]),
-        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem"]),
+        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem", "StraitModel"]),
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
@@ -72,11 +72,13 @@ let package = Package(
         ]),
         /// One module per proxy mode: translation of the core's plan into one kernel interface.
         .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
+        .target(name: "StraitProxyNFTables", dependencies: ["StraitProxy", "StraitNFT", "StraitModel"]),
         .target(name: "StraitProxyIPVS", dependencies: ["StraitProxy", "StraitModel", "StraitNetlink", "StraitNFT"]),
         /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
         .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel", "StraitStore"]),
         /// The one place a `--proxy-mode` becomes a backend.
-        .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitModel"]),
+        .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitProxyNFTables",
+                                                         "StraitNFT", "StraitModel"]),
         .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
@@ -93,17 +95,20 @@ let package = Package(
             .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"),
         ]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
-        .executableTarget(name: "strait-bench", dependencies: ["StraitModel", "StraitNetlink", "StraitNFT"]),
+        .executableTarget(name: "strait-bench", dependencies: [
+            "StraitModel", "StraitNetlink", "StraitNFT", "StraitProxy", "StraitProxyNFTables",
+        ]),
 
         // MARK: Tests
         .target(name: "StraitTestSupport", dependencies: ["StraitModel", "StraitSystem"], path: "Sources/StraitTestSupport"),
         .testTarget(name: "StraitModelTests", dependencies: ["StraitModel", "StraitManifest"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StraitNetlinkTests", dependencies: ["StraitNetlink", "StraitTestSupport"]),
         .testTarget(name: "StraitNFTTests", dependencies: ["StraitNFT", "StraitTestSupport"]),
+        .testTarget(name: "StraitProxyNFTablesTests", dependencies: ["StraitProxyNFTables", "StraitProxy", "StraitNFT", "StraitModel"]),
         .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [
-            "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources",
+            "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources", "StraitProxyNFTables", "StraitNFT",
             "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore", "StraitSystem",
         ]),
         .testTarget(name: "StraitProxyIPVSTests", dependencies: [

@@ -34,12 +34,12 @@ enum HostPorts {
                     parts.append(family == .ip ? .match(ipDaddr: hostIP) : .match(ip6Daddr: hostIP))
                 }
                 parts += [.match(l4proto: l4proto(mapping)), .match(thDport: UInt16(mapping.hostPort)),
-                          .dnat(to: datum(address), port: UInt16(mapping.containerPort), family: family)]
+                          .dnat(to: Datum(address), port: UInt16(mapping.containerPort), family: family)]
                 return parts.flatMap { $0 }
             }
             let source: KeyField = family == .ip ? .ipSaddr : .ip6Saddr
             let hostLength = family == .ip ? 32 : 128
-            let hairpin: [[Expression]] = [.match(source, inPrefix: datum(address), length: hostLength), .masquerade()]
+            let hairpin: [[Expression]] = [.match(source, inPrefix: Datum(address), length: hostLength), .masquerade()]
             var snat = [hairpin.flatMap { $0 }]
             if family == .ip {
                 let localhost: [[Expression]] = [.match(.ipSaddr, inPrefix: .ipv4("127.0.0.0"), length: 8), .masquerade()]
@@ -71,7 +71,7 @@ enum HostPorts {
             }
             return .init(map: "hostports", key: portKey)
         }
-        entries.append(.init(map: "snat", key: [datum(address)], chain: snatChain))
+        entries.append(.init(map: "snat", key: [Datum(address)], chain: snatChain))
         return entries
     }
 
@@ -110,7 +110,6 @@ enum HostPorts {
         }
     }
 
-    private static func datum(_ address: IPAddress) -> Datum { address.family == .ipv4 ? .ipv4("\(address)") : .ipv6("\(address)") }
 
     /// Whether the mapping applies to the pod address's family (a wildcard host IP applies to both).
     private static func isFamily(_ mapping: PortMapping, _ address: IPAddress) -> Bool {

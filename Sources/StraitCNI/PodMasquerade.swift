@@ -12,22 +12,22 @@ enum PodMasquerade {
     static func add(_ key: AttachmentKey, leases: [Lease], clusterNetworks: [String] = []) throws(CNIError) {
         for lease in leases {
             let (table, field, multicast) = parts(lease)
-            let network = datum(lease.subnet.network)
+            let network = Datum(lease.subnet.network)
             var rule: [[Expression]] = [.match(field, inPrefix: network, length: lease.subnet.prefixLength, negated: true)]
             for text in clusterNetworks {
                 guard let cluster = try? IPCIDR(networkParsing: text), cluster.family == lease.address.family else {
                     continue
                 }
-                rule.append(.match(field, inPrefix: datum(cluster.network), length: cluster.prefixLength,
+                rule.append(.match(field, inPrefix: Datum(cluster.network), length: cluster.prefixLength,
                                    negated: true))
             }
             rule += [.match(field, inPrefix: multicast.address, length: multicast.length, negated: true), .masquerade()]
-            try table.add(key, rules: [rule.flatMap { $0 }], keys: [[datum(lease.address)]])
+            try table.add(key, rules: [rule.flatMap { $0 }], keys: [[Datum(lease.address)]])
         }
     }
 
     static func remove(_ key: AttachmentKey, leases: [Lease]) throws(CNIError) {
-        for lease in leases { try parts(lease).table.remove(key, keys: [[datum(lease.address)]]) }
+        for lease in leases { try parts(lease).table.remove(key, keys: [[Datum(lease.address)]]) }
     }
 
     private static func parts(_ lease: Lease) -> (table: AttachmentNATTable, destination: KeyField, multicast: (address: Datum, length: Int)) {
@@ -43,5 +43,4 @@ enum PodMasquerade {
         return (nat, v4 ? .ipDaddr : .ip6Daddr, v4 ? (.ipv4("224.0.0.0"), 4) : (.ipv6("ff00::"), 8))
     }
 
-    private static func datum(_ address: IPAddress) -> Datum { address.family == .ipv4 ? .ipv4("\(address)") : .ipv6("\(address)") }
 }

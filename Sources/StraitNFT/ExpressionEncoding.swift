@@ -140,8 +140,9 @@ enum ExpressionEncoding {
     }
 
     /// Reads one libnftnl expression back; nil for kinds this module does not write.
-    /// Anonymous set lookups come back through `anonymousSets` (the sets dumped with the table).
-    static func decode(_ e: OpaquePointer, anonymousSets: [String: AnonymousSet]) -> Expression? {
+    /// Anonymous set lookups come back through `anonymousSets` (the sets dumped with the table);
+    /// `family` is the table's (an ICMP and an ICMPv6 reject are the same message).
+    static func decode(_ e: OpaquePointer, anonymousSets: [String: AnonymousSet], family: Family) -> Expression? {
         func u32(_ attribute: Int) -> UInt32 { nftnl_expr_get_u32(e, UInt16(attribute)) }
         func has(_ attribute: Int) -> Bool { nftnl_expr_is_set(e, UInt16(attribute)) }
         func register(_ attribute: Int) -> Register? { has(attribute) ? Register(rawValue: u32(attribute)) : nil }
@@ -216,7 +217,7 @@ enum ExpressionEncoding {
             switch u32(NFTNL_EXPR_REJECT_TYPE) {
             case NFT_REJECT_TCP_RST.rawValue: return .reject(.tcpReset)
             case NFT_REJECT_ICMPX_UNREACH.rawValue: return .reject(.icmpx(code: code))
-            default: return .reject(.icmp(code: code))
+            default: return .reject(family == .ip6 ? .icmpv6(code: code) : .icmp(code: code))
             }
         case "fib":
             guard let result = FibResult(rawValue: u32(NFTNL_EXPR_FIB_RESULT)) else { return nil }

@@ -174,7 +174,8 @@ struct TableDump {
             let iterator = nftnl_expr_iter_create(object)!
             defer { nftnl_expr_iter_destroy(iterator) }
             while let item = nftnl_expr_iter_next(iterator) {
-                if let expression = ExpressionEncoding.decode(item, anonymousSets: anonymousSets) {
+                if let expression = ExpressionEncoding.decode(item, anonymousSets: anonymousSets,
+                                                              family: table.family) {
                     expressions.append(expression)
                 }
             }

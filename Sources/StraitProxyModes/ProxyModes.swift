@@ -4,6 +4,8 @@ import Glibc
 import StraitModel
 import StraitProxy
 import StraitProxyIPTables
+import StraitProxyNFTables
+import StraitNFT
 
 /// The one place a `--proxy-mode` becomes a backend: one per IP family the node runs, joined by
 /// `DualStackBackend` when there are two.
@@ -47,8 +49,12 @@ public enum ProxyModes {
                                 tools: IPTablesRestore(flavor: settings.iptablesFlavor, family: family,
                                                        namespace: settings.namespace))
             }
-        case .nftables, .ipvs:
-            throw Unavailable(mode: mode, reason: "this Strait has the iptables mode only")
+        case .nftables:
+            // One netlink socket serves both families' tables (its calls are serialized).
+            let kernel = try settings.namespace.map { try NFTConnection(namespace: $0) } ?? NFTConnection()
+            perFamily = settings.families.map { NFTablesBackend(family: $0, options: settings.options, kernel: kernel) }
+        case .ipvs:
+            throw Unavailable(mode: mode, reason: "this Strait has the iptables and nftables modes only")
         }
         return perFamily.count == 1 ? perFamily[0] : DualStackBackend(perFamily)
     }

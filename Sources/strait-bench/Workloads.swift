@@ -3,13 +3,15 @@ import Glibc
 #endif
 
 /// A timed workload: takes its arguments, does the work, prints `seconds=<elapsed>` for the timed part.
-typealias BenchWorkload = @Sendable ([String]) throws -> Void
+typealias BenchWorkload = @Sendable ([String]) async throws -> Void
 
 /// Every workload by the name `scripts/bench` calls it.
 let benchWorkloads: [String: BenchWorkload] = [
     "veth": vethWorkload,
     "nft-set": nftSetWorkload,
     "cni-floor": cniFloorWorkload,
+    "nft-commit-cost": nftCommitCostWorkload,
+    "nft-proxy": nftProxyWorkload,
 ]
 
 /// Seconds since an arbitrary start, from the monotonic clock.
@@ -17,4 +19,11 @@ func monotonicSeconds() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// `value` with two decimals, as the workloads print milliseconds (no Foundation here).
+func twoDecimals(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let fraction = abs(hundredths % 100)
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }

@@ -11,7 +11,7 @@ guard let workload = arguments.first, let run = benchWorkloads[workload] else {
     exit(2)
 }
 do {
-    try run(Array(arguments.dropFirst()))
+    try await run(Array(arguments.dropFirst()))
 } catch {
     print("strait-bench \(workload): \(error)")
     exit(1)

@@ -13,7 +13,7 @@ import StraitSources
 struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxy",
-        abstract: "Program Services into the kernel, as kube-proxy does (iptables mode).",
+        abstract: "Program Services into the kernel, as kube-proxy does (iptables or nftables mode).",
         discussion: """
             kube-proxy's flags, as kube-proxy takes them (--flag=value, --flag value, --bool, --bool=false, -v=N).
             With --config the file gives every setting, except --hostname-override and -v (kube-proxy's rule).

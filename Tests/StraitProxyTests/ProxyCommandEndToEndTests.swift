@@ -99,7 +99,7 @@ import Testing
     }
 
     @Test func unavailableModesSayso() throws {
-        let result = try Command.output([builtProduct("strait"), "proxy", "--proxy-mode", "nftables"])
+        let result = try Command.output([builtProduct("strait"), "proxy", "--proxy-mode", "ipvs"])
         #expect(!result.succeeded && result.stderr.contains("not available yet"))
     }
 }

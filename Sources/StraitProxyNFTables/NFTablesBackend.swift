@@ -1,0 +1,103 @@
+import StraitModel
+import StraitNFT
+import StraitProxy
+
+/// The nftables mode for one IP family: programs the table `strait` of family `ip` or `ip6`
+/// through `StraitNFT`, one transaction per sync holding only the difference (kube-proxy's
+/// nftables proxier, over netlink instead of the `nft` binary).
+///
+/// A partial sync diffs the changed ports against what the last sync committed; a full sync reads
+/// the table back and repairs whatever differs from the desired state (a chain or element deleted
+/// by hand comes back). Endpoints are data (`endpoint-addresses`, `endpoint-ports`), so a changed
+/// endpoint is a data-only commit that the kernel applies without re-validating the table; rules
+/// and verdict elements change only when a Service appears, goes, changes its addresses or fates,
+/// or its endpoint count changes (the `numgen` modulus).
+public actor NFTablesBackend: ProxyBackend {
+    public nonisolated let mode = ProxyMode.nftables
+    public nonisolated let family: IPFamily
+    private let layout: NFTablesLayout
+    private let kernel: any NFTKernel
+    private var state = NFTablesState()
+    private var slots = EndpointSlots()
+    /// The last transaction committed (for tests and logs): what the sync changed.
+    public private(set) var lastTransaction = Transaction()
+
+    public init(family: IPFamily, options: ProxyOptions, kernel: any NFTKernel) {
+        self.family = family
+        self.layout = NFTablesLayout(family: family, options: options)
+        self.kernel = kernel
+    }
+
+    /// The table this backend owns. Equivalent: `nft list table ip strait`.
+    public nonisolated var table: Table { NFTablesLayout(family: family, options: ProxyOptions()).table }
+
+    public func sync(from old: ServiceTable?, to new: ServiceTable) async throws {
+        if let old {
+            try partialSync(from: old, to: new)
+        } else {
+            try fullSync(new)
+        }
+    }
+
+    /// Deletes the table and everything in it. Equivalent: `nft delete table ip strait`.
+    public func cleanup() async throws {
+        state = NFTablesState()
+        slots = EndpointSlots()
+        guard try kernel.list(layout.table) != nil else { return }
+        var tx = Transaction()
+        tx.delete(layout.table)
+        try kernel.commit(tx)
+        lastTransaction = tx
+    }
+
+    // MARK: Partial sync
+
+    private func partialSync(from old: ServiceTable, to new: ServiceTable) throws {
+        let (upserted, removed) = new.changedPorts(since: old)
+        var nextState = state, nextSlots = slots
+        var updates: [(ServicePortName, ServicePortObjects?)] = []
+        for name in removed {
+            nextSlots.release(name)
+            updates.append((name, nil))
+        }
+        for entry in upserted {
+            guard let plan = entry.plan(for: family) else {
+                nextSlots.release(entry.name)
+                updates.append((entry.name, nil))
+                continue
+            }
+            updates.append((entry.name, ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)))
+        }
+        var diff = NFTablesDiff()
+        nextState.replace(updates, recording: &diff)
+        let tx = diff.transaction(layout)
+        try kernel.commit(tx)
+        lastTransaction = tx
+        state = nextState
+        slots = nextSlots
+    }
+
+    // MARK: Full sync
+
+    private func fullSync(_ new: ServiceTable) throws {
+        var nextSlots = slots
+        var nextState = NFTablesState()
+        var updates: [(ServicePortName, ServicePortObjects?)] = []
+        for entry in new.sortedEntries {
+            guard let plan = entry.plan(for: family) else { continue }
+            updates.append((entry.name, ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)))
+        }
+        // Pools of ports that are gone give their numbers back.
+        let kept = Set(updates.map(\.0))
+        for key in nextSlots.pools.keys where !kept.contains(key.name) { nextSlots.release(key.name) }
+        var ignored = NFTablesDiff()
+        nextState.replace(updates, recording: &ignored)
+
+        let desired = DesiredTable(layout: layout, state: nextState)
+        let tx = desired.repair(try kernel.list(layout.table))
+        try kernel.commit(tx)
+        lastTransaction = tx
+        state = nextState
+        slots = nextSlots
+    }
+}

@@ -1,0 +1,143 @@
+import StraitNFT
+
+/// `nft-commit-cost NETNS SERVICES`: the kernel cost of the commits the nftables proxy mode makes,
+/// in a table shaped like the mode's (`ip strait-cost`: SERVICES service chains reached through the
+/// verdict map `service-ips`, each DNATing to `pool . numgen random mod 10` through the data maps
+/// `endpoint-addresses-S` and `endpoint-ports-S`, one of 256 shards by pool). Times
+/// from this netlink client, each commit 20 times, and prints the median and the worst in ms:
+/// - `endpoint`: one endpoint replaced (delete and add one element in each data map): data only;
+/// - `service-add`: a new Service (a chain, its rule, its endpoints, a verdict element);
+/// - `service-delete`: that Service removed again (elements first, then the chain).
+/// The table is deleted at the end.
+func nftCommitCostWorkload(_ arguments: [String]) throws {
+    guard arguments.count == 2, let services = Int(arguments[1]), services > 0 else { throw CommitCostUsage() }
+    let connection = try NFTConnection(namespace: arguments[0])
+    let shape = ProxyShapedTable(table: Table(.ip, "strait-cost"))
+    // Rules before elements, as the mode writes a full sync: a rule that binds a map makes the kernel
+    // check every element already in it.
+    var setup = shape.skeleton
+    for service in 0..<services { shape.addService(service, to: &setup, elements: false) }
+    for service in 0..<services { shape.addElements(service, to: &setup) }
+    let start = monotonicSeconds()
+    try connection.commit(setup)
+    print("full-load-ms=\(twoDecimals((monotonicSeconds() - start) * 1000))")
+    defer {
+        var cleanup = Transaction()
+        cleanup.delete(shape.table)
+        try? connection.commit(cleanup)
+    }
+
+    var endpoint: [Double] = [], add: [Double] = [], delete: [Double] = []
+    var generation: [Int: Int] = [:]
+    for round in 0..<20 {
+        let service = round * 7 % services
+        let current = generation[service, default: 0]
+        generation[service] = current + 1
+        var change = Transaction()
+        change.delete([shape.addressElement(service, slot: 0, endpoint: current)], from: shape.addresses(service))
+        change.delete([shape.portElement(service, slot: 0)], from: shape.ports(service))
+        change.add([shape.addressElement(service, slot: 0, endpoint: current + 1)], to: shape.addresses(service))
+        change.add([shape.portElement(service, slot: 0)], to: shape.ports(service))
+        endpoint.append(try timed { try connection.commit(change) })
+
+        var fresh = Transaction()
+        shape.addService(services + round, to: &fresh)
+        add.append(try timed { try connection.commit(fresh) })
+        var gone = Transaction()
+        shape.removeService(services + round, from: &gone)
+        delete.append(try timed { try connection.commit(gone) })
+    }
+    for (name, samples) in [("endpoint", endpoint), ("service-add", add), ("service-delete", delete)] {
+        let sorted = samples.sorted()
+        print("\(name)-ms p50=\(twoDecimals(sorted[sorted.count / 2])) max=\(twoDecimals(sorted.last!))")
+    }
+}
+
+private func timed(_ body: () throws -> Void) throws -> Double {
+    let start = monotonicSeconds()
+    try body()
+    return (monotonicSeconds() - start) * 1000
+}
+
+/// The nftables mode's table reduced to what a commit's cost depends on.
+struct ProxyShapedTable {
+    let table: Table
+    var nat: Chain {
+        Chain(table: table, name: "nat-prerouting",
+              base: BaseChain(type: .nat, hook: .prerouting, priority: Priority.dstnat))
+    }
+    var services: Chain { Chain(table: table, name: "services") }
+    var serviceIPs: NFTSet {
+        NFTSet(table: table, name: "service-ips", keyType: [.ipv4Addr, .inetProto, .inetService], dataType: .verdict)
+    }
+    static let shards = 256
+    func addresses(_ service: Int) -> NFTSet {
+        NFTSet(table: table, name: "endpoint-addresses-\(service % Self.shards)", keyType: [.mark, .mark],
+               dataType: .ipv4Addr)
+    }
+    func ports(_ service: Int) -> NFTSet {
+        NFTSet(table: table, name: "endpoint-ports-\(service % Self.shards)", keyType: [.mark, .mark],
+               dataType: .inetService)
+    }
+
+    var skeleton: Transaction {
+        var tx = Transaction()
+        tx.add(table)
+        tx.add(serviceIPs)
+        for shard in 0..<Self.shards {
+            tx.add(addresses(shard))
+            tx.add(ports(shard))
+        }
+        tx.add(nat)
+        tx.add(services)
+        tx.add(Rule(in: nat, .jump(services.name)))
+        tx.add(Rule(in: services, .vmap([.ipDaddr, .l4proto, .thDport], map: serviceIPs.name)))
+        return tx
+    }
+
+    func chain(_ service: Int) -> Chain { Chain(table: table, name: "service-\(service)") }
+    func clusterIP(_ service: Int) -> Datum { .ipv4("10.\(96 + service >> 16).\(service >> 8 & 255).\(service & 255)") }
+    func dispatch(_ service: Int) -> Element {
+        Element(clusterIP(service), .proto(.tcp), .port(80), verdict: .goto(chain(service).name))
+    }
+
+    func addressElement(_ service: Int, slot: Int, endpoint: Int) -> Element {
+        let index = service * 10 + slot + endpoint * 7919
+        return Element([.mark(UInt32(service)), .mark(UInt32(slot))],
+                       .data([.ipv4("10.\(128 + index >> 16 & 63).\(index >> 8 & 255).\(index & 255)")]))
+    }
+
+    func portElement(_ service: Int, slot: Int) -> Element {
+        Element([.mark(UInt32(service)), .mark(UInt32(slot))], .data([.port(8080)]))
+    }
+
+    func addService(_ service: Int, to tx: inout Transaction, elements: Bool = true) {
+        let chain = chain(service)
+        tx.add(chain)
+        tx.add(Rule(table: table, chain: chain.name, expressions: [
+            .immediate(dreg: .reg32(7), data: withUnsafeBytes(of: UInt32(service)) { Array($0) }),
+            .numgen(.random, modulus: 10, dreg: .reg3),
+            .lookup(set: addresses(service).name, sreg: .reg32(7), dreg: .reg4),
+            .lookup(set: ports(service).name, sreg: .reg32(7), dreg: .reg32(9)),
+            .nat(.dnat, family: .ip, addressMin: .reg4, portMin: .reg32(9)),
+        ]))
+        if elements { addElements(service, to: &tx) }
+    }
+
+    func addElements(_ service: Int, to tx: inout Transaction) {
+        tx.add((0..<10).map { addressElement(service, slot: $0, endpoint: 0) }, to: addresses(service))
+        tx.add((0..<10).map { portElement(service, slot: $0) }, to: ports(service))
+        tx.add([dispatch(service)], to: serviceIPs)
+    }
+
+    func removeService(_ service: Int, from tx: inout Transaction) {
+        tx.delete([dispatch(service)], from: serviceIPs)
+        tx.delete((0..<10).map { addressElement(service, slot: $0, endpoint: 0) }, from: addresses(service))
+        tx.delete((0..<10).map { portElement(service, slot: $0) }, from: ports(service))
+        tx.delete(chain(service))
+    }
+}
+
+struct CommitCostUsage: Error, CustomStringConvertible {
+    var description: String { "usage: strait-bench nft-commit-cost NETNS SERVICES" }
+}

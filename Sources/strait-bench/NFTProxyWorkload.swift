@@ -1,0 +1,116 @@
+import StraitModel
+import StraitNFT
+import StraitProxy
+import StraitProxyNFTables
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `nft-proxy NETNS SERVICES [CHANGES]`: the nftables mode's backend over netlink in the existing
+/// namespace NETNS, with SERVICES ClusterIP Services × 10 endpoints (plans as the core makes them):
+/// - `full-sync-ms`: the first full sync into an empty namespace (translation, read-back, commit);
+/// - `full-commit-ms`: the kernel's part of it: the same transaction committed again by this
+///   program alone into a fresh table (the floor);
+/// - `endpoint-ms p50 p99`: CHANGES (default 50) syncs that each replace one endpoint of one
+///   Service; `endpoint-commit-ms`: the commit alone (the kernel has applied it when the commit's
+///   acknowledgements are read: netlink commits are synchronous);
+/// - `service-ms`: a new Service with 10 endpoints; `rss-mb`: this process's peak resident set.
+/// Leaves the table in place, for `nft list` / `nft -f` comparisons by `scripts/bench`.
+func nftProxyWorkload(_ arguments: [String]) async throws {
+    guard arguments.count >= 2, let count = Int(arguments[1]), count > 0 else { throw NFTProxyUsage() }
+    let changes = arguments.count > 2 ? Int(arguments[2]) ?? 50 : 50
+    let kernel = TimedKernel(try NFTConnection(namespace: arguments[0]))
+    let options = ProxyOptions(clusterCIDRs: [IPCIDR("10.128.0.0/9")!])
+    let backend = NFTablesBackend(family: .ipv4, options: options, kernel: kernel)
+
+    var entries = (0..<count).map { benchService($0, generation: 0) }
+    var table = ServiceTable(entries)
+    var start = monotonicSeconds()
+    try await backend.sync(from: nil, to: table)
+    let full = monotonicSeconds() - start
+    let fullTransaction = await backend.lastTransaction
+
+    // The floor: the same transaction, committed alone into a fresh table.
+    var drop = Transaction()
+    drop.delete(backend.table)
+    try kernel.commit(drop)
+    try kernel.commit(fullTransaction)
+    let fullCommit = kernel.lastCommit
+
+    var syncs: [Double] = [], commits: [Double] = []
+    for change in 0..<changes {
+        let index = change * 7919 % count
+        entries[index] = benchService(index, generation: change + 1)
+        let next = ServiceTable(entries)
+        start = monotonicSeconds()
+        try await backend.sync(from: table, to: next)
+        syncs.append(monotonicSeconds() - start)
+        commits.append(kernel.lastCommit)
+        guard await backend.lastTransaction.changes.allSatisfy({ change in
+            switch change {
+            case .add(.elements), .delete(.elements): true
+            default: false
+            }
+        }) else { throw NFTProxyUsage(problem: "an endpoint change was not a data-only commit") }
+        table = next
+    }
+    entries.append(benchService(count, generation: 0))
+    let withNew = ServiceTable(entries)
+    start = monotonicSeconds()
+    try await backend.sync(from: table, to: withNew)
+    let service = monotonicSeconds() - start
+    let serviceCommit = kernel.lastCommit
+
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    func ms(_ seconds: Double) -> String { twoDecimals(seconds * 1000) }
+    func percentile(_ values: [Double], _ p: Double) -> Double {
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+    print("full-sync-ms=\(ms(full)) full-commit-ms=\(ms(fullCommit))")
+    print("endpoint-ms p50=\(ms(percentile(syncs, 0.5))) p99=\(ms(percentile(syncs, 0.99)))")
+    print("endpoint-commit-ms p50=\(ms(percentile(commits, 0.5))) p99=\(ms(percentile(commits, 0.99)))")
+    print("service-ms=\(ms(service)) service-commit-ms=\(ms(serviceCommit))")
+    print("rss-mb=\(usage.ru_maxrss / 1024)")
+    print("seconds=\(full)")
+}
+
+/// Service `index`: cluster IP 10.96.0.0 + index, port 80/TCP, 10 endpoints; generation g replaces
+/// its first endpoint with a fresh address.
+func benchService(_ index: Int, generation: Int) -> ServicePortEntry {
+    let name = ServicePortName(namespace: "bench", name: "svc\(index)", port: "http", protocol: .tcp)
+    func address(_ n: Int) -> IPAddress {
+        IPAddress("10.\(128 + (n >> 16) & 127).\((n >> 8) & 255).\(n & 255)")!
+    }
+    var endpoints = (0..<10).map { ProxyEndpoint(address: address(index * 10 + $0), port: 8080) }
+    if generation > 0 { endpoints[0] = ProxyEndpoint(address: address(4_000_000 + generation), port: 8080) }
+    let clusterIP = IPAddress("10.\(96 + (index >> 16)).\((index >> 8) & 255).\(index & 255)")!
+    let plan = ServicePortPlan(name: name, family: .ipv4, port: 80, clusterIPs: [clusterIP], clusterPool: endpoints,
+                               clusterIPTraffic: .forward(.cluster),
+                               clusterIPMasquerade: .outside(IPCIDR("10.128.0.0/9")!))
+    return ServicePortEntry(name: name, port: 80, clusterIPs: [clusterIP], allEndpoints: endpoints, plans: [plan])
+}
+
+/// The connection, timing each commit.
+final class TimedKernel: NFTKernel, @unchecked Sendable {
+    private let connection: NFTConnection
+    private(set) var lastCommit: Double = 0
+
+    init(_ connection: NFTConnection) { self.connection = connection }
+
+    func commit(_ transaction: Transaction) throws(NFTError) {
+        let start = monotonicSeconds()
+        try connection.commit(transaction)
+        lastCommit = monotonicSeconds() - start
+    }
+
+    func list(_ table: Table) throws(NFTError) -> TableContents? { try connection.list(table) }
+    func tables(_ family: Family?) throws(NFTError) -> [Table] { try connection.tables(family) }
+}
+
+struct NFTProxyUsage: Error, CustomStringConvertible {
+    var problem = "usage: strait-bench nft-proxy NETNS SERVICES [CHANGES]"
+    var description: String { problem }
+}

@@ -1,0 +1,218 @@
+import StraitModel
+import StraitNFT
+import StraitProxy
+import Testing
+@testable import StraitProxyNFTables
+
+/// The nftables mode against the in-memory kernel: what a sync writes, and that each partial sync
+/// holds only the difference. The fake refuses what the kernel refuses (a chain deleted while an
+/// element still points at it, an element added twice with another value), so order is tested too.
+@Suite("nftables mode translation")
+struct NFTablesTranslationTests {
+    let kernel = FakeNFTKernel()
+    var backend: NFTablesBackend { NFTablesBackend(family: .ipv4, options: Plans.options, kernel: kernel) }
+    let table = Plans.layout.table
+
+    @Test("a full sync writes the fixed chains, the dispatch element, the service chain and its endpoints as data")
+    func fullSync() async throws {
+        let backend = self.backend
+        try await backend.sync(from: nil, to: Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(3))))
+        let contents = try #require(try kernel.list(table))
+        let chain = NFTablesChainName.cluster(Plans.web)
+        #expect(chain.hasPrefix("service-") && chain.hasSuffix("-default/web/tcp/http"), "\(chain)")
+        #expect(contents.chain(chain) != nil)
+        #expect(contents.elements["service-ips"] == [
+            Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto(chain)))])
+        #expect(Self.all(contents, "endpoint-addresses").count == 3)
+        #expect(Set(Self.all(contents, "endpoint-ports").map(\.value)) == [.data([.port(8080)])])
+        #expect(contents.elements["hairpin-endpoints"]?.count == 3)
+        let rules = contents.rules(in: chain)
+        #expect(rules.count == 2, "masquerade for sources outside the pod network, then the DNAT")
+        #expect(rules.last?.expressions.contains(.numgen(.random, modulus: 3, dreg: .reg3)) == true)
+        #expect(rules.last?.expressions.contains {
+            if case .lookup(let set, .reg32(7), .reg4?, _) = $0 { set.hasPrefix("endpoint-addresses-") } else { false }
+        } == true)
+        let bases = ["nat-prerouting", "nat-output", "nat-postrouting",
+                     "filter-input", "filter-forward", "filter-output"]
+        for base in bases {
+            #expect(contents.chain(base)?.base != nil, "\(base)")
+        }
+        #expect(contents.chain("nat-prerouting")?.base?.priority == Priority.dstnat)
+        #expect(contents.chain("filter-input")?.base?.priority == Priority.dstnat - 10)
+    }
+
+    @Test("an endpoint replaced is a data-only commit: one element out and one in, per data map")
+    func endpointChangeIsDataOnly() async throws {
+        let backend = self.backend
+        let first = Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(3)))
+        try await backend.sync(from: nil, to: first)
+        var replaced = Plans.endpoints(3)
+        replaced[1] = ProxyEndpoint(address: IPAddress("10.244.9.2")!, port: 8080)
+        let second = Plans.table(Plans.clusterIP(endpoints: replaced))
+        try await backend.sync(from: first, to: second)
+        let tx = await backend.lastTransaction
+        #expect(tx.onlyElements, "\(tx.changes)")
+        let sets = tx.elementSets.map { $0.hasPrefix("endpoint-addresses-") ? "endpoint-addresses" : $0 }.sorted()
+        #expect(sets == ["endpoint-addresses", "hairpin-endpoints"], "\(tx.changes)")
+        let contents = try #require(try kernel.list(table))
+        let addresses = Set(Self.all(contents, "endpoint-addresses").compactMap(\.value))
+        #expect(addresses == Set(["10.244.1.2", "10.244.9.2", "10.244.3.2"].map { ElementValue.data([.ipv4($0)]) }))
+        // The endpoints that stayed kept their slots.
+        let slotOf = Dictionary(uniqueKeysWithValues: Self.all(contents, "endpoint-addresses").map {
+            ($0.value!, $0.key[1]) })
+        #expect(slotOf[.data([.ipv4("10.244.1.2")])] == .mark(0))
+        #expect(slotOf[.data([.ipv4("10.244.3.2")])] == .mark(2))
+        #expect(slotOf[.data([.ipv4("10.244.9.2")])] == .mark(1))
+    }
+
+    @Test("a new Service adds its chain, rules and elements; a removed one loses its elements before its chain")
+    func serviceAddedAndRemoved() async throws {
+        let backend = self.backend
+        let web = Plans.clusterIP(endpoints: Plans.endpoints(2))
+        let dns = Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: Plans.endpoints(2, from: 5))
+        let one = Plans.table(web), two = Plans.table(web, dns)
+        try await backend.sync(from: nil, to: one)
+        try await backend.sync(from: one, to: two)
+        let added = await backend.lastTransaction
+        #expect(added.changes.contains(.add(.chain(Chain(table: table, name: NFTablesChainName.cluster(Plans.dns))))))
+        #expect(try kernel.list(table)?.elements["service-ips"]?.count == 2)
+
+        try await backend.sync(from: two, to: one)
+        let removed = await backend.lastTransaction
+        let deleteChain = try #require(removed.changes.firstIndex(of: .delete(.chain(
+            Chain(table: table, name: NFTablesChainName.cluster(Plans.dns))))))
+        let lastElementDelete = try #require(removed.changes.lastIndex {
+            if case .delete(.elements) = $0 { true } else { false }
+        })
+        #expect(lastElementDelete < deleteChain)
+        let contents = try #require(try kernel.list(table))
+        #expect(contents.chain(NFTablesChainName.cluster(Plans.dns)) == nil)
+        #expect(contents.elements["service-ips"]?.count == 1)
+        #expect(Self.all(contents, "endpoint-addresses").count == 2)
+    }
+
+    @Test("no endpoints rejects through the no-endpoint map; Local policy without local endpoints drops")
+    func rejectAndDrop() async throws {
+        let backend = self.backend
+        let none = Plans.clusterIP(endpoints: [])
+        var local = Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: [])
+        local.clusterIPTraffic = .drop
+        try await backend.sync(from: nil, to: Plans.table(none, local))
+        let contents = try #require(try kernel.list(table))
+        #expect(Set(contents.elements["no-endpoint-services"] ?? []) == [
+            Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto("reject-chain"))),
+            Element(["10.96.0.53", .proto(.udp), .port(53)], .verdict(.drop)),
+        ])
+        #expect(contents.elements["service-ips"] == [])
+        #expect(contents.chains.allSatisfy { !$0.name.hasPrefix("service-") || $0.name == "service-endpoints-check" })
+
+        // Endpoints arrive: the reject element goes, the dispatch element comes.
+        let old = Plans.table(none, local)
+        try await backend.sync(from: old, to: Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(1)), local))
+        let after = try #require(try kernel.list(table))
+        #expect(after.elements["no-endpoint-services"]?.count == 1)
+        #expect(after.elements["service-ips"]?.count == 1)
+    }
+
+    @Test("NodePort, external and load-balancer IPs go through the external stage; the firewall guards LB IPs")
+    func externalStageAndFirewall() async throws {
+        let backend = self.backend
+        var plan = Plans.clusterIP(endpoints: Plans.endpoints(2))
+        plan.nodePort = 30080
+        plan.externalIPs = [IPAddress("203.0.113.10")!]
+        plan.loadBalancerIPs = [IPAddress("203.0.113.20")!]
+        plan.externalTraffic = .forward(.cluster)
+        plan.externalStage = ExternalStage(masqueradeAll: true)
+        plan.firewall = LoadBalancerFirewall(allowedSources: [IPCIDR("192.168.100.2/32")!])
+        try await backend.sync(from: nil, to: Plans.table(plan))
+        let contents = try #require(try kernel.list(table))
+        let external = NFTablesChainName.external(Plans.web), firewall = NFTablesChainName.firewall(Plans.web)
+        #expect(Set(contents.elements["service-ips"] ?? []).isSuperset(of: [
+            Element(["203.0.113.10", .proto(.tcp), .port(80)], .verdict(.goto(external))),
+            Element(["203.0.113.20", .proto(.tcp), .port(80)], .verdict(.goto(firewall))),
+        ]))
+        #expect(contents.elements["service-nodeports"]
+                == [Element([.proto(.tcp), .port(30080)], .verdict(.goto(external)))])
+        #expect(contents.rules(in: external).first?.expressions == [.verdict(.jump("mark-for-masquerade"))])
+        #expect(contents.rules(in: external).last?.expressions
+                == [.verdict(.goto(NFTablesChainName.cluster(Plans.web)))])
+        #expect(contents.rules(in: firewall).count == 2)
+        #expect(contents.rules(in: firewall).last?.expressions == [.verdict(.drop)])
+    }
+
+    @Test("ClientIP affinity: a remembered-slot rule before the random one, both keyed by the pool")
+    func affinity() async throws {
+        let backend = self.backend
+        let sticky = Plans.clusterIP(endpoints: Plans.endpoints(2), affinity: 10800)
+        try await backend.sync(from: nil, to: Plans.table(sticky))
+        let rules = try #require(try kernel.list(table)?.rules(in: NFTablesChainName.cluster(Plans.web)))
+        #expect(rules.count == 3)
+        let dynsets = rules.flatMap(\.expressions).filter { if case .dynset = $0 { true } else { false } }
+        #expect(dynsets.contains(.dynset(set: "affinity", operation: .update, sregKey: .reg1, sregData: .reg3,
+                                         timeout: .seconds(10800))))
+    }
+
+    @Test("a full sync repairs a deleted element and a deleted chain, and then has nothing left to do")
+    func fullSyncRepairs() async throws {
+        let backend = self.backend
+        let dns = Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: Plans.endpoints(1, from: 7))
+        let services = Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(2)), dns)
+        try await backend.sync(from: nil, to: services)
+        let before = try #require(try kernel.list(table))
+        // By hand: the dns dispatch element, then the dns chain with its endpoint elements.
+        var vandal = Transaction()
+        let dnsChain = Chain(table: table, name: NFTablesChainName.cluster(Plans.dns))
+        let dnsElement = try #require(before.elements["service-ips"]?.first { $0.key[0] == "10.96.0.53" })
+        vandal.delete([dnsElement], from: Plans.layout.serviceIPs)
+        vandal.delete(dnsChain)
+        vandal.add(Chain(table: table, name: "stray"))
+        try kernel.commit(vandal)
+
+        try await backend.sync(from: nil, to: services)
+        let repaired = try #require(try kernel.list(table))
+        #expect(Set(repaired.chains) == Set(before.chains))
+        #expect(repaired.elements.mapValues(Set.init) == before.elements.mapValues(Set.init))
+        #expect(repaired.rules(in: dnsChain.name) == before.rules(in: dnsChain.name))
+
+        try await backend.sync(from: nil, to: services)
+        #expect(await backend.lastTransaction.isEmpty)
+    }
+
+    @Test("a Service claiming another's address and port does not break the sync; the first by name shows")
+    func conflictingAddresses() async throws {
+        let backend = self.backend
+        let a = Plans.clusterIP(endpoints: Plans.endpoints(1))
+        let b = Plans.clusterIP(ServicePortName(namespace: "other", name: "web", port: "http", protocol: .tcp),
+                                endpoints: Plans.endpoints(1, from: 4))
+        let one = Plans.table(a), both = Plans.table(a, b)
+        try await backend.sync(from: nil, to: one)
+        try await backend.sync(from: one, to: both)
+        try await backend.sync(from: both, to: Plans.table(b))
+        let contents = try #require(try kernel.list(table))
+        #expect(contents.elements["service-ips"] == [
+            Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto(NFTablesChainName.cluster(b.name))))])
+    }
+
+    @Test("cleanup removes the table; a sync that the kernel refuses leaves the last state for a full sync")
+    func cleanup() async throws {
+        let backend = self.backend
+        try await backend.sync(from: nil, to: Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(1))))
+        try await backend.cleanup()
+        #expect(try kernel.list(table) == nil)
+        try await backend.cleanup()
+    }
+
+    /// The elements of every shard of a sharded map.
+    static func all(_ contents: TableContents, _ prefix: String) -> [Element] {
+        contents.elements.filter { $0.key.hasPrefix(prefix + "-") }.flatMap(\.value)
+    }
+
+    @Test("slots: survivors keep theirs, newcomers fill holes, a shrink moves the last into the hole")
+    func reslot() {
+        let e = Plans.endpoints(5)
+        #expect(EndpointSlots.reslot([e[0], e[1], e[2]], [e[0], e[3], e[2]]) == [e[0], e[3], e[2]])
+        #expect(EndpointSlots.reslot([e[0], e[1], e[2]], [e[0], e[2]]) == [e[0], e[2]])
+        #expect(EndpointSlots.reslot([e[0], e[1]], [e[4], e[1], e[0]]) == [e[0], e[1], e[4]])
+        #expect(EndpointSlots.reslot([], [e[1], e[0]]) == [e[1], e[0]])
+    }
+}
