@@ -77,7 +77,9 @@ let package = Package(
         /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
         .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel", "StraitStore"]),
         /// The one place a `--proxy-mode` becomes a backend.
-        .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitModel"]),
+        .target(name: "StraitProxyModes", dependencies: [
+            "StraitProxy", "StraitProxyIPTables", "StraitProxyIPVS", "StraitNetlink", "StraitModel",
+        ]),
         .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
@@ -109,6 +111,8 @@ let package = Package(
         ]),
         .testTarget(name: "StraitProxyIPVSTests", dependencies: [
             "StraitProxyIPVS", "StraitProxy", "StraitModel", "StraitNetlink", "StraitTestSupport",
+            // ProxyEndToEndTopology.swift is StraitProxyTests' file (a link), which makes iptables backends too.
+            "StraitProxyIPTables", "StraitProxyModes", "StraitNFT",
         ]),
         .testTarget(name: "StraitKubeTests", dependencies: [
             "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport",

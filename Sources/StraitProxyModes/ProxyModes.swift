@@ -3,7 +3,9 @@ import Glibc
 #endif
 import StraitModel
 import StraitProxy
+import StraitNetlink
 import StraitProxyIPTables
+import StraitProxyIPVS
 
 /// The one place a `--proxy-mode` becomes a backend: one per IP family the node runs, joined by
 /// `DualStackBackend` when there are two.
@@ -15,14 +17,20 @@ public enum ProxyModes {
         public var families: [IPFamily]
         /// iptables mode: the `nft` or `legacy` binaries.
         public var iptablesFlavor: IPTablesFlavor
+        /// IPVS mode: `--ipvs-scheduler` (one of `IPVSSettings.schedulers`).
+        public var ipvsScheduler: String
+        /// IPVS mode: `--ipvs-strict-arp`.
+        public var ipvsStrictARP: Bool
         /// Tests: run the mode's tools in this named network namespace.
         public var namespace: String?
 
         public init(options: ProxyOptions, families: [IPFamily] = [.ipv4], iptablesFlavor: IPTablesFlavor = .nft,
-                    namespace: String? = nil) {
+                    ipvsScheduler: String = "rr", ipvsStrictARP: Bool = false, namespace: String? = nil) {
             self.options = options
             self.families = families
             self.iptablesFlavor = iptablesFlavor
+            self.ipvsScheduler = ipvsScheduler
+            self.ipvsStrictARP = ipvsStrictARP
             self.namespace = namespace
         }
     }
@@ -31,7 +39,7 @@ public enum ProxyModes {
     public struct Unavailable: Error, CustomStringConvertible {
         public var mode: ProxyMode
         public var reason: String
-        public var description: String { "--proxy-mode \(mode.rawValue) is not available yet: \(reason)" }
+        public var description: String { "--proxy-mode \(mode.rawValue) is not available: \(reason)" }
     }
 
     public static func backend(_ mode: ProxyMode, _ settings: Settings) throws -> any ProxyBackend {
@@ -43,8 +51,20 @@ public enum ProxyModes {
                                 tools: IPTablesRestore(flavor: settings.iptablesFlavor, family: family,
                                                        namespace: settings.namespace))
             }
-        case .nftables, .ipvs:
-            throw Unavailable(mode: mode, reason: "this Strait has the iptables mode only")
+        case .ipvs:
+            guard IPVSSettings.schedulers.contains(settings.ipvsScheduler) else {
+                throw Unavailable(mode: mode, reason: "--ipvs-scheduler \(settings.ipvsScheduler): unknown scheduler ("
+                    + IPVSSettings.schedulers.joined(separator: ", ") + ")")
+            }
+            let ipvs = IPVSSettings(scheduler: settings.ipvsScheduler, strictARP: settings.ipvsStrictARP,
+                                    options: settings.options, namespace: settings.namespace)
+            do {
+                perFamily = try settings.families.map { try IPVSBackend(family: $0, settings: ipvs) }
+            } catch let error as NetlinkError where error.code == .familyNotFound {
+                throw Unavailable(mode: mode, reason: "this kernel has no IPVS; see scripts/vm")
+            }
+        case .nftables:
+            throw Unavailable(mode: mode, reason: "this Strait has the iptables and ipvs modes only")
         }
         return perFamily.count == 1 ? perFamily[0] : DualStackBackend(perFamily)
     }

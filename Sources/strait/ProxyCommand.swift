@@ -14,8 +14,14 @@ struct ProxyCommand: AsyncParsableCommand {
         commandName: "proxy",
         abstract: "Program Services into the kernel, as kube-proxy does (iptables mode).")
 
-    @Option(name: .customLong("proxy-mode"), help: "iptables (nftables and ipvs are not available yet).")
+    @Option(name: .customLong("proxy-mode"), help: "iptables or ipvs (nftables is not available yet).")
     var proxyMode: String?
+
+    @Option(name: .customLong("ipvs-scheduler"), help: "ipvs mode: rr (default), wrr, lc, sh or mh.")
+    var ipvsScheduler = "rr"
+
+    @Flag(name: .customLong("ipvs-strict-arp"), help: "ipvs mode: arp_ignore=1, arp_announce=2.")
+    var ipvsStrictARP = false
 
     @Option(name: .customLong("hostname-override"), help: "The node name (default: the host name).")
     var hostnameOverride: String?
@@ -74,7 +80,8 @@ struct ProxyCommand: AsyncParsableCommand {
         let options = try configuration.proxyOptions(nodeIPs: NodeAddresses.local())
         let flavor = try flavor()
         let backend = try ProxyModes.backend(configuration.mode, .init(
-            options: options, families: ProxyModes.hostFamilies(), iptablesFlavor: flavor))
+            options: options, families: ProxyModes.hostFamilies(), iptablesFlavor: flavor,
+            ipvsScheduler: ipvsScheduler, ipvsStrictARP: ipvsStrictARP))
         if cleanup {
             try await backend.cleanup()
             log.info("removed every rule Strait made (\(configuration.mode.rawValue) mode, \(flavor) iptables)")
