@@ -64,7 +64,7 @@ public enum ProxyModes {
                 throw Unavailable(mode: mode, reason: "this kernel has no IPVS; see scripts/vm")
             }
         case .nftables:
-            throw Unavailable(mode: mode, reason: "this Strait has the iptables and ipvs modes only")
+            throw Unavailable(mode: mode, reason: "Strait has no nftables mode yet (iptables and ipvs are there)")
         }
         return perFamily.count == 1 ? perFamily[0] : DualStackBackend(perFamily)
     }

@@ -160,7 +160,58 @@ struct IPVSEndToEndTests {
             #expect(ProxyTopology.names(answers) == ["ep0", "ep1"], "\(answers)")
         }
     }
+
+    @Test("the built strait proxy --proxy-mode ipvs serves a Service from the store and says ipvs at /proxyMode")
+    func builtProxy() async throws {
+        try await ProxyTopology.with(endpoints: 2) { net in
+            let store = net.scripts + "/store.db"
+            let manifestPath = net.scripts + "/web.yaml"
+            try manifest.write(toFile: manifestPath, atomically: true, encoding: .utf8)
+            let strait = builtProduct("strait")
+            let proxy = try Command.start(["ip", "netns", "exec", net.node.name, strait, "proxy", "--proxy-mode", "ipvs",
+                                           "--store", store, "--hostname-override", "node",
+                                           "--cluster-cidr", "10.244.0.0/16", "--metrics-bind-address", "127.0.0.1:10249",
+                                           "--healthz-bind-address", ""], stdin: "")
+            defer { kill(proxy, SIGKILL); Command.waitForExit(proxy) }
+            try Command.run([strait, "apply", "-f", manifestPath, "--store", store])
+            #expect(try await Self.eventually(within: 120) {
+                ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, timeout: 0.5)).count == 1
+            })
+            #expect(ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, count: 20)) == ["ep0", "ep1"])
+            let mode = try net.node.run(["curl", "-s", "http://127.0.0.1:10249/proxyMode"])
+            #expect(mode == "ipvs", "\(mode)")
+            kill(proxy, SIGTERM)
+            Command.waitForExit(proxy)
+            try net.node.run([strait, "proxy", "--proxy-mode", "ipvs", "--cleanup"])
+            #expect(try net.node.run(["ipvsadm", "-Ln"]).contains("TCP") == false)
+        }
+    }
 }
+
+private let manifest = """
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web, namespace: default}
+    spec:
+      clusterIP: 10.96.0.10
+      ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+    ---
+    apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata:
+      name: web-1
+      namespace: default
+      labels: {kubernetes.io/service-name: web}
+    addressType: IPv4
+    ports: [{name: http, port: 8080, protocol: TCP}]
+    endpoints:
+    - addresses: [10.244.1.2]
+      conditions: {ready: true}
+      nodeName: node
+    - addresses: [10.244.2.2]
+      conditions: {ready: true}
+      nodeName: other
+    """
 
 /// Holds one connection open: writes the greeting to DIR/held, waits for DIR/go (at most 120 s),
 /// sends "x", writes the answer to DIR/reply and closes with a reset.
