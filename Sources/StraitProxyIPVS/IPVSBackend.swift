@@ -192,10 +192,11 @@ public actor IPVSBackend: ProxyBackend {
         }
     }
 
-    /// This family's addresses on the device, as `addAddress` takes them (no prefix).
+    /// This family's service addresses on the device, as `addAddress` takes them (no prefix); not the
+    /// link-local address the kernel gives the device itself.
     private func addressesOnDevice() throws -> Set<String> {
         guard (try? links.link(named: Self.device)) != nil else { return [] }
-        return Set(try links.addresses(of: Self.device).map { canonical(String($0.address.split(separator: "/")[0])) }
+        return Set(try links.addresses(of: Self.device).filter { $0.scope == 0 }.map { canonical(String($0.address.split(separator: "/")[0])) }
             .filter { IPAddress($0)?.family == family })
     }
 
@@ -210,8 +211,9 @@ public actor IPVSBackend: ProxyBackend {
         return Array(Set(all)).sorted()
     }
 
-    /// Removes this family's virtual services at local addresses, the helper table and the device.
-    /// Absent pieces are fine.
+    /// Removes this family's virtual services at local addresses, the helper table, this family's
+    /// addresses on the device, and the device once no other family's service address is left on
+    /// it (the other family's backend cleans up after this one). Absent pieces are fine.
     public func cleanup() async throws {
         let local = Set(try links.addresses().map { canonical(String($0.address.split(separator: "/")[0])) })
         for service in try ipvs.services() where service.isIPv6 == (family == .ipv6) {
@@ -224,8 +226,12 @@ public actor IPVSBackend: ProxyBackend {
             try nft.commit(transaction)
         }
         if (try? links.link(named: Self.device)) != nil {
-            do { try links.deleteLink(named: Self.device) } catch {
-                guard (try? links.link(named: Self.device)) == nil else { throw error }
+            for address in try addressesOnDevice() { try links.deleteAddress(address, from: Self.device) }
+            // Link-local addresses (scope 253) come with the device; only service addresses keep it.
+            if try links.addresses(of: Self.device).allSatisfy({ $0.scope != 0 }) {
+                do { try links.deleteLink(named: Self.device) } catch {
+                    guard (try? links.link(named: Self.device)) == nil else { throw error }
+                }
             }
         }
         programmed = nil

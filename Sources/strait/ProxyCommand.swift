@@ -87,7 +87,8 @@ struct ProxyCommand: AsyncParsableCommand {
             log.info("removed every rule Strait made (\(configuration.mode.rawValue) mode, \(flavor) iptables)")
             return
         }
-        log.info("\(configuration.mode.rawValue) mode through the \(flavor) binaries")
+        log.info(configuration.mode == .iptables ? "iptables mode through the \(flavor) binaries"
+                 : "\(configuration.mode.rawValue) mode")
         if let source = try kubeOptions.source(configuration, storeFlag: storeOptions.store, log: log) {
             do {
                 try await ProxyRunner(config: configuration, options: options, backend: backend, source: source, log: log).run()
