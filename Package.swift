@@ -77,8 +77,10 @@ let package = Package(
         /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
         .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel", "StraitStore"]),
         /// The one place a `--proxy-mode` becomes a backend.
-        .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitProxyNFTables",
-                                                         "StraitNFT", "StraitModel"]),
+        .target(name: "StraitProxyModes", dependencies: [
+            "StraitProxy", "StraitProxyIPTables", "StraitProxyNFTables", "StraitProxyIPVS",
+            "StraitNFT", "StraitNetlink", "StraitModel",
+        ]),
         .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
 
         // MARK: Executables
@@ -113,6 +115,8 @@ let package = Package(
         ]),
         .testTarget(name: "StraitProxyIPVSTests", dependencies: [
             "StraitProxyIPVS", "StraitProxy", "StraitModel", "StraitNetlink", "StraitTestSupport",
+            // ProxyEndToEndTopology.swift is StraitProxyTests' file (a link), which makes iptables backends too.
+            "StraitProxyIPTables", "StraitProxyModes", "StraitNFT",
         ]),
         .testTarget(name: "StraitKubeTests", dependencies: [
             "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport",

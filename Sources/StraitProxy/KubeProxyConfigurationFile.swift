@@ -49,8 +49,8 @@ extension ProxyConfiguration {
             ipvs:
               excludeCIDRs: null
               minSyncPeriod: 0s
-              scheduler: ""
-              strictARP: false
+              scheduler: \(ipvsScheduler == "rr" ? "\"\"" : ipvsScheduler)
+              strictARP: \(ipvsStrictARP)
               syncPeriod: 0s
               tcpFinTimeout: 0s
               tcpTimeout: 0s

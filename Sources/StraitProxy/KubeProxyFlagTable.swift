@@ -41,7 +41,7 @@ enum KubeProxyFlagTable {
     }
 
     static let notUsed = "Strait does not use it"
-    static let ipvs = "the ipvs mode is not available in Strait yet"
+    static let ipvs = "Strait's ipvs mode does not implement it"
     static let logging = "Strait writes plain text logs to standard error; only -v is read"
     static let localDetector = "Strait detects local traffic by --cluster-cidr only (ClusterCIDR)"
     static let localhostNodePorts = "Strait never answers NodePorts on 127.0.0.1 (no route_localnet, "
@@ -121,8 +121,12 @@ enum KubeProxyFlagTable {
         },
         ignored("ipvs-exclude-cidrs", .value("strings"), ipvs),
         ignored("ipvs-min-sync-period", .value("duration"), ipvs),
-        ignored("ipvs-scheduler", .value("string"), ipvs),
-        ignored("ipvs-strict-arp", .bool, ipvs),
+        set("ipvs-scheduler", .value("string"), "ipvs mode: rr (the default), wrr, lc, sh or mh.") {
+            c, v throws(Failure) in c.ipvsScheduler = v.isEmpty ? "rr" : v
+        },
+        set("ipvs-strict-arp", .bool, "ipvs mode: arp_ignore=1 and arp_announce=2, so only the node answers ARP.") {
+            c, v throws(Failure) in c.ipvsStrictARP = v == "true"
+        },
         ignored("ipvs-sync-period", .value("duration"), ipvs),
         ignored("ipvs-tcp-timeout", .value("duration"), ipvs),
         ignored("ipvs-tcpfin-timeout", .value("duration"), ipvs),

@@ -56,6 +56,10 @@ public struct ProxyConfiguration: Sendable, Hashable {
     public var conntrack = ConntrackSettings()
     /// `--iptables-masquerade-bit`: the fwmark bit (0–31) that marks packets to masquerade.
     public var masqueradeBit = 14
+    /// `--ipvs-scheduler` (`ipvs.scheduler`): the IPVS scheduler of every virtual service.
+    public var ipvsScheduler = "rr"
+    /// `--ipvs-strict-arp` (`ipvs.strictARP`).
+    public var ipvsStrictARP = false
     /// `--v` (`logging.verbosity`): 2 and above log debug lines.
     public var verbosity = 0
 
@@ -267,6 +271,17 @@ public struct ProxyConfiguration: Sendable, Hashable {
                     case "masqueradeBit": config.masqueradeBit = try integer(inner, field, 0...31)
                     case "syncPeriod": config.syncPeriod = try period(inner, field, config.syncPeriod)
                     case "minSyncPeriod": config.minSyncPeriod = try duration(inner, field)
+                    default: return false
+                    }
+                    return true
+                }
+            case "ipvs":
+                try section(value, key) { name, inner, field throws(Error) in
+                    switch name {
+                    case "scheduler":
+                        let text = try string(inner, field)
+                        config.ipvsScheduler = text.isEmpty ? "rr" : text
+                    case "strictARP": config.ipvsStrictARP = try bool(inner, field)
                     default: return false
                     }
                     return true

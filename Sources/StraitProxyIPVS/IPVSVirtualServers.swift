@@ -43,6 +43,12 @@ public struct IPVSVirtualServers: Sendable, Hashable {
         for service in services { insert(service, try destinations(service)) }
     }
 
+    /// Adds (or replaces) one real server of the service at `key`, which must be there.
+    public mutating func insert(_ destination: IPVSDestination, at key: IPVSVirtualAddress) {
+        precondition(services[key] != nil, "a real server needs its virtual service")
+        destinations[key, default: [:]][IPVSRealAddress(destination)] = destination
+    }
+
     /// Adds `service` with `destinations`; a second service at the same identity replaces the first.
     public mutating func insert(_ service: IPVSService, _ destinations: [IPVSDestination]) {
         let key = IPVSVirtualAddress(service)

@@ -3,9 +3,11 @@ import Glibc
 #endif
 import StraitModel
 import StraitProxy
+import StraitNetlink
 import StraitProxyIPTables
 import StraitProxyNFTables
 import StraitNFT
+import StraitProxyIPVS
 
 /// The one place a `--proxy-mode` becomes a backend: one per IP family the node runs, joined by
 /// `DualStackBackend` when there are two.
@@ -17,16 +19,23 @@ public enum ProxyModes {
         public var families: [IPFamily]
         /// iptables mode: the `nft` or `legacy` binaries.
         public var iptablesFlavor: IPTablesFlavor
+        /// IPVS mode: `--ipvs-scheduler` (one of `IPVSSettings.schedulers`).
+        public var ipvsScheduler: String
+        /// IPVS mode: `--ipvs-strict-arp`.
+        public var ipvsStrictARP: Bool
         /// Tests: run the mode's tools in this named network namespace.
         public var namespace: String?
         /// `--iptables-masquerade-bit`: the fwmark bit of packets to masquerade.
         public var masqueradeBit: Int
 
         public init(options: ProxyOptions, families: [IPFamily] = [.ipv4], iptablesFlavor: IPTablesFlavor = .nft,
-                    namespace: String? = nil, masqueradeBit: Int = 14) {
+                    ipvsScheduler: String = "rr", ipvsStrictARP: Bool = false, namespace: String? = nil,
+                    masqueradeBit: Int = 14) {
             self.options = options
             self.families = families
             self.iptablesFlavor = iptablesFlavor
+            self.ipvsScheduler = ipvsScheduler
+            self.ipvsStrictARP = ipvsStrictARP
             self.namespace = namespace
             self.masqueradeBit = masqueradeBit
         }
@@ -36,7 +45,7 @@ public enum ProxyModes {
     public struct Unavailable: Error, CustomStringConvertible {
         public var mode: ProxyMode
         public var reason: String
-        public var description: String { "--proxy-mode \(mode.rawValue) is not available yet: \(reason)" }
+        public var description: String { "--proxy-mode \(mode.rawValue) is not available: \(reason)" }
     }
 
     public static func backend(_ mode: ProxyMode, _ settings: Settings) throws -> any ProxyBackend {
@@ -54,7 +63,17 @@ public enum ProxyModes {
             let kernel = try settings.namespace.map { try NFTConnection(namespace: $0) } ?? NFTConnection()
             perFamily = settings.families.map { NFTablesBackend(family: $0, options: settings.options, kernel: kernel) }
         case .ipvs:
-            throw Unavailable(mode: mode, reason: "this Strait has the iptables and nftables modes only")
+            guard IPVSSettings.schedulers.contains(settings.ipvsScheduler) else {
+                throw Unavailable(mode: mode, reason: "--ipvs-scheduler \(settings.ipvsScheduler): unknown scheduler ("
+                    + IPVSSettings.schedulers.joined(separator: ", ") + ")")
+            }
+            let ipvs = IPVSSettings(scheduler: settings.ipvsScheduler, strictARP: settings.ipvsStrictARP,
+                                    options: settings.options, namespace: settings.namespace)
+            do {
+                perFamily = try settings.families.map { try IPVSBackend(family: $0, settings: ipvs) }
+            } catch let error as NetlinkError where error.code == .familyNotFound {
+                throw Unavailable(mode: mode, reason: "this kernel has no IPVS; see scripts/vm")
+            }
         }
         return perFamily.count == 1 ? perFamily[0] : DualStackBackend(perFamily)
     }

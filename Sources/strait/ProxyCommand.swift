@@ -13,7 +13,7 @@ import StraitSources
 struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxy",
-        abstract: "Program Services into the kernel, as kube-proxy does (iptables or nftables mode).",
+        abstract: "Program Services into the kernel, as kube-proxy does (iptables, nftables or ipvs mode).",
         discussion: """
             kube-proxy's flags, as kube-proxy takes them (--flag=value, --flag value, --bool, --bool=false, -v=N).
             With --config the file gives every setting, except --hostname-override and -v (kube-proxy's rule).
@@ -77,7 +77,9 @@ struct ProxyCommand: AsyncParsableCommand {
         let flavor = try flavor()
         let families = ProxyModes.hostFamilies()
         let backend = try ProxyModes.backend(configuration.mode, .init(
-            options: options, families: families, iptablesFlavor: flavor, masqueradeBit: configuration.masqueradeBit))
+            options: options, families: families, iptablesFlavor: flavor,
+            ipvsScheduler: configuration.ipvsScheduler, ipvsStrictARP: configuration.ipvsStrictARP,
+            namespace: nil, masqueradeBit: configuration.masqueradeBit))
         if flags.bool("cleanup") {
             try await backend.cleanup()
             log.info("removed every rule Strait made (\(configuration.mode.rawValue) mode, \(flavor) iptables)")

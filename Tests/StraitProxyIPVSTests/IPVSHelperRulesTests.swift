@@ -1,0 +1,52 @@
+import StraitModel
+import StraitNFT
+import StraitProxy
+import StraitProxyIPVS
+import Testing
+
+/// The helper table's rules, rootless: only what the plans say.
+struct IPVSHelperRulesTests {
+    static let web = ServicePortName(namespace: "default", name: "web", port: "", protocol: .tcp)
+    static let node = IPAddress("192.168.100.1")!
+    static let endpoint = ProxyEndpoint(address: IPAddress("10.244.1.2")!, port: 8080)
+
+    private func chains(_ rules: IPVSHelperRules) -> [String] { rules.rules.map(\.chain) }
+
+    @Test("a forwarded cluster IP without masquerade needs only the hairpin rule")
+    func plainClusterIP() {
+        let plan = ServicePortPlan(name: Self.web, family: .ipv4, port: 80, clusterIPs: [IPAddress("10.96.0.10")!],
+                                   clusterPool: [Self.endpoint], clusterIPTraffic: .forward(.cluster))
+        let rules = IPVSHelperRules(family: .ipv4, plans: [plan], nodeAddresses: [Self.node])
+        #expect(rules.table == Table(.ip, "strait-ipvs"))
+        // The mark's masquerade and the endpoint's hairpin.
+        #expect(chains(rules) == ["postrouting", "postrouting"])
+    }
+
+    @Test("cluster IP from outside the pod network and a Cluster-policy node port are marked in prerouting and output")
+    func masqueradeMarks() {
+        let plan = ServicePortPlan(name: Self.web, family: .ipv4, port: 80, clusterIPs: [IPAddress("10.96.0.10")!],
+                                   nodePort: 30080, clusterPool: [Self.endpoint], clusterIPTraffic: .forward(.cluster),
+                                   clusterIPMasquerade: .outside(IPCIDR("10.244.0.0/16")!),
+                                   externalTraffic: .forward(.cluster), externalStage: ExternalStage(masqueradeAll: true))
+        let rules = IPVSHelperRules(family: .ipv4, plans: [plan], nodeAddresses: [Self.node, IPAddress("fd00::1")!])
+        // Two marks (cluster IP, the one IPv4 node address) in two chains, then masquerade and hairpin.
+        #expect(chains(rules) == ["prerouting", "output", "prerouting", "output", "postrouting", "postrouting"])
+    }
+
+    @Test("reject and drop fates and a load-balancer firewall guard input and output")
+    func fatesAndFirewall() {
+        let rejected = ServicePortPlan(name: Self.web, family: .ipv6, port: 80, clusterIPs: [IPAddress("fd00:96::10")!],
+                                       clusterIPTraffic: .reject)
+        let firewalled = ServicePortPlan(
+            name: ServicePortName(namespace: "default", name: "lb", port: "", protocol: .tcp), family: .ipv6, port: 80,
+            clusterIPs: [IPAddress("fd00:96::11")!], loadBalancerIPs: [IPAddress("fd00:203::20")!],
+            clusterIPTraffic: .drop, externalTraffic: .drop, externalStage: ExternalStage(masqueradeAll: false),
+            firewall: LoadBalancerFirewall(allowedSources: [IPCIDR("fd00:100::2/128")!]))
+        let rules = IPVSHelperRules(family: .ipv6, plans: [rejected, firewalled], nodeAddresses: [])
+        #expect(rules.table == Table(.ip6, "strait-ipvs"))
+        // Fates: reject (cluster IP), drop (cluster IP), drop (LB IP); firewall: accept the range, drop the rest;
+        // each in output and input; then the masquerade rule.
+        #expect(chains(rules) == Array(repeating: ["output", "input"], count: 5).flatMap { $0 } + ["postrouting"])
+        #expect(rules.rules.first?.expressions.contains(.reject(.icmpv6(code: 4))) == true)
+    }
+}

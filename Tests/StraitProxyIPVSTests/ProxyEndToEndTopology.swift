@@ -1,0 +1,1 @@
+../StraitProxyTests/ProxyEndToEndTopology.swift
