@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StraitModel
 import StraitStore
 
@@ -30,7 +31,7 @@ struct NetworkConfigSource: Sendable {
         let config = try NetworkConfig(network: network, subnetLength: options.subnetLength, backend: backend)
         do {
             try await store.create(OverlayKeys.config, value: config.json)
-            OverlayLog.info("wrote the network config \(String(decoding: config.json, as: UTF8.self)) to \(OverlayKeys.config)")
+            overlayLog.info("wrote the network config \(String(decoding: config.json, as: UTF8.self)) to \(OverlayKeys.config)")
             return config
         } catch let error as StoreError where error.code == .alreadyExists {
             return try await load()  // another node wrote it first: theirs wins

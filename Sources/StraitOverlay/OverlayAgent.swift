@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StraitModel
 import StraitNetlink
 import StraitStore
@@ -41,7 +42,7 @@ public actor OverlayAgent {
             while try await group.next() != nil, !Task.isCancelled {}
         }
         await store?.close()
-        OverlayLog.info("stopped; kernel state and lease \(held?.lease.key ?? "-") stay for the next start")
+        overlayLog.info("stopped; kernel state and lease \(held?.lease.key ?? "-") stay for the next start")
     }
 
     // MARK: Start
@@ -61,7 +62,7 @@ public actor OverlayAgent {
                 + "on \(underlay.interface) (this node is \(underlay.publicIP)); pods and nodes need separate ranges")
         }
         self.config = config
-        OverlayLog.info("network \(config.network), /\(config.subnetLength) subnets, backend \(config.backend.type.rawValue), "
+        overlayLog.info("network \(config.network), /\(config.subnetLength) subnets, backend \(config.backend.type.rawValue), "
             + "underlay \(underlay.interface) \(underlay.publicIP) mtu \(underlay.mtu)")
 
         let state = OverlayState.load(statePath) ?? OverlayState()
@@ -105,7 +106,7 @@ public actor OverlayAgent {
                                                              mtu: backend.podMTU, ipMasq: options.ipMasq)
         saveState()
         if changed {
-            OverlayLog.info("leased \(held.lease.subnet) (store lease \(held.storeLease)); wrote \(options.subnetFile)")
+            overlayLog.info("leased \(held.lease.subnet) (store lease \(held.storeLease)); wrote \(options.subnetFile)")
         }
     }
 
@@ -134,11 +135,11 @@ public actor OverlayAgent {
         for lease in diff.removed {
             backend.remove(lease)
             applied.remove(lease.subnet)
-            OverlayLog.info("removed \(lease.subnet) via \(lease.publicIP)")
+            overlayLog.info("removed \(lease.subnet) via \(lease.publicIP)")
         }
         for lease in diff.added {
             if let reason = backend.refusal(for: lease) {
-                if refused[lease.subnet] != reason { OverlayLog.error(reason) }
+                if refused[lease.subnet] != reason { overlayLog.error("\(reason)") }
                 refused[lease.subnet] = reason
                 continue
             }
@@ -146,9 +147,9 @@ public actor OverlayAgent {
             do {
                 try backend.add(lease)
                 applied.set(lease)
-                OverlayLog.info("added \(lease.subnet) via \(lease.publicIP) \(lease.vtepMAC ?? "")")
+                overlayLog.info("added \(lease.subnet) via \(lease.publicIP) \(lease.vtepMAC ?? "")")
             } catch {
-                OverlayLog.error("\(error); will retry")
+                overlayLog.error("\(error); will retry")
             }
         }
         saveState()
@@ -159,7 +160,7 @@ public actor OverlayAgent {
         if let backend = backend as? VXLANBackend { state.vtepMAC = backend.vtepMAC }
         state.subnet = held?.lease.subnet.description
         state.peers = OverlayState.peers(applied)
-        do { try state.save(statePath) } catch { OverlayLog.warning("\(error)") }
+        do { try state.save(statePath) } catch { overlayLog.warning("\(error)") }
     }
 
     /// A full listing: the whole table is replaced, and routes left by vanished leases are removed.
@@ -168,7 +169,7 @@ public actor OverlayAgent {
         var ownSeen = false
         for item in items {
             guard let lease = SubnetLease(key: item.key, value: item.value) else {
-                if item.key.hasPrefix(OverlayKeys.subnets) { OverlayLog.warning("ignoring malformed lease \(item.key)") }
+                if item.key.hasPrefix(OverlayKeys.subnets) { overlayLog.warning("ignoring malformed lease \(item.key)") }
                 continue
             }
             if lease.subnet == held?.lease.subnet {
@@ -182,7 +183,7 @@ public actor OverlayAgent {
         reconcile()
         if let backend, let config {
             for route in backend.removeStaleRoutes(keeping: applied, network: config.network) {
-                OverlayLog.info("removed stale route \(route)")
+                overlayLog.info("removed stale route \(route)")
             }
         }
         if !ownSeen { await reacquire("the lease \(held?.lease.key ?? "") is missing from the store") }
@@ -215,17 +216,17 @@ public actor OverlayAgent {
     /// The lease is lost (deleted, expired, taken): lease again, the same subnet when still free.
     private func reacquire(_ why: String) async {
         guard let leaser, let current = held else { return }
-        OverlayLog.warning("\(why); leasing again")
+        overlayLog.warning("\(why); leasing again")
         do {
             let renewed = try await leaser.acquire(preferring: current.lease.subnet)
             if renewed.lease.subnet != current.lease.subnet {
-                OverlayLog.warning("\(current.lease.subnet) is no longer free; moving to \(renewed.lease.subnet)")
+                overlayLog.warning("\(current.lease.subnet) is no longer free; moving to \(renewed.lease.subnet)")
                 desired.remove(renewed.lease.subnet)
                 reconcile()
             }
             try establish(renewed)
         } catch {
-            OverlayLog.error("cannot lease again: \(error); retrying")
+            overlayLog.error("cannot lease again: \(error); retrying")
         }
     }
 
@@ -241,14 +242,14 @@ public actor OverlayAgent {
                 delay = .milliseconds(200)
                 for try await event in store.watch(prefix: OverlayKeys.subnets, afterRevision: revision) {
                     if case .compacted(let at) = event {
-                        OverlayLog.info("watch history compacted at revision \(at); listing again")
+                        overlayLog.info("watch history compacted at revision \(at); listing again")
                         break
                     }
                     await handle(event)
                 }
             } catch {
                 if Task.isCancelled { return }
-                OverlayLog.warning("lease watch: \(error); listing again in \(delay)")
+                overlayLog.warning("lease watch: \(error); listing again in \(delay)")
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
@@ -263,7 +264,7 @@ public actor OverlayAgent {
             do {
                 try await leaser.renew(held)
             } catch let error as StoreError where error.code != .leaseNotFound {
-                OverlayLog.warning("renewing \(held.lease.key): \(error); retrying")
+                overlayLog.warning("renewing \(held.lease.key): \(error); retrying")
                 try await Task.sleep(for: .seconds(2))
                 continue
             } catch {
@@ -286,16 +287,16 @@ public actor OverlayAgent {
     private func verify(full: Bool) {
         guard let backend, let held else { return }
         if !backend.isIntact() {
-            OverlayLog.warning("the overlay device is gone; recreating it and its entries")
+            overlayLog.warning("the overlay device is gone; recreating it and its entries")
             do { try establish(held) } catch {
-                OverlayLog.error("\(error)")
+                overlayLog.error("\(error)")
                 return
             }
             applied = RouteTable()
         } else if full {
             for lease in applied.leases.values {
                 do { try backend.add(lease) } catch {
-                    OverlayLog.error("\(error)")
+                    overlayLog.error("\(error)")
                     applied.remove(lease.subnet)
                 }
             }
@@ -309,7 +310,7 @@ public actor OverlayAgent {
         while true {
             do { return try await body() } catch let error as OverlayError { throw error } catch {
                 try Task.checkCancellation()
-                OverlayLog.warning("cannot \(what): \(error); retrying in \(delay)")
+                overlayLog.warning("cannot \(what): \(error); retrying in \(delay)")
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import StraitModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,7 +43,7 @@ public actor SyncLoop {
     public nonisolated let metrics: ProxyMetrics
     public nonisolated let health: ProxyHealth
     private let conntrack: ConntrackCleanup?
-    private let log: ProxyLog
+    private let log: Logger
     private let clock = ContinuousClock()
 
     private var objects = ProxyObjects()
@@ -63,7 +65,7 @@ public actor SyncLoop {
     /// `conntrack` nil turns the UDP cleanup off (tests without the tool, or a backend that does it).
     public init(backend: any ProxyBackend, source: any ProxySource, settings: Settings,
                 metrics: ProxyMetrics = ProxyMetrics(), health: ProxyHealth? = nil,
-                conntrack: ConntrackCleanup? = ConntrackCleanup(), log: ProxyLog = .standardError()) {
+                conntrack: ConntrackCleanup? = ConntrackCleanup(), log: Logger = Logger(label: "strait-proxy")) {
         self.backend = backend
         self.source = source
         self.settings = settings
@@ -218,11 +220,19 @@ public actor SyncLoop {
         if dirty { health.queued(at: now) }
         log.debug("\(full ? "full" : "partial") sync of \(result.table.ports.count) service ports in \(elapsed) s")
 
+        metrics.setNoLocalEndpoints(result.table)
+
         if let conntrack, let previous {
-            do {
-                metrics.conntrackEntriesDeleted(try await conntrack.clean(from: previous, to: result.table))
-            } catch {
-                log.warning("conntrack cleanup: \(error)")
+            // Per family, as kube-proxy's per-family proxiers reconcile and count.
+            for family in IPFamily.allCases {
+                let cleanupStart = clock.now
+                do {
+                    let deleted = try await conntrack.clean(from: previous, to: result.table, family: family)
+                    metrics.family(family)?.conntrackReconciled(seconds: (clock.now - cleanupStart).seconds,
+                                                                deleted: deleted)
+                } catch {
+                    log.warning("conntrack cleanup: \(error)")
+                }
             }
         }
     }

@@ -17,13 +17,17 @@ public enum ProxyModes {
         public var iptablesFlavor: IPTablesFlavor
         /// Tests: run the mode's tools in this named network namespace.
         public var namespace: String?
+        /// Where each family's backend records what only it knows (restore failures, rule counts);
+        /// the same the `ProxyRunner` serves.
+        public var metrics: ProxyMetrics?
 
         public init(options: ProxyOptions, families: [IPFamily] = [.ipv4], iptablesFlavor: IPTablesFlavor = .nft,
-                    namespace: String? = nil) {
+                    namespace: String? = nil, metrics: ProxyMetrics? = nil) {
             self.options = options
             self.families = families
             self.iptablesFlavor = iptablesFlavor
             self.namespace = namespace
+            self.metrics = metrics
         }
     }
 
@@ -41,7 +45,8 @@ public enum ProxyModes {
             perFamily = settings.families.map { family in
                 IPTablesBackend(options: IPTablesRuleOptions(family: family, proxy: settings.options),
                                 tools: IPTablesRestore(flavor: settings.iptablesFlavor, family: family,
-                                                       namespace: settings.namespace))
+                                                       namespace: settings.namespace),
+                                metrics: settings.metrics?.family(family))
             }
         case .nftables, .ipvs:
             throw Unavailable(mode: mode, reason: "this Strait has the iptables mode only")

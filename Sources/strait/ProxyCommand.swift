@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Logging
+import StraitDaemon
 import StraitModel
 import StraitProxy
 import StraitProxyIPTables
@@ -67,12 +69,15 @@ struct ProxyCommand: AsyncParsableCommand {
             for warning in warnings { FileHandle.standardError.write(Data("warning: \(config): \(warning)\n".utf8)) }
         }
         try apply(to: &configuration)
-        let log = ProxyLog.standardError(level: v >= 2 ? .debug : .info)
+        DaemonLogging.bootstrap(verbosity: v)
+        let log = Logger(label: "strait-proxy")
 
         let options = try configuration.proxyOptions(nodeIPs: NodeAddresses.local())
         let flavor = try flavor()
+        let families = ProxyModes.hostFamilies()
+        let metrics = ProxyMetrics(mode: configuration.mode, families: families)
         let backend = try ProxyModes.backend(configuration.mode, .init(
-            options: options, families: ProxyModes.hostFamilies(), iptablesFlavor: flavor))
+            options: options, families: families, iptablesFlavor: flavor, metrics: metrics))
         if cleanup {
             try await backend.cleanup()
             log.info("removed every rule Strait made (\(configuration.mode.rawValue) mode, \(flavor) iptables)")
@@ -81,11 +86,13 @@ struct ProxyCommand: AsyncParsableCommand {
         log.info("\(configuration.mode.rawValue) mode through the \(flavor) binaries")
         let store = try await storeOptions.open()
         let runner = ProxyRunner(config: configuration, options: options, backend: backend,
-                                 source: StoreSource(store: store.store, log: log), log: log)
+                                 source: StoreSource(store: store.store, log: log), log: log, metrics: metrics)
         do {
             try await runner.run()
         } catch {
             await store.close()
+            // A failed part is logged already, naming it.
+            if error is DaemonPartFailure { throw ExitCode.failure }
             throw error
         }
         await store.close()
