@@ -23,7 +23,7 @@ public final class ProxyMetrics: Sendable {
     public static func label(_ family: IPFamily) -> String { family == .ipv6 ? "IPv6" : "IPv4" }
 
     /// The registry `/metrics` renders.
-    public let registry = PrometheusCollectorRegistry()
+    public let registry: PrometheusCollectorRegistry
     /// The families the proxy programs, IPv4 first.
     public let families: [IPFamily]
     public let mode: ProxyMode
@@ -39,6 +39,8 @@ public final class ProxyMetrics: Sendable {
     public init(mode: ProxyMode = .iptables, families: [IPFamily] = [.ipv4]) {
         self.mode = mode
         self.families = families
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
         let metrics = Handles(registry: registry)
         serviceChangesTotal = metrics.counter(Name.serviceChangesTotal)
         serviceChangesPending = metrics.gauge(Name.serviceChangesPending)

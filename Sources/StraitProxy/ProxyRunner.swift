@@ -68,8 +68,8 @@ public struct ProxyRunner: Sendable {
             throw error
         }
         onListening?(bound)
-        log.info("\(backend.mode.rawValue) proxy for node \(config.nodeName); "
-                 + zip(servers, bound).map { "\($0.name) on \($1)" }.joined(separator: ", "))
+        let listening = zip(servers, bound).map { "\($0.name) on \($1)" }.joined(separator: ", ")
+        log.info("\(backend.mode.rawValue) proxy for node \(config.nodeName); \(listening)")
         let loop = makeSyncLoop()
         let parts = [DaemonPart("sync loop") { try await loop.run() }]
             + servers.map { server in DaemonPart("\(server.name) server") { try await server.run() } }

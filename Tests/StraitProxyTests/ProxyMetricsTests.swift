@@ -63,9 +63,11 @@ import Testing
                              "1.024", "2.048", "4.096", "8.192", "16.384", "+Inf"]
     /// `MergeBuckets(LinearBuckets(0.25, 0.25, 2), LinearBuckets(1, 1, 59), LinearBuckets(60, 5, 12),
     /// LinearBuckets(120, 30, 7))`: `MergeBuckets` starts from a 0 bucket.
-    static let networkProgrammingBounds = ["0", "0.25", "0.5"] + (1...59).map(String.init)
-        + stride(from: 60, through: 115, by: 5).map(String.init) + stride(from: 120, through: 300, by: 30).map(String.init)
-        + ["+Inf"]
+    static let networkProgrammingBounds: [String] = {
+        let seconds: [Int] = Array(1...59) + Array(stride(from: 60, through: 115, by: 5))
+            + Array(stride(from: 120, through: 300, by: 30))
+        return ["0", "0.25", "0.5"] + seconds.map { String($0) } + ["+Inf"]
+    }()
 
     /// One sample line: `name{label="value",…} value`.
     struct Sample {
