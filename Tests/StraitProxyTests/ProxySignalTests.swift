@@ -20,23 +20,25 @@ import Testing
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strait-signal-\(getpid())").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let log = dir + "/proxy.log", status = dir + "/status", pidFile = dir + "/pid"
+            let log = dir + "/proxy.log"
             let proxy = [builtProduct("strait"), "proxy", "--store", dir + "/store.db", "--hostname-override", "node",
                          "--metrics-bind-address", "127.0.0.1:10249", "--healthz-bind-address", "127.0.0.1:10256",
                          "-v", "2"]
-            // The shell records the proxy's PID and, once it ends, its exit status.
-            let script = "ip netns exec \(node.name) \(proxy.joined(separator: " ")) 2>\(log) & "
-                + "echo $! > \(pidFile); wait $!; echo $? > \(status)"
-            let shell = try Command.start(["sh", "-c", script], stdin: "")
-            defer { kill(shell, SIGKILL); Command.waitForExit(shell) }
+            // `exec` keeps the PID: the test is the proxy's parent and reads its exit status itself.
+            let pid = try Command.start(["sh", "-c", "exec ip netns exec \(node.name) \(proxy.joined(separator: " ")) 2>\(log)"],
+                                        stdin: "")
+            var exited = false
+            defer { if !exited { kill(pid, SIGKILL); Command.waitForExit(pid) } }
             func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
             // Signals are trapped once this line is out; a SIGTERM before it would kill the process.
             #expect(try await eventually { text(log).contains("stopping gracefully on SIGTERM or SIGINT") }, "\(text(log))")
-            let pid = try #require(Int32(text(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
             kill(pid, SIGTERM)
-            #expect(try await eventually { !text(status).isEmpty })
-            #expect(text(status).trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(text(log))")
+            var status: Int32 = 0
+            exited = try await eventually { waitpid(pid, &status, WNOHANG) == pid }
+            #expect(exited, "still running after SIGTERM: \(text(log))")
+            // Exited by itself (not killed by the signal), with status 0.
+            #expect(status & 0x7f == 0 && (status >> 8) & 0xff == 0, "wait status \(status): \(text(log))")
             #expect(text(log).contains(" strait-proxy info: SIGTERM: stopping"), "\(text(log))")
             #expect(!text(log).contains("signal 0"))
             #expect(!text(log).contains(" error: "), "\(text(log))")
