@@ -62,8 +62,8 @@ public actor OverlayAgent {
                 + "on \(underlay.interface) (this node is \(underlay.publicIP)); pods and nodes need separate ranges")
         }
         self.config = config
-        let summary = "network \(config.network), /\(config.subnetLength) subnets, backend \(config.backend.type.rawValue), "
-            + "underlay \(underlay.interface) \(underlay.publicIP) mtu \(underlay.mtu)"
+        let summary = "network \(config.network), /\(config.subnetLength) subnets, "
+            + "backend \(config.backend.type.rawValue), underlay \(underlay.interface) \(underlay.publicIP) mtu \(underlay.mtu)"
         overlayLog.info("\(summary)")
 
         let state = OverlayState.load(statePath) ?? OverlayState()

@@ -150,7 +150,8 @@ extension ProxyMetrics {
             syncDuration = metrics.histogram(Name.syncDuration, label, buckets: buckets)
             // kube-proxy registers these in the iptables and nftables modes only, the rest in iptables mode only.
             fullSyncDuration = mode == .ipvs ? nil : metrics.histogram(Name.fullSyncDuration, label, buckets: buckets)
-            partialSyncDuration = mode == .ipvs ? nil : metrics.histogram(Name.partialSyncDuration, label, buckets: buckets)
+            partialSyncDuration = mode == .ipvs
+                ? nil : metrics.histogram(Name.partialSyncDuration, label, buckets: buckets)
             networkProgramming = metrics.histogram(Name.networkProgramming, label,
                                                    buckets: ProxyMetrics.networkProgrammingBuckets)
             lastSync = metrics.gauge(Name.lastSync, label)
@@ -183,7 +184,8 @@ extension ProxyMetrics {
             conntrackDeleted.increment(by: deleted)
         }
 
-        /// An `iptables-restore` failed; `partial` when it was a partial sync (kube-proxy then falls back to a full one).
+        /// An `iptables-restore` failed; `partial` when it was a partial sync (kube-proxy then falls
+        /// back to a full one).
         public func iptablesRestoreFailed(partial: Bool) {
             restoreFailures?.increment()
             if partial { partialRestoreFailures?.increment() }
@@ -206,7 +208,8 @@ extension ProxyMetrics {
             self.help = strait ? help : "[ALPHA] " + help
         }
 
-        static let syncDuration = Name("kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds")
+        static let syncDuration = Name("kubeproxy_sync_proxy_rules_duration_seconds",
+                                       "SyncProxyRules latency in seconds")
         static let fullSyncDuration = Name("kubeproxy_sync_full_proxy_rules_duration_seconds",
                                            "SyncProxyRules latency in seconds for full resyncs")
         static let partialSyncDuration = Name("kubeproxy_sync_partial_proxy_rules_duration_seconds",
@@ -244,7 +247,8 @@ extension ProxyMetrics {
         static let syncFailures = Name("strait_sync_proxy_rules_failures_total",
                                        "Failed proxy rule syncs in any mode (Strait)", strait: true)
         static let tableBuild = Name("strait_service_table_build_duration_seconds",
-                                     "Time a sync spent building the service table and its plans (Strait)", strait: true)
+                                     "Time a sync spent building the service table and its plans (Strait)",
+                                     strait: true)
     }
 
     /// Makes swift-metrics handles whose backing Prometheus metrics carry the help text and buckets
