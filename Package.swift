@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -31,7 +32,8 @@ let package = Package(
         // MARK: Values and the system
         .target(name: "StraitModel"),
         /// Files, locks and child processes: the one door to the system that several modules share.
-        .target(name: "StraitSystem"),
+        .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "StraitSystem", dependencies: ["CSystemShim"]),
         .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Store
@@ -45,9 +47,21 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
+        // MARK: Kubernetes API
+        /// The Kubernetes API client: kubeconfig, in-cluster config, TLS, informers (pages, watch, 410 re-list).
+        .target(name: "StraitKube", dependencies: [
+            "StraitModel",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+
         // MARK: Kernel
-        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim"]),
-        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim"]),
+        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"]),
+        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem"]),
 
         // MARK: Daemons
         /// What `strait proxy` and `strait overlay` share as daemons: one log line format, their parts
@@ -74,9 +88,11 @@ let package = Package(
         ]),
         /// One module per proxy mode: translation of the core's plan into one kernel interface.
         .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
-        /// Where the proxy's objects come from, outside the core: Strait's store (and the Kubernetes API).
+        .target(name: "StraitProxyIPVS", dependencies: ["StraitProxy", "StraitModel", "StraitNetlink", "StraitNFT"]),
+        /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
         .target(name: "StraitSources", dependencies: [
-            "StraitProxy", "StraitModel", "StraitStore", .product(name: "Logging", package: "swift-log"),
+            "StraitProxy", "StraitKube", "StraitModel", "StraitStore",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         /// The one place a `--proxy-mode` becomes a backend.
         .target(name: "StraitProxyModes", dependencies: ["StraitProxy", "StraitProxyIPTables", "StraitModel"]),
@@ -88,7 +104,7 @@ let package = Package(
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
-            "StraitProxy", "StraitProxyModes", "StraitSources",
+            "StraitProxy", "StraitProxyModes", "StraitKube", "StraitSources",
             "StraitOverlay", "StraitStore", "StraitDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -111,13 +127,22 @@ let package = Package(
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [
             "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources",
-            "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore", "StraitDaemon",
+            "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore", "StraitSystem",
+            "StraitDaemon",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "StraitDaemonTests", dependencies: [
             "StraitDaemon",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "InMemoryLogging", package: "swift-log"),
+        ]),
+        .testTarget(name: "StraitProxyIPVSTests", dependencies: [
+            "StraitProxyIPVS", "StraitProxy", "StraitModel", "StraitNetlink", "StraitTestSupport",
+        ]),
+        .testTarget(name: "StraitKubeTests", dependencies: [
+            "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport", "StraitDaemon",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
         .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),

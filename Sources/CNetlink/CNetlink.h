@@ -1,4 +1,5 @@
-// The libnl-3 headers Strait uses: core, route (links, addresses, routes, neighbours) and genl.
+// The libnl-3 headers Strait uses: core, route (links, addresses, routes, neighbours) and genl,
+// and the kernel's IPVS generic-netlink constants (commands, attributes, flags).
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 #include <netlink/msg.h>
@@ -14,3 +15,4 @@
 #include <netlink/genl/genl.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/family.h>
+#include <linux/ip_vs.h>

@@ -20,7 +20,7 @@ public enum CNIErrorCode: Int, Sendable, Codable, CaseIterable {
     case kernelFailure = 103
     /// CHECK found the pod's interface, addresses or routes different from the ADD result.
     case checkFailed = 104
-    /// nftables rules (hostPort mappings, ipMasq) could not be programmed.
+    /// The nftables rules of hostPort mappings could not be programmed (a clash with another pod too).
     case portMappingFailure = 105
 }
 

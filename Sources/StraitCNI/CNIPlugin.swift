@@ -18,7 +18,7 @@ public enum CNIPlugin {
 
     /// `CNI_ARGS` keys strait-cni understands; any other is error 2 unless `IgnoreUnknown=1`.
     static let knownArgs: Set<String> = [
-        "IgnoreUnknown", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID",
+        "IgnoreUnknown", "IP", "MAC", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID",
     ]
 
     public static func run(environment: [String: String], stdin: [UInt8]) -> Outcome {

@@ -25,6 +25,10 @@ public struct NetworkConfig: Sendable, Decodable {
     public struct RuntimeConfig: Sendable, Decodable {
         public var portMappings: [PortMapping]?
         public var ips: [String]?
+        /// The `mac` capability: the pod interface's MAC.
+        public var mac: String?
+        /// The `dns` capability: nameservers, domain, search and options for the result.
+        public var dns: JSONValue?
     }
 
     /// `subnet` is a CIDR, or a list of them for dual stack.
@@ -128,6 +132,14 @@ public struct NetworkConfig: Sendable, Decodable {
         return config
     }
 
+    /// Six `:`-separated hex octets with the multicast bit clear.
+    static func isUnicastMAC(_ text: String) -> Bool {
+        let octets = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard octets.count == 6, octets.allSatisfy({ $0.count == 2 }) else { return false }
+        let bytes = octets.compactMap { UInt8($0, radix: 16) }
+        return bytes.count == 6 && bytes[0] & 1 == 0
+    }
+
     private static func path(_ keys: [any CodingKey]) -> String {
         keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
@@ -150,6 +162,10 @@ public struct NetworkConfig: Sendable, Decodable {
             do throws(CNIError) { try CNIEnvironment.validateInterfaceName(bridge) } catch {
                 throw CNIError(.invalidNetworkConfig, "bridge \"\(bridge)\" is not a valid interface name")
             }
+        }
+        if let mac = runtimeConfig?.mac, !Self.isUnicastMAC(mac) {
+            throw CNIError(.invalidNetworkConfig,
+                           "runtimeConfig.mac \"\(mac)\" is not a unicast MAC address like 0a:58:0a:f4:01:05")
         }
         for mapping in runtimeConfig?.portMappings ?? [] {
             guard (1...65535).contains(mapping.hostPort), (1...65535).contains(mapping.containerPort) else {

@@ -10,17 +10,21 @@ public struct PodNetwork: Sendable {
     public var bridge: String
     public var isDefaultGateway: Bool
     public var hairpinMode: Bool
+    /// What the subnet file says of the overlay's masquerade (`*_IPMASQ`); nil without a file.
+    public var overlayMasquerades: Bool?
 
     /// The config's `subnet` wins (standalone use); otherwise the subnet file the overlay writes.
     public init(config: NetworkConfig) throws(CNIError) {
         var subnets = config.subnetList
         var networks: [String] = []
         var mtu = config.mtu
+        var overlayMasquerades: Bool?
         if subnets.isEmpty {
             let file = try SubnetFile.read(config.subnetFilePath)
             subnets = [file.subnet, file.ipv6Subnet].compactMap { $0 }
             networks = [file.network, file.ipv6Network].compactMap { $0 }
             mtu = mtu ?? file.mtu
+            overlayMasquerades = file.ipMasq
         }
         guard !subnets.isEmpty else {
             throw CNIError(.invalidNetworkConfig, "no subnet: set subnet in the config or write \(config.subnetFilePath)")
@@ -39,5 +43,6 @@ public struct PodNetwork: Sendable {
         self.bridge = config.bridgeName
         self.isDefaultGateway = config.isDefaultGateway ?? true
         self.hairpinMode = config.hairpinMode ?? true
+        self.overlayMasquerades = overlayMasquerades
     }
 }

@@ -25,8 +25,11 @@ struct PodSetup {
             throw CNIError(.interfaceExists, "interface \(env.ifname) already exists in \(env.netns)")
         }
         let requested = try requestedAddresses()
+        let requestedMAC = try requestedMAC()
         let mappings = config.runtimeConfig?.portMappings ?? []
-        let masquerade = config.ipMasq ?? false
+        // Unset, ipMasq follows the overlay as flannel's plugin does: pods masquerade themselves
+        // only when the overlay says it does not (`STRAIT_IPMASQ=false` / `FLANNEL_IPMASQ=false`).
+        let masquerade = config.ipMasq ?? (network.overlayMasquerades == false)
         // The lease (a locked, fsynced file write) is taken on another thread while the kernel
         // creates the veth pair; a refused address or a full pool deletes the pair again, so bad
         // input leaves the node as it was. The bridge and forwarding are touched only once leased.
@@ -39,11 +42,11 @@ struct PodSetup {
             leases = try allocation.wait()
             try interface.ensureBridge(network)
             try enableForwarding(network)
-            let macs = try interface.configure(network, leases: leases, mac: podMAC(for: leases))
+            let macs = try interface.configure(network, leases: leases, mac: requestedMAC ?? podMAC(for: leases))
             if !mappings.isEmpty {
-                try HostPorts.add(key, mappings: mappings, podAddresses: leases.map(\.address))
+                try HostPorts.add(key, mappings: mappings, podAddresses: leases.map(\.address), bridge: network.bridge)
             }
-            if masquerade { try PodMasquerade.add(key, leases: leases) }
+            if masquerade { try PodMasquerade.add(key, leases: leases, clusterNetworks: network.clusterNetworks) }
             return result(network, leases: leases, hostMAC: macs.hostMAC, podMAC: macs.podMAC, hostName: interface.hostName)
         } catch {
             // Undo in reverse; a lease this ADD took is released (a lease it could not take is not touched).
@@ -144,6 +147,17 @@ struct PodSetup {
         }
     }
 
+    /// The pod's MAC from the `mac` capability or `CNI_ARGS` `MAC=`, as the bridge plugin takes it.
+    private func requestedMAC() throws(CNIError) -> String? {
+        if let mac = config.runtimeConfig?.mac { return mac.lowercased() }
+        guard let mac = env.arg("MAC") else { return nil }
+        guard NetworkConfig.isUnicastMAC(mac) else {
+            throw CNIError(.invalidEnvironment,
+                           "CNI_ARGS MAC=\(mac) is not a unicast MAC address like 0a:58:0a:f4:01:05")
+        }
+        return mac.lowercased()
+    }
+
     private func requestedAddresses() throws(CNIError) -> [IPAddress] {
         var texts = env.arg("IP").map { $0.split(separator: ",").map(String.init) } ?? []
         texts += config.runtimeConfig?.ips ?? []
@@ -179,6 +193,7 @@ struct PodSetup {
             return CNIResult.IPConfig(address: pool.interfaceAddress(lease.address), gateway: pool.gateway.description, interface: 1)
         }
         return CNIResult(cniVersion: config.cniVersion, interfaces: interfaces, ips: ips,
-                         routes: PodInterface.podRoutes(network, leases: leases), dns: config.dns)
+                         routes: PodInterface.podRoutes(network, leases: leases),
+                         dns: config.runtimeConfig?.dns ?? config.dns)
     }
 }

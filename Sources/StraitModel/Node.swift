@@ -67,10 +67,27 @@ public struct NodeSpec: Sendable, Hashable, Codable {
     public var podCIDRs: [String]?
     public var providerID: String?
     public var unschedulable: Bool?
+    /// The proxy reads one: the cluster autoscaler's `ToBeDeletedByClusterAutoscaler`.
+    public var taints: [Taint]?
 
-    public init(podCIDR: String? = nil, podCIDRs: [String]? = nil) {
+    public init(podCIDR: String? = nil, podCIDRs: [String]? = nil, taints: [Taint]? = nil) {
         self.podCIDR = podCIDR
         self.podCIDRs = podCIDRs
+        self.taints = taints
+    }
+}
+
+/// `spec.taints[]` of a Node.
+public struct Taint: Sendable, Hashable, Codable {
+    public var key: String
+    public var value: String?
+    /// NoSchedule, PreferNoSchedule or NoExecute.
+    public var effect: String?
+
+    public init(key: String, value: String? = nil, effect: String? = nil) {
+        self.key = key
+        self.value = value
+        self.effect = effect
     }
 }
 

@@ -9,7 +9,15 @@
 ///     STRAIT_IPV6_SUBNET=fd00:10:244:1::1/64
 ///
 /// `STRAIT_SUBNET` is the subnet's first usable address with the prefix length, as flannel writes it.
+/// The same keys with flannel's `FLANNEL_` prefix (`/run/flannel/subnet.env`) read the same, so
+/// flannel's CNI plugin and strait-cni both work on a node during a migration.
 public struct SubnetFile: Sendable, Equatable {
+    /// The key prefix a file is written with.
+    public enum Naming: String, Sendable, Hashable, CaseIterable {
+        case strait = "STRAIT_"
+        case flannel = "FLANNEL_"
+    }
+
     public var network: String?
     public var subnet: String?
     public var ipv6Network: String?
@@ -50,41 +58,47 @@ public struct SubnetFile: Sendable, Equatable {
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else { throw ParseError(line: number + 1, reason: "not KEY=VALUE") }
             let value = String(parts[1])
-            switch parts[0] {
-            case "STRAIT_NETWORK": network = value
-            case "STRAIT_SUBNET": subnet = value
-            case "STRAIT_IPV6_NETWORK": ipv6Network = value
-            case "STRAIT_IPV6_SUBNET": ipv6Subnet = value
-            case "STRAIT_MTU":
+            let key = parts[0]
+            guard let naming = Naming.allCases.first(where: { key.hasPrefix($0.rawValue) }) else { continue }
+            switch key.dropFirst(naming.rawValue.count) {
+            case "NETWORK": network = value
+            case "SUBNET": subnet = value
+            case "IPV6_NETWORK": ipv6Network = value
+            case "IPV6_SUBNET": ipv6Subnet = value
+            case "MTU":
                 guard let mtu = Int(value) else {
-                    throw ParseError(line: number + 1, reason: "STRAIT_MTU \"\(value)\" is not a number")
+                    throw ParseError(line: number + 1, reason: "\(key) \"\(value)\" is not a number")
                 }
                 self.mtu = mtu
-            case "STRAIT_IPMASQ":
+            case "IPMASQ":
                 guard value == "true" || value == "false" else {
-                    throw ParseError(line: number + 1, reason: "STRAIT_IPMASQ \"\(value)\" is not true or false")
+                    throw ParseError(line: number + 1, reason: "\(key) \"\(value)\" is not true or false")
                 }
                 ipMasq = value == "true"
             default: continue
             }
         }
         guard subnet != nil || ipv6Subnet != nil else {
-            throw ParseError(line: nil, reason: "no subnet (STRAIT_SUBNET or STRAIT_IPV6_SUBNET)")
+            throw ParseError(line: nil, reason: "no subnet (STRAIT_SUBNET, STRAIT_IPV6_SUBNET or their FLANNEL_ forms)")
         }
     }
 
     /// The IPv4 subnet itself (`10.244.1.0/24`), if the file names one.
     public var ipv4Subnet: IPv4CIDR? { subnet.flatMap { try? IPv4CIDR(parsing: $0).masked } }
 
-    /// The file's text, in the order `init(parsing:)` reads it.
-    public var text: String {
+    /// The file's text with Strait's names.
+    public var text: String { text(naming: .strait) }
+
+    /// The file's text in flannel's order, with `naming`'s prefix.
+    public func text(naming: Naming) -> String {
+        let p = naming.rawValue
         var lines: [String] = []
-        if let network { lines.append("STRAIT_NETWORK=\(network)") }
-        if let subnet { lines.append("STRAIT_SUBNET=\(subnet)") }
-        if let ipv6Network { lines.append("STRAIT_IPV6_NETWORK=\(ipv6Network)") }
-        if let ipv6Subnet { lines.append("STRAIT_IPV6_SUBNET=\(ipv6Subnet)") }
-        if let mtu { lines.append("STRAIT_MTU=\(mtu)") }
-        if let ipMasq { lines.append("STRAIT_IPMASQ=\(ipMasq)") }
+        if let network { lines.append("\(p)NETWORK=\(network)") }
+        if let subnet { lines.append("\(p)SUBNET=\(subnet)") }
+        if let ipv6Network { lines.append("\(p)IPV6_NETWORK=\(ipv6Network)") }
+        if let ipv6Subnet { lines.append("\(p)IPV6_SUBNET=\(ipv6Subnet)") }
+        if let mtu { lines.append("\(p)MTU=\(mtu)") }
+        if let ipMasq { lines.append("\(p)IPMASQ=\(ipMasq)") }
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -1,6 +1,8 @@
 import CNftables
 import Synchronization
 
+import StraitSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +21,17 @@ public final class NFTConnection: Sendable {
     /// Opens a socket inside the named namespace (`/run/netns/NAME`); it stays there whoever uses it.
     /// Equivalent: the socket `ip netns exec NAME nft …` would use.
     public convenience init(namespace: String) throws(NFTError) {
-        let opened = try NamespaceThread.run(inNamespace: namespace) { () throws(NFTError) -> Socket in try Socket() }
+        let opened: Socket
+        do {
+            opened = try NamespaceThread.run(in: namespace) { try Socket() }
+        } catch let error as NFTError {
+            throw error
+        } catch let failure as NamespaceThread.Failure {
+            throw NFTError(operation: "\(failure.operation) \(failure.path)", errno: failure.errno)
+        } catch {
+            throw NFTError(operation: "open netlink socket in network namespace \(namespace)", errno: EINVAL,
+                           detail: "\(error)")
+        }
         self.init(opened)
     }
 

@@ -57,14 +57,17 @@ public struct VXLANSpec: Sendable, Hashable {
     public var device: String?
     /// Whether the device learns remote MACs from received packets.
     public var learning: Bool
+    /// Whether packets carry the Group Based Policy extension (`ip link … gbp`).
+    public var gbp: Bool
 
     public init(vni: UInt32, port: UInt16 = 4789, local: String? = nil, device: String? = nil,
-                learning: Bool = false) {
+                learning: Bool = false, gbp: Bool = false) {
         self.vni = vni
         self.port = port
         self.local = local
         self.device = device
         self.learning = learning
+        self.gbp = gbp
     }
 }
 

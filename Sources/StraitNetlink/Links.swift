@@ -47,6 +47,9 @@ extension NetlinkSocket {
         try netlink(operation, name, rtnl_link_vxlan_set_id(link, vxlan.vni))
         try netlink(operation, name, rtnl_link_vxlan_set_port(link, UInt32(vxlan.port)))
         try netlink(operation, name, rtnl_link_vxlan_set_learning(link, vxlan.learning ? 1 : 0))
+        if vxlan.gbp {
+            try netlink(operation, name, rtnl_link_vxlan_set_flags(link, UInt32(RTNL_LINK_VXLAN_F_GBP), 1))
+        }
         if let local = vxlan.local {
             let address = try NetlinkAddress(ip: local, for: operation)
             try netlink(operation, name, address.withPointer { rtnl_link_vxlan_set_local(link, $0) })

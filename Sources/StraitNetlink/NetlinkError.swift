@@ -45,18 +45,23 @@ public struct NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
     public let code: Code
     /// The kernel's (or the system call's) errno, when there is one.
     public let errno: Int32?
+    /// Why Strait refused the request itself, before asking the kernel ("port 0 is not a service port").
+    public let detail: String?
 
-    public init(operation: String, object: String, code: Code, errno: Int32? = nil) {
+    public init(operation: String, object: String, code: Code, errno: Int32? = nil, detail: String? = nil) {
         self.operation = operation
         self.object = object
         self.code = code
         self.errno = errno
+        self.detail = detail
     }
 
     /// Reads like "add link \"veth0\": File exists (EEXIST)".
     public var description: String {
         var text = "\(operation) \"\(object)\": "
-        if code == .familyNotFound {
+        if let detail {
+            text += detail
+        } else if code == .familyNotFound {
             text += "family not found in this kernel"
             if let errno, let name = errnoName(errno) { text += " (\(name))" }
         } else if let errno {

@@ -27,25 +27,32 @@ public struct RouteSpec: Sendable, Hashable {
     public var scope: RouteScope?
     /// The routing table; `nil` is the main table (254).
     public var table: UInt32?
+    /// A route that drops what it matches (`ip route add blackhole …`); no gateway or device.
+    public var blackhole: Bool
+    /// The route's priority ("metric"); `nil` is 0, the kernel's own routes' priority.
+    public var metric: UInt32?
 
     public init(destination: String, gateway: String? = nil, device: String? = nil, onLink: Bool = false,
-                scope: RouteScope? = nil, table: UInt32? = nil) {
+                scope: RouteScope? = nil, table: UInt32? = nil, blackhole: Bool = false, metric: UInt32? = nil) {
+        self.metric = metric
         self.destination = destination
         self.gateway = gateway
         self.device = device
         self.onLink = onLink
         self.scope = scope
         self.table = table
+        self.blackhole = blackhole
     }
 
     /// The route as `ip route` would be told it: "10.244.1.0/24 via 10.244.1.0 dev vx onlink table 100".
     public var command: String {
-        var words = [destination]
+        var words = blackhole ? ["blackhole", destination] : [destination]
         if let gateway { words += ["via", gateway] }
         if let device { words += ["dev", device] }
         if onLink { words.append("onlink") }
         if let scope { words += ["scope", "\(scope.rawValue)"] }
         if let table { words += ["table", "\(table)"] }
+        if let metric { words += ["metric", "\(metric)"] }
         return words.joined(separator: " ")
     }
 
@@ -161,6 +168,8 @@ extension NetlinkSocket {
         try netlink(operation, spec.command, destination.withPointer { rtnl_route_set_dst(route, $0) })
         if let table = spec.table { rtnl_route_set_table(route, table) }
         if let scope = spec.scope { rtnl_route_set_scope(route, scope.rawValue) }
+        if spec.blackhole { rtnl_route_set_type(route, UInt8(RTN_BLACKHOLE)) }
+        if let metric = spec.metric { rtnl_route_set_priority(route, metric) }
         rtnl_route_set_protocol(route, routeProtocol)
         if spec.gateway != nil || spec.device != nil {
             // Resolve everything that can fail before allocating the hop, so a failure leaks nothing.

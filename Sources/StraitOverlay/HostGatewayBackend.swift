@@ -23,7 +23,7 @@ public struct HostGatewayBackend: OverlayBackend {
     public var type: BackendType { .hostGateway }
     public var podMTU: Int { underlay.mtu }
 
-    public func configure(subnet: IPv4CIDR) throws(OverlayError) {}
+    public func configure(_ own: SubnetLease) throws(OverlayError) {}
 
     public func isIntact() -> Bool { true }
 
@@ -50,17 +50,7 @@ public struct HostGatewayBackend: OverlayBackend {
     }
 
     public func removeStaleRoutes(keeping table: RouteTable, network: IPv4CIDR) -> [String] {
-        guard let index = try? netlink.link(named: underlay.interface).index, let routes = try? netlink.routes() else {
-            return []
-        }
-        var removed: [String] = []
-        for route in routes where route.linkIndex == index && route.gateway != nil {
-            guard let destination = try? IPv4CIDR(parsing: route.destination), network.contains(destination),
-                  table[destination] == nil else { continue }
-            let spec = RouteSpec(destination: route.destination, gateway: route.gateway, device: underlay.interface)
-            if (try? netlink.deleteRoute(spec)) != nil { removed.append(route.destination) }
-        }
-        return removed
+        StaleRoutes(netlink: netlink).remove(on: [underlay.interface], inside: network, keeping: table)
     }
 
     private func route(_ lease: SubnetLease) -> RouteSpec {

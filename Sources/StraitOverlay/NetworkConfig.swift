@@ -11,12 +11,15 @@ public struct NetworkConfig: Sendable, Hashable {
     public var subnetMin: IPv4CIDR
     public var subnetMax: IPv4CIDR
     public var backend: BackendConfig
+    /// The IPv6 half of a dual-stack network (`EnableIPv6`); nil for IPv4 only.
+    public var ipv6: IPv6Settings?
 
     public static let defaultVNI: UInt32 = 1
     public static let defaultPort: UInt16 = 8472
 
     /// Builds and validates a config from flag values.
-    public init(network: IPv4CIDR, subnetLength: Int? = nil, backend: BackendConfig = BackendConfig()) throws(OverlayError) {
+    public init(network: IPv4CIDR, subnetLength: Int? = nil, backend: BackendConfig = BackendConfig(),
+                ipv6: IPv6Settings? = nil) throws(OverlayError) {
         let length = subnetLength ?? Self.defaultSubnetLength(for: network)
         try Self.validate(network: network, subnetLength: length)
         self.network = network
@@ -25,6 +28,7 @@ public struct NetworkConfig: Sendable, Hashable {
         subnetMin = network.subnet(1, prefixLength: length)!
         subnetMax = network.subnet(count - 1, prefixLength: length)!
         self.backend = backend
+        self.ipv6 = ipv6
     }
 
     /// Parses and validates the stored JSON; every refusal names the key and the value.
@@ -60,26 +64,35 @@ public struct NetworkConfig: Sendable, Hashable {
             guard let section = raw as? [String: Any] else {
                 throw OverlayError(.invalidConfig, "\"Backend\" must be an object like {\"Type\":\"vxlan\"}")
             }
-            if let type = Self.value(section, "Type") {
-                guard let text = type as? String, let kind = BackendType(rawValue: text.lowercased()) else {
-                    throw OverlayError(.invalidConfig, "\"Backend.Type\" \(type) is not supported; use vxlan or host-gw")
-                }
-                backend.type = kind
-            }
-            if let vni = Self.value(section, "VNI") {
-                guard let number = vni as? Int, (1...16_777_215).contains(number) else {
-                    throw OverlayError(.invalidConfig, "\"Backend.VNI\" \(vni) is not a VNI (1-16777215)")
-                }
-                backend.vni = UInt32(number)
-            }
-            if let port = Self.value(section, "Port") {
-                guard let number = port as? Int, (1...65535).contains(number) else {
-                    throw OverlayError(.invalidConfig, "\"Backend.Port\" \(port) is not a UDP port")
-                }
-                backend.port = UInt16(number)
-            }
+            backend = try BackendConfig(section: section)
         }
         try self.init(network: network, subnetLength: length, backend: backend)
+        if let enabled = try Self.bool(object, "EnableIPv4"), !enabled {
+            throw OverlayError(.invalidConfig, "\"EnableIPv4\" false (an IPv6-only network) is not supported; "
+                + "Strait runs IPv4 or dual stack")
+        }
+        if try Self.bool(object, "EnableIPv6") == true {
+            guard let text = Self.value(object, "IPv6Network") as? String else {
+                throw OverlayError(.invalidConfig, "\"EnableIPv6\" is true but there is no \"IPv6Network\" string "
+                    + "(e.g. \"fd00:10:244::/56\")")
+            }
+            let v6: IPv6CIDR
+            do { v6 = try IPv6CIDR(networkParsing: text) } catch {
+                throw OverlayError(.invalidConfig, "\"IPv6Network\": \(error)")
+            }
+            var v6Length = 64
+            if let raw = Self.value(object, "IPv6SubnetLen") {
+                guard let number = raw as? Int, !(raw is Bool) else {
+                    throw OverlayError(.invalidConfig, "\"IPv6SubnetLen\" must be a number, not \(raw)")
+                }
+                v6Length = number
+            }
+            guard v6Length > v6.prefixLength, v6Length <= 126, v6Length - v6.prefixLength <= 62 else {
+                throw OverlayError(.invalidConfig, "\"IPv6SubnetLen\" \(v6Length) does not fit \"IPv6Network\" \(v6); "
+                    + "use a length between \(v6.prefixLength + 1) and \(min(126, v6.prefixLength + 62))")
+            }
+            ipv6 = IPv6Settings(network: v6, subnetLength: v6Length)
+        }
         for key in ["SubnetMin", "SubnetMax"] {
             guard let raw = Self.value(object, key) else { continue }
             guard let text = raw as? String, let address = try? IPv4Address(parsing: text),
@@ -101,8 +114,17 @@ public struct NetworkConfig: Sendable, Hashable {
         if backend.type == .vxlan {
             backendObject["VNI"] = Int(backend.vni)
             backendObject["Port"] = Int(backend.port)
+            if let mtu = backend.mtu { backendObject["MTU"] = mtu }
+            if backend.gbp { backendObject["GBP"] = true }
+            if backend.learning { backendObject["Learning"] = true }
+            if backend.directRouting { backendObject["DirectRouting"] = true }
         }
-        let object: [String: Any] = ["Network": network.description, "SubnetLen": subnetLength, "Backend": backendObject]
+        var object: [String: Any] = ["Network": network.description, "SubnetLen": subnetLength, "Backend": backendObject]
+        if let ipv6 {
+            object["EnableIPv6"] = true
+            object["IPv6Network"] = ipv6.network.description
+            object["IPv6SubnetLen"] = ipv6.subnetLength
+        }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
     }
 
@@ -124,13 +146,22 @@ public struct NetworkConfig: Sendable, Hashable {
         }
     }
 
-    private static func value(_ object: [String: Any], _ key: String) -> Any? {
+    /// A boolean key; `nil` when absent, an error naming the key when not true or false.
+    static func bool(_ object: [String: Any], _ key: String, in section: String = "") throws(OverlayError) -> Bool? {
+        guard let raw = value(object, key) else { return nil }
+        guard raw is Bool, let flag = raw as? Bool else {
+            throw OverlayError(.invalidConfig, "\"\(section)\(key)\" must be true or false, not \(raw)")
+        }
+        return flag
+    }
+
+    static func value(_ object: [String: Any], _ key: String) -> Any? {
         if let exact = object[key] { return exact is NSNull ? nil : exact }
         let match = object.first { $0.key.lowercased() == key.lowercased() }?.value
         return match is NSNull ? nil : match
     }
 
-    private static func excerpt(_ data: Data) -> String {
+    static func excerpt(_ data: Data) -> String {
         let text = String(decoding: data.prefix(60), as: UTF8.self)
         return "\"\(text)\(data.count > 60 ? "…" : "")\""
     }
@@ -144,16 +175,83 @@ public enum BackendType: String, Sendable, Hashable, CaseIterable {
     case hostGateway = "host-gw"
 }
 
-/// The `Backend` section of the network config.
+/// `EnableIPv6`, `IPv6Network` and `IPv6SubnetLen`: every node also leases a subnet of `network`.
+public struct IPv6Settings: Sendable, Hashable {
+    public var network: IPv6CIDR
+    public var subnetLength: Int
+
+    public init(network: IPv6CIDR, subnetLength: Int = 64) {
+        self.network = network
+        self.subnetLength = subnetLength
+    }
+}
+
+/// The `Backend` section of the network config: flannel's vxlan options, each honoured; any other
+/// key is refused by name rather than silently ignored.
 public struct BackendConfig: Sendable, Hashable {
     public var type: BackendType
     public var vni: UInt32
     public var port: UInt16
+    /// The underlay MTU to size the device for (`MTU`), instead of the interface's own.
+    public var mtu: Int?
+    /// Group Based Policy extension on the VXLAN device (`GBP`).
+    public var gbp: Bool
+    /// Plain routes to peers on this node's L2 segment, VXLAN to the rest (`DirectRouting`).
+    public var directRouting: Bool
+    /// Kernel learning of remote MACs on the device (`Learning`); entries are programmed either way.
+    public var learning: Bool
 
     public init(type: BackendType = .vxlan, vni: UInt32 = NetworkConfig.defaultVNI,
-                port: UInt16 = NetworkConfig.defaultPort) {
+                port: UInt16 = NetworkConfig.defaultPort, mtu: Int? = nil, gbp: Bool = false,
+                directRouting: Bool = false, learning: Bool = false) {
         self.type = type
         self.vni = vni
         self.port = port
+        self.mtu = mtu
+        self.gbp = gbp
+        self.directRouting = directRouting
+        self.learning = learning
+    }
+
+    static let vxlanKeys = ["Type", "VNI", "Port", "MTU", "GBP", "DirectRouting", "Learning"]
+
+    /// Parses the section; every refusal names `Backend.<key>` and the value.
+    init(section: [String: Any]) throws(OverlayError) {
+        self.init()
+        if let type = NetworkConfig.value(section, "Type") {
+            guard let text = type as? String, let kind = BackendType(rawValue: text.lowercased()) else {
+                throw OverlayError(.invalidConfig, "\"Backend.Type\" \(type) is not supported; use vxlan or host-gw")
+            }
+            self.type = kind
+        }
+        let known = type == .vxlan ? Self.vxlanKeys : ["Type"]
+        for key in section.keys where !known.contains(where: { $0.lowercased() == key.lowercased() }) {
+            let which = type == .vxlan ? "vxlan options are \(Self.vxlanKeys.dropFirst().joined(separator: ", "))"
+                : "host-gw takes no options"
+            throw OverlayError(.invalidConfig, "\"Backend.\(key)\" is not supported for \(type.rawValue) (\(which))")
+        }
+        if let vni = NetworkConfig.value(section, "VNI") {
+            guard let number = vni as? Int, (1...16_777_215).contains(number) else {
+                throw OverlayError(.invalidConfig, "\"Backend.VNI\" \(vni) is not a VNI (1-16777215)")
+            }
+            self.vni = UInt32(number)
+        }
+        if let port = NetworkConfig.value(section, "Port") {
+            guard let number = port as? Int, (1...65535).contains(number) else {
+                throw OverlayError(.invalidConfig, "\"Backend.Port\" \(port) is not a UDP port")
+            }
+            self.port = UInt16(number)
+        }
+        if let mtu = NetworkConfig.value(section, "MTU") {
+            guard let number = mtu as? Int, (VXLANBackend.encapsulationOverhead + 576...65535).contains(number)
+            else {
+                throw OverlayError(.invalidConfig, "\"Backend.MTU\" \(mtu) is not an underlay MTU "
+                    + "(\(VXLANBackend.encapsulationOverhead + 576)-65535: pods get it minus 50)")
+            }
+            self.mtu = number
+        }
+        gbp = try NetworkConfig.bool(section, "GBP", in: "Backend.") ?? false
+        directRouting = try NetworkConfig.bool(section, "DirectRouting", in: "Backend.") ?? false
+        learning = try NetworkConfig.bool(section, "Learning", in: "Backend.") ?? false
     }
 }

@@ -10,16 +10,16 @@ struct NetworkConfigSource: Sendable {
     let options: OverlayOptions
 
     func load() async throws -> NetworkConfig {
-        if let stored = try await store.get(OverlayKeys.config) {
+        if let stored = try await store.get(options.layout.config) {
             let config: NetworkConfig
             do { config = try NetworkConfig(json: stored.value) } catch {
-                throw OverlayError(.invalidConfig, "\(OverlayKeys.config) in the store: \(error.message)")
+                throw OverlayError(.invalidConfig, "\(options.layout.config) in the store: \(error.message)")
             }
             try checkFlags(against: config)
             return config
         }
         guard let cidr = options.clusterCIDR else {
-            throw OverlayError(.invalidConfig, "the store has no network config at \(OverlayKeys.config); "
+            throw OverlayError(.invalidConfig, "the store has no network config at \(options.layout.config); "
                 + "pass --cluster-cidr (and --subnet-len) to write it")
         }
         let network: IPv4CIDR
@@ -30,8 +30,9 @@ struct NetworkConfigSource: Sendable {
                                     port: options.vxlanPort ?? NetworkConfig.defaultPort)
         let config = try NetworkConfig(network: network, subnetLength: options.subnetLength, backend: backend)
         do {
-            try await store.create(OverlayKeys.config, value: config.json)
-            overlayLog.info("wrote the network config \(String(decoding: config.json, as: UTF8.self)) to \(OverlayKeys.config)")
+            try await store.create(options.layout.config, value: config.json)
+            let text = String(decoding: config.json, as: UTF8.self)
+            overlayLog.info("wrote the network config \(text) to \(options.layout.config)")
             return config
         } catch let error as StoreError where error.code == .alreadyExists {
             return try await load()  // another node wrote it first: theirs wins
@@ -41,7 +42,7 @@ struct NetworkConfigSource: Sendable {
     private func checkFlags(against config: NetworkConfig) throws(OverlayError) {
         func conflict(_ flag: String, _ given: String, _ stored: String) -> OverlayError {
             OverlayError(.conflictingFlag, "\(flag) \(given) disagrees with the stored network config "
-                + "(\(stored)) at \(OverlayKeys.config); the stored config wins: drop the flag or change the store")
+                + "(\(stored)) at \(options.layout.config); the stored config wins: drop the flag or change the store")
         }
         if let cidr = options.clusterCIDR, (try? IPv4CIDR(parsing: cidr))?.masked != config.network {
             throw conflict("--cluster-cidr", cidr, "Network \(config.network)")

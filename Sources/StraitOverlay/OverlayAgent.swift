@@ -25,7 +25,10 @@ public actor OverlayAgent {
     /// What is programmed in the kernel.
     private var applied = RouteTable()
     private var refused: [IPv4CIDR: String] = [:]
+    private var netlink: NetlinkSocket?
+    private var health: HealthServer?
     private var statePath: String { OverlayState.path(besideSubnetFile: options.subnetFile) }
+    private nonisolated var layout: KeyLayout { options.layout }
 
     public init(options: OverlayOptions) {
         self.options = options
@@ -42,15 +45,21 @@ public actor OverlayAgent {
             while try await group.next() != nil, !Task.isCancelled {}
         }
         await store?.close()
-        overlayLog.info("stopped; kernel state and lease \(held?.lease.key ?? "-") stay for the next start")
+        let key = held.map { $0.lease.key(in: layout) } ?? "-"
+        overlayLog.info("stopped; kernel state and lease \(key) stay for the next start")
     }
 
     // MARK: Start
 
     private func start() async throws {
+        try options.validate()
+        if options.healthzPort != 0 {
+            health = try HealthServer(address: options.healthzIP, port: options.healthzPort)
+        }
         let netlink: NetlinkSocket
         do { netlink = try NetlinkSocket() } catch { throw OverlayError(.kernel, "cannot open netlink: \(error)") }
-        let underlay = try Underlay.discover(interface: options.interface, publicIP: options.publicIP, netlink: netlink)
+        self.netlink = netlink
+        let underlay = try Underlay.discover(options, netlink: netlink)
         self.underlay = underlay
         let store = try await openStore(url: options.store, tls: options.tls)
         self.store = store
@@ -58,8 +67,9 @@ public actor OverlayAgent {
             try await NetworkConfigSource(store: store, options: self.options).load()
         }
         for prefix in underlay.prefixes where prefix.masked.overlaps(config.network) {
-            throw OverlayError(.invalidConfig, "the network \(config.network) in \(OverlayKeys.config) overlaps the underlay \(prefix.masked) "
-                + "on \(underlay.interface) (this node is \(underlay.publicIP)); pods and nodes need separate ranges")
+            throw OverlayError(.invalidConfig, "the network \(config.network) in \(layout.config) overlaps the "
+                + "underlay \(prefix.masked) on \(underlay.interface) (this node is \(underlay.publicIP)); "
+                + "pods and nodes need separate ranges")
         }
         self.config = config
         let summary = "network \(config.network), /\(config.subnetLength) subnets, "
@@ -72,22 +82,43 @@ public actor OverlayAgent {
                                    backendType: config.backend.type.rawValue)
         switch config.backend.type {
         case .vxlan:
+            let device = layout.deviceName(vni: config.backend.vni)
             let mac = try await retrying("find the VTEP MAC") {
-                try await self.vtepMAC(state: state, store: store, netlink: netlink, vni: config.backend.vni)
+                try await self.vtepMAC(state.vtepMAC, store: store, netlink: netlink, device: device) { $0.vtepMAC }
             }
             template.vni = config.backend.vni
             template.vtepMAC = mac
-            backend = VXLANBackend(vni: config.backend.vni, port: config.backend.port, vtepMAC: mac,
-                                   underlay: underlay, netlink: netlink)
+            var ipv6Side: VXLANBackend.IPv6Side?
+            if config.ipv6 != nil {
+                let publicIPv6 = try self.publicIPv6(underlay)
+                let device6 = layout.deviceName(vni: config.backend.vni, ipv6: true)
+                let mac6 = try await retrying("find the IPv6 VTEP MAC") {
+                    try await self.vtepMAC(state.ipv6VtepMAC, store: store, netlink: netlink, device: device6) {
+                        $0.ipv6VtepMAC
+                    }
+                }
+                template.publicIPv6 = publicIPv6
+                template.ipv6VtepMAC = mac6
+                ipv6Side = VXLANBackend.IPv6Side(device: device6, vtepMAC: mac6, publicIP: publicIPv6)
+            }
+            backend = VXLANBackend(device: device, options: config.backend, vtepMAC: mac, underlay: underlay,
+                                   ipv6: ipv6Side, netlink: netlink)
         case .hostGateway:
+            if config.ipv6 != nil {
+                throw OverlayError(.invalidConfig, "\"EnableIPv6\" with backend host-gw is not supported; use vxlan "
+                    + "(\(layout.config))")
+            }
             backend = try HostGatewayBackend(underlay: underlay, netlink: netlink)
         }
         self.backend = backend
 
-        let masquerade = try Masquerade(network: config.network)
+        let masquerade = try Masquerade(network: config.network, ipv6: config.ipv6?.network)
         if options.ipMasq { try masquerade.enable() } else { masquerade.disable() }
+        let forward = ForwardRules(ipv4: config.network.description, ipv6: config.ipv6?.network.description)
+        if options.forwardRules { try forward.enable() } else { forward.disable() }
 
-        let leaser = SubnetLeaser(store: store, config: config, template: template, ttl: options.leaseTTL)
+        let leaser = SubnetLeaser(store: store, config: config, template: template, ttl: options.leaseTTL,
+                                  layout: layout)
         self.leaser = leaser
         let previous = SubnetFileWriter(path: options.subnetFile).previousSubnet()
             ?? state.subnet.flatMap { try? IPv4CIDR(networkParsing: $0) }
@@ -100,26 +131,62 @@ public actor OverlayAgent {
     /// Configures the backend for the held subnet and publishes it in the subnet file.
     private func establish(_ held: HeldLease) throws(OverlayError) {
         guard let backend, let config else { return }
-        let changed = self.held?.lease.subnet != held.lease.subnet
+        let previous = self.held?.lease.subnet
+        let changed = previous != held.lease.subnet
         self.held = held
-        try backend.configure(subnet: held.lease.subnet)
-        try SubnetFileWriter(path: options.subnetFile).write(network: config.network, subnet: held.lease.subnet,
-                                                             mtu: backend.podMTU, ipMasq: options.ipMasq)
+        try backend.configure(held.lease)
+        if options.blackholeRoute { try blackhole(held.lease.subnet, replacing: changed ? previous : nil) }
+        var file = SubnetFile(network: config.network, subnet: held.lease.subnet, mtu: backend.podMTU,
+                              ipMasq: options.ipMasq)
+        if let ipv6 = config.ipv6, let subnet = held.lease.ipv6Subnet {
+            file.ipv6Network = ipv6.network.description
+            file.ipv6Subnet = "\(subnet.firstUsable)/\(subnet.prefixLength)"
+        }
+        try SubnetFileWriter(path: options.subnetFile, naming: options.effectiveSubnetFileNaming).write(file)
         saveState()
         if changed {
-            overlayLog.info("leased \(held.lease.subnet) (store lease \(held.storeLease)); wrote \(options.subnetFile)")
+            overlayLog.info("leased \(held.lease.subnet) (\(held.storeLeaseDescription)); wrote \(options.subnetFile)")
         }
     }
 
+    /// `--ip-blackhole-route`: packets to this node's subnet are dropped here, not sent along the
+    /// default route, while the bridge holds no address for it. A high metric keeps the bridge's own
+    /// route (metric 0) in front once pods exist.
+    /// Equivalent: `ip route replace blackhole 10.244.1.0/24 metric 4096`.
+    private func blackhole(_ subnet: IPv4CIDR, replacing old: IPv4CIDR?) throws(OverlayError) {
+        guard let netlink else { return }
+        if let old { try? netlink.deleteRoute(RouteSpec(destination: old.description, blackhole: true, metric: 4096)) }
+        let route = RouteSpec(destination: subnet.description, blackhole: true, metric: 4096)
+        do { try netlink.replaceRoute(route) } catch {
+            throw OverlayError(.kernel, "cannot add the blackhole route for \(subnet): \(error)")
+        }
+    }
+
+    /// This node's IPv6 address for a dual-stack network: `--public-ipv6`, else the underlay's first.
+    private func publicIPv6(_ underlay: Underlay) throws(OverlayError) -> IPv6Address {
+        if let text = options.publicIPv6 {
+            do { return try IPv6Address(parsing: text) } catch {
+                throw OverlayError(.underlay, "--public-ipv6: \(error)")
+            }
+        }
+        guard let address = underlay.ipv6Addresses.first else {
+            throw OverlayError(.underlay, "\"EnableIPv6\" is set in \(layout.config) but \(underlay.interface) "
+                + "has no global IPv6 address; add one or pass --public-ipv6")
+        }
+        return address
+    }
+
     /// The VTEP MAC of an earlier run (state file, this node's lease, the device), or a new random one.
-    private func vtepMAC(state: OverlayState, store: any Store, netlink: NetlinkSocket, vni: UInt32) async throws -> String {
-        if let mac = state.vtepMAC { return mac }
-        let (items, _) = try await store.list(prefix: OverlayKeys.subnets)
+    /// A node taken over from flannel finds its MAC in its lease (and on flannel's device).
+    private func vtepMAC(_ saved: String?, store: any Store, netlink: NetlinkSocket, device: String,
+                         in lease: @Sendable (SubnetLease) -> String?) async throws -> String {
+        if let saved { return saved }
+        let (items, _) = try await store.list(prefix: layout.subnets)
         if let mine = items.compactMap({ SubnetLease(key: $0.key, value: $0.value) })
-            .first(where: { $0.publicIP == underlay?.publicIP }), let mac = mine.vtepMAC {
+            .first(where: { $0.publicIP == underlay?.publicIP }), let mac = lease(mine) {
             return mac
         }
-        if let link = try? netlink.link(named: VXLANBackend.deviceName(vni: vni)), let mac = link.mac { return mac }
+        if let link = try? netlink.link(named: device), let mac = link.mac { return mac }
         var bytes = (0..<6).map { _ in UInt8.random(in: 0...255) }
         bytes[0] = (bytes[0] & 0xfe) | 0x02  // unicast, locally administered
         return bytes.map { String(format: "%02x", $0) }.joined(separator: ":")
@@ -158,7 +225,10 @@ public actor OverlayAgent {
 
     private func saveState() {
         var state = OverlayState.load(statePath) ?? OverlayState()
-        if let backend = backend as? VXLANBackend { state.vtepMAC = backend.vtepMAC }
+        if let backend = backend as? VXLANBackend {
+            state.vtepMAC = backend.vtepMAC
+            state.ipv6VtepMAC = backend.ipv6?.vtepMAC
+        }
         state.subnet = held?.lease.subnet.description
         state.peers = OverlayState.peers(applied)
         do { try state.save(statePath) } catch { overlayLog.warning("\(error)") }
@@ -170,7 +240,7 @@ public actor OverlayAgent {
         var ownSeen = false
         for item in items {
             guard let lease = SubnetLease(key: item.key, value: item.value) else {
-                if item.key.hasPrefix(OverlayKeys.subnets) { overlayLog.warning("ignoring malformed lease \(item.key)") }
+                if item.key.hasPrefix(layout.subnets) { overlayLog.warning("ignoring malformed lease \(item.key)") }
                 continue
             }
             if lease.subnet == held?.lease.subnet {
@@ -187,7 +257,10 @@ public actor OverlayAgent {
                 overlayLog.info("removed stale route \(route)")
             }
         }
-        if !ownSeen { await reacquire("the lease \(held?.lease.key ?? "") is missing from the store") }
+        if !ownSeen {
+            await reacquire("the lease \(held.map { $0.lease.key(in: layout) } ?? "") is missing from the store")
+        }
+        health?.set(ready: held != nil && backend?.isIntact() == true)
     }
 
     private func handle(_ event: WatchEvent) async {
@@ -238,10 +311,10 @@ public actor OverlayAgent {
         while !Task.isCancelled {
             do {
                 guard let store = await store else { return }
-                let (items, revision) = try await store.list(prefix: OverlayKeys.subnets)
+                let (items, revision) = try await store.list(prefix: layout.subnets)
                 await replaceAll(items)
                 delay = .milliseconds(200)
-                for try await event in store.watch(prefix: OverlayKeys.subnets, afterRevision: revision) {
+                for try await event in store.watch(prefix: layout.subnets, afterRevision: revision) {
                     if case .compacted(let at) = event {
                         overlayLog.info("watch history compacted at revision \(at); listing again")
                         break
@@ -258,18 +331,18 @@ public actor OverlayAgent {
     }
 
     private nonisolated func renewLease() async throws {
-        let interval = Duration.seconds(max(1, min(options.leaseTTL / 4, 3600)))
+        let interval = options.renewInterval
         while true {
             try await Task.sleep(for: interval)
             guard let leaser = await leaser, let held = await held else { continue }
             do {
                 try await leaser.renew(held)
             } catch let error as StoreError where error.code != .leaseNotFound {
-                overlayLog.warning("renewing \(held.lease.key): \(error); retrying")
+                overlayLog.warning("renewing \(held.lease.key(in: options.layout)): \(error); retrying")
                 try await Task.sleep(for: .seconds(2))
                 continue
             } catch {
-                await reacquire("renewing \(held.lease.key): \(error)")
+                await reacquire("renewing \(held.lease.key(in: options.layout)): \(error)")
             }
         }
     }
@@ -289,6 +362,7 @@ public actor OverlayAgent {
         guard let backend, let held else { return }
         if !backend.isIntact() {
             overlayLog.warning("the overlay device is gone; recreating it and its entries")
+            health?.set(ready: false)
             do { try establish(held) } catch {
                 overlayLog.error("\(error)")
                 return
@@ -303,6 +377,7 @@ public actor OverlayAgent {
             }
         }
         reconcile()
+        health?.set(ready: backend.isIntact())
     }
 
     /// Retries `body` while the store is unreachable; overlay errors (bad config) end the agent.

@@ -6,8 +6,8 @@ public protocol OverlayBackend: Sendable {
     var type: BackendType { get }
     /// The MTU pods get (written to the subnet file).
     var podMTU: Int { get }
-    /// Sets up this node's side for `subnet` (the VXLAN device and its address). Idempotent.
-    func configure(subnet: IPv4CIDR) throws(OverlayError)
+    /// Sets up this node's side for its own lease (the VXLAN devices and their addresses). Idempotent.
+    func configure(_ own: SubnetLease) throws(OverlayError)
     /// False when this node's side went missing (the device was deleted): the agent configures
     /// again and reprograms every lease.
     func isIntact() -> Bool

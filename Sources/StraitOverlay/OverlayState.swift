@@ -7,6 +7,8 @@ import StraitModel
 /// (the kernel API here cannot list neighbours and FDB entries by owner).
 public struct OverlayState: Sendable, Hashable, Codable {
     public var vtepMAC: String?
+    /// The IPv6 device's MAC of a dual-stack node.
+    public var ipv6VtepMAC: String?
     public var subnet: String?
     public var peers: [Peer]
 
@@ -16,6 +18,9 @@ public struct OverlayState: Sendable, Hashable, Codable {
         public var vtepMAC: String?
         public var backendType: String?
         public var vni: UInt32?
+        public var ipv6Subnet: String?
+        public var publicIPv6: String?
+        public var ipv6VtepMAC: String?
     }
 
     public init(vtepMAC: String? = nil, subnet: String? = nil, peers: [Peer] = []) {
@@ -46,14 +51,18 @@ public struct OverlayState: Sendable, Hashable, Codable {
             guard let subnet = try? IPv4CIDR(networkParsing: peer.subnet),
                   let publicIP = try? IPv4Address(parsing: peer.publicIP) else { return nil }
             return SubnetLease(subnet: subnet, publicIP: publicIP, backendType: peer.backendType ?? "",
-                               vni: peer.vni, vtepMAC: peer.vtepMAC)
+                               vni: peer.vni, vtepMAC: peer.vtepMAC,
+                               ipv6Subnet: peer.ipv6Subnet.flatMap { try? IPv6CIDR(networkParsing: $0) },
+                               publicIPv6: peer.publicIPv6.flatMap { try? IPv6Address(parsing: $0) },
+                               ipv6VtepMAC: peer.ipv6VtepMAC)
         }
     }
 
     public static func peers(_ table: RouteTable) -> [Peer] {
         table.leases.values.sorted { $0.subnet < $1.subnet }.map {
             Peer(subnet: $0.subnet.description, publicIP: $0.publicIP.description, vtepMAC: $0.vtepMAC,
-                 backendType: $0.backendType, vni: $0.vni)
+                 backendType: $0.backendType, vni: $0.vni, ipv6Subnet: $0.ipv6Subnet?.description,
+                 publicIPv6: $0.publicIPv6?.description, ipv6VtepMAC: $0.ipv6VtepMAC)
         }
     }
 }

@@ -1,15 +1,20 @@
 import StraitModel
 import StraitSystem
 
-/// Writes `/run/strait/subnet.env` for `strait-cni` (the format is `SubnetFile`'s), atomically, so
-/// the plugin never reads half a file.
+/// Writes `/run/strait/subnet.env` for `strait-cni` (the format is `SubnetFile`'s; flannel's
+/// `FLANNEL_*` names for `/run/flannel/subnet.env` or when told), atomically, so the plugin never
+/// reads half a file.
 public struct SubnetFileWriter: Sendable {
     public var path: String
+    public var naming: SubnetFile.Naming
 
-    public init(path: String) { self.path = path }
+    public init(path: String, naming: SubnetFile.Naming = .strait) {
+        self.path = path
+        self.naming = naming
+    }
 
-    public func write(network: IPv4CIDR, subnet: IPv4CIDR, mtu: Int, ipMasq: Bool) throws(OverlayError) {
-        try Self.writeAtomically(SubnetFile(network: network, subnet: subnet, mtu: mtu, ipMasq: ipMasq).text, to: path)
+    public func write(_ file: SubnetFile) throws(OverlayError) {
+        try Self.writeAtomically(file.text(naming: naming), to: path)
     }
 
     /// The subnet a previous run wrote, to lease the same one again; nil when absent or unreadable.

@@ -1,5 +1,6 @@
 import Foundation
 import StraitModel
+import StraitSystem
 
 /// Deletes the UDP conntrack entries that would keep sending a flow to an endpoint that is gone
 /// (kube-proxy's `pkg/proxy/conntrack/cleanup.go`, the stale-UDP problem: DNS blackholed after
@@ -12,11 +13,11 @@ import StraitModel
 /// Equivalent: `conntrack -D -p udp --orig-dst IP --orig-port-dst PORT --reply-src EP`.
 public struct ConntrackCleanup: Sendable {
     /// Runs one `conntrack` command line.
-    public typealias Runner = @Sendable ([String]) async throws -> CommandResult
+    public typealias Runner = @Sendable ([String]) async throws -> ChildProcess.Output
 
     private let runner: Runner
 
-    public init(runner: @escaping Runner = { try await ExternalCommand.run($0) }) {
+    public init(runner: @escaping Runner = { try await ChildProcess.runDetached($0) }) {
         self.runner = runner
     }
 
@@ -85,15 +86,15 @@ public struct ConntrackCleanup: Sendable {
 
     struct Failure: Error, CustomStringConvertible {
         var command: [String]
-        var result: CommandResult
+        var result: ChildProcess.Output
         var description: String {
-            "\(command.joined(separator: " ")) exited \(result.status): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+            "\(command.joined(separator: " ")) exited \(result.status): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))"
         }
     }
 
     func run(_ command: [String]) async throws -> Int {
         let result = try await runner(command)
-        let count = Self.deletedCount(result.stderr + result.stdout)
+        let count = Self.deletedCount(result.stderrText + result.stdoutText)
         if result.status == 0 || (result.status == 1 && count == 0) { return count ?? 0 }
         throw Failure(command: command, result: result)
     }

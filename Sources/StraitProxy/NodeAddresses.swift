@@ -7,14 +7,16 @@ import StraitModel
 /// loopback and IPv6 link-local ones (kube-proxy's node IPs, for the load-balancer firewall's
 /// "the node may reach its own load balancer" rule). Equivalent: `ip -o addr show`.
 public enum NodeAddresses {
-    public static func local() -> [IPAddress] {
+    /// `includingLoopback` keeps loopback and link-local addresses too (what a `--nodeport-addresses`
+    /// range may name for the health check node ports).
+    public static func local(includingLoopback: Bool = false) -> [IPAddress] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0, let first = list else { return [] }
         defer { freeifaddrs(list) }
         var addresses: Set<IPAddress> = []
         for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
             guard let socketAddress = entry.pointee.ifa_addr, let address = address(socketAddress) else { continue }
-            if isLoopbackOrLinkLocal(address) { continue }
+            if !includingLoopback && isLoopbackOrLinkLocal(address) { continue }
             addresses.insert(address)
         }
         return addresses.sorted()

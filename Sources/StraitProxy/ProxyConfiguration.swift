@@ -30,6 +30,27 @@ public struct ProxyConfiguration: Sendable, Hashable {
     public var healthzBindAddress: BindAddress? = BindAddress(host: "0.0.0.0", port: 10256)
     /// `bindAddress` of the configuration file (kept for compatibility; unused).
     public var bindAddress: String?
+    /// `clientConnection` of the configuration file: how to reach the Kubernetes API.
+    public var clientConnection = ClientConnection()
+
+    /// kube-proxy's `ClientConnectionConfiguration`; nil or 0 means "the default".
+    public struct ClientConnection: Sendable, Hashable {
+        public var kubeconfig: String?
+        public var qps: Double?
+        public var burst: Int?
+        public var contentType: String?
+
+        public init() {}
+    }
+    /// `--bind-address-hard-fail`: a health or metrics server that cannot bind stops the proxy;
+    /// otherwise it is logged and retried every 5 s.
+    public var bindAddressHardFail = false
+    /// `--conntrack-*`: the sysctls set at start-up (see `ConntrackSysctls`).
+    public var conntrack = ConntrackSettings()
+    /// `--iptables-masquerade-bit`: the fwmark bit (0–31) that marks packets to masquerade.
+    public var masqueradeBit = 14
+    /// `--v` (`logging.verbosity`): 2 and above log debug lines.
+    public var verbosity = 0
 
     public init() {}
 
@@ -119,8 +140,47 @@ public struct ProxyConfiguration: Sendable, Hashable {
             }
         }
 
+        func isNull(_ value: Yams.Node) -> Bool {
+            guard let scalar = value.scalar, scalar.style == .plain else { return false }
+            return scalar.string == "null" || scalar.string == "~" || scalar.string.isEmpty
+        }
+        /// A sync period of 0 takes the default, as kube-proxy's defaulting does.
+        func period(_ value: Yams.Node, _ field: String, _ current: Duration) throws(Error) -> Duration {
+            let period = try duration(value, field)
+            return period == .zero ? current : period
+        }
+        /// A bind address of "" in the file takes the default (only the flag's "" disables the server).
+        func bindAddress(_ value: Yams.Node, _ field: String, _ current: BindAddress?,
+                         port: Int) throws(Error) -> BindAddress? {
+            let text = try string(value, field)
+            return text.isEmpty ? current : try parseBindAddress(text, defaultPort: port, field: field)
+        }
+        func integer(_ value: Yams.Node, _ field: String, _ range: ClosedRange<Int>) throws(Error) -> Int {
+            let text = try string(value, field)
+            guard let number = Int(text), range.contains(number) else {
+                throw Error(field: field, problem: "\(String(reflecting: text)) is not a number in \(range)")
+            }
+            return number
+        }
+        /// Reads a nested mapping; `read` returns false for a field Strait does not implement,
+        /// which warns unless it holds kube-proxy's default.
+        func section(_ value: Yams.Node, _ key: String,
+                     _ read: (String, Yams.Node, String) throws(Error) -> Bool) throws(Error) {
+            guard let inner = value.mapping else { throw Error(field: key, problem: "expected a mapping") }
+            for (innerKey, innerValue) in inner where !isNull(innerValue) {
+                let name = innerKey.string ?? ""
+                let field = "\(key).\(name)"
+                if try read(name, innerValue, field) { continue }
+                if !isKubeProxyDefault(innerValue, at: [key, name]) {
+                    warnings.append("\(field) is not supported by Strait; ignored")
+                }
+            }
+        }
+
         for (keyNode, value) in mapping {
             let key = keyNode.string ?? ""
+            // kube-proxy defaults a field left null, as kubeadm writes the ones it does not set.
+            if isNull(value) { continue }
             switch key {
             case "apiVersion":
                 let version = try string(value, key)
@@ -151,31 +211,83 @@ public struct ProxyConfiguration: Sendable, Hashable {
             case "bindAddress":
                 config.bindAddress = try string(value, key)
             case "metricsBindAddress":
-                config.metricsBindAddress = try parseBindAddress(try string(value, key), defaultPort: 10249, field: key)
+                config.metricsBindAddress = try bindAddress(value, key, config.metricsBindAddress, port: 10249)
             case "healthzBindAddress":
-                config.healthzBindAddress = try parseBindAddress(try string(value, key), defaultPort: 10256, field: key)
+                config.healthzBindAddress = try bindAddress(value, key, config.healthzBindAddress, port: 10256)
             case "nodePortAddresses":
                 if value.scalar?.string == "null" || value.scalar?.string == "" { break }
                 guard let items = value.sequence else { throw Error(field: key, problem: "expected a list") }
                 config.nodePortAddresses = try items.enumerated().map { (i, item) throws(Error) in
                     try string(item, "\(key)[\(i)]")
                 }
-            case "syncPeriod": config.syncPeriod = try duration(value, key)
-            case "minSyncPeriod": config.minSyncPeriod = try duration(value, key)
-            case "iptables":
+            case "clientConnection":
                 guard let inner = value.mapping else { throw Error(field: key, problem: "expected a mapping") }
                 for (innerKey, innerValue) in inner {
                     let name = innerKey.string ?? ""
-                    let field = "iptables.\(name)"
+                    let field = "clientConnection.\(name)"
+                    let text = try string(innerValue, field)
                     switch name {
-                    case "masqueradeAll": config.masqueradeAll = try bool(innerValue, field)
-                    case "syncPeriod": config.syncPeriod = try duration(innerValue, field)
-                    case "minSyncPeriod": config.minSyncPeriod = try duration(innerValue, field)
+                    case "kubeconfig": config.clientConnection.kubeconfig = text.isEmpty ? nil : text
+                    case "contentType": config.clientConnection.contentType = text.isEmpty ? nil : text
+                    case "acceptContentTypes":
+                        if !text.isEmpty && text != "application/json" {
+                            warnings.append("\(field) \(text): Strait accepts application/json only")
+                        }
+                    case "qps":
+                        guard let qps = Double(text), qps >= 0 else { throw Error(field: field, problem: "expected a number") }
+                        config.clientConnection.qps = qps == 0 ? nil : qps
+                    case "burst":
+                        guard let burst = Int(text), burst >= 0 else { throw Error(field: field, problem: "expected a whole number") }
+                        config.clientConnection.burst = burst == 0 ? nil : burst
                     default: warnings.append("\(field) is not supported by Strait; ignored")
                     }
                 }
+            case "syncPeriod": config.syncPeriod = try period(value, key, config.syncPeriod)
+            case "minSyncPeriod": config.minSyncPeriod = try duration(value, key)
+            case "bindAddressHardFail": config.bindAddressHardFail = try bool(value, key)
+            case "detectLocalMode":
+                let text = try string(value, key)
+                if !text.isEmpty && text != "ClusterCIDR" {
+                    warnings.append("detectLocalMode \(text) is not supported by Strait "
+                                    + "(it detects local traffic by clusterCIDR); ignored")
+                }
+            case "iptables":
+                try section(value, key) { name, inner, field throws(Error) in
+                    switch name {
+                    case "masqueradeAll": config.masqueradeAll = try bool(inner, field)
+                    case "masqueradeBit": config.masqueradeBit = try integer(inner, field, 0...31)
+                    case "syncPeriod": config.syncPeriod = try period(inner, field, config.syncPeriod)
+                    case "minSyncPeriod": config.minSyncPeriod = try duration(inner, field)
+                    default: return false
+                    }
+                    return true
+                }
+            case "conntrack":
+                try section(value, key) { name, inner, field throws(Error) in
+                    switch name {
+                    case "maxPerCore": config.conntrack.maxPerCore = try integer(inner, field, 0...Int(Int32.max))
+                    case "min": config.conntrack.min = try integer(inner, field, 0...Int(Int32.max))
+                    case "tcpBeLiberal": config.conntrack.tcpBeLiberal = try bool(inner, field)
+                    case "tcpCloseWaitTimeout": config.conntrack.tcpCloseWaitTimeout = try duration(inner, field)
+                    case "tcpEstablishedTimeout": config.conntrack.tcpEstablishedTimeout = try duration(inner, field)
+                    case "udpTimeout": config.conntrack.udpTimeout = try duration(inner, field)
+                    case "udpStreamTimeout": config.conntrack.udpStreamTimeout = try duration(inner, field)
+                    default: return false
+                    }
+                    return true
+                }
+            case "logging":
+                try section(value, key) { name, inner, field throws(Error) in
+                    guard name == "verbosity" else { return false }
+                    config.verbosity = try integer(inner, field, 0...Int(Int32.max))
+                    return true
+                }
             default:
-                warnings.append("\(key) is not supported by Strait; ignored")
+                if value.mapping != nil {
+                    try section(value, key) { _, _, _ in false }
+                } else if !isKubeProxyDefault(value, at: [key]) {
+                    warnings.append("\(key) is not supported by Strait; ignored")
+                }
             }
         }
         return (config, warnings)

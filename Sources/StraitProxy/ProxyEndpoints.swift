@@ -13,17 +13,20 @@ public enum ProxyEndpoints {
         }
     }
 
-    /// The health address (default `0.0.0.0:10256`): `/healthz` and `/livez`, 200 when healthy,
-    /// 503 otherwise, with kube-proxy's JSON.
+    /// The health address (default `0.0.0.0:10256`): `/healthz` and `/livez`, 200 when healthy (and,
+    /// for `/healthz`, the node eligible), 503 otherwise, with kube-proxy's JSON.
     public static func health(_ health: ProxyHealth, metrics: ProxyMetrics) -> ProxyHTTPServer.Responder {
         { _, path in
             switch path {
             case "/healthz", "/livez":
                 let status = health.status()
-                let code = status.healthy ? 200 : 503
-                if path == "/healthz" { metrics.countHealthz(code: code) } else { metrics.countLivez(code: code) }
-                return HTTPAnswer(status: status.healthy ? .ok : .serviceUnavailable, contentType: "application/json",
-                                  body: ProxyHealth.json(status, includeNode: path == "/healthz"))
+                let includeNode = path == "/healthz"
+                // /healthz also fails while the node is not eligible (being deleted or drained).
+                let ok = status.healthy && (!includeNode || status.nodeEligible)
+                let code = ok ? 200 : 503
+                if includeNode { metrics.countHealthz(code: code) } else { metrics.countLivez(code: code) }
+                return HTTPAnswer(status: ok ? .ok : .serviceUnavailable, contentType: "application/json",
+                                  body: ProxyHealth.json(status, includeNode: includeNode))
             default:
                 return .notFound
             }

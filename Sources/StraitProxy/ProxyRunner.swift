@@ -1,5 +1,6 @@
 import Logging
 import StraitDaemon
+import StraitModel
 
 /// The whole proxy: the sync loop feeding `backend` from `source`, the metrics server and the health
 /// server, as the parts of one daemon (`Daemon.run`: started together, stopped together on
@@ -19,12 +20,15 @@ public struct ProxyRunner: Sendable {
     public let log: Logger
     public let conntrack: ConntrackCleanup?
     public let handleSignals: Bool
+    /// The health check node ports of `externalTrafficPolicy: Local` Services, following each sync.
+    public let serviceHealth: ServiceHealthServers
 
     /// `metrics` are the ones the mode's backends record into too (see `ProxyModes.Settings`); by
-    /// default a fresh set for the backend's mode and IPv4.
+    /// default a fresh set for the backend's mode and IPv4. `families`: what the backend programs (the
+    /// health JSON has a status per family).
     public init(config: ProxyConfiguration, options: ProxyOptions, backend: any ProxyBackend, source: any ProxySource,
                 log: Logger = Logger(label: "strait-proxy"), conntrack: ConntrackCleanup? = ConntrackCleanup(),
-                handleSignals: Bool = true, metrics: ProxyMetrics? = nil) {
+                handleSignals: Bool = true, metrics: ProxyMetrics? = nil, families: [IPFamily] = [.ipv4]) {
         self.config = config
         self.options = options
         self.backend = backend
@@ -33,14 +37,17 @@ public struct ProxyRunner: Sendable {
         self.conntrack = conntrack
         self.handleSignals = handleSignals
         self.metrics = metrics ?? ProxyMetrics(mode: backend.mode)
-        health = ProxyHealth(syncPeriod: config.syncPeriod.seconds)
+        health = ProxyHealth(syncPeriod: config.syncPeriod.seconds, families: families)
+        serviceHealth = ServiceHealthServers(nodePortAddresses: options.nodePortAddresses, nodeName: config.nodeName,
+                                             health: health, log: log)
     }
 
     public func makeSyncLoop() -> SyncLoop {
         SyncLoop(backend: backend, source: source,
                  settings: .init(nodeName: config.nodeName, options: options, minSyncPeriod: config.minSyncPeriod,
                                  syncPeriod: config.syncPeriod),
-                 metrics: metrics, health: health, conntrack: conntrack, log: log)
+                 metrics: metrics, health: health, conntrack: conntrack, log: log,
+                 afterSync: { [serviceHealth] table in await serviceHealth.update(table) })
     }
 
     /// Runs until cancelled or signalled (returns normally), or until a part fails (throws
@@ -57,11 +64,19 @@ public struct ProxyRunner: Sendable {
             servers.append(ProxyHTTPServer(name: "healthz", address: address,
                                            responder: ProxyEndpoints.health(health, metrics: metrics)))
         }
-        // Bind first, so a taken port fails the start before any rule is written.
+        // Bind first, so with --bind-address-hard-fail a taken port fails the start before any rule is
+        // written; without it (kube-proxy's default) the failure is logged and the server retried every 5 s.
         var bound: [BindAddress] = []
+        var retrying: Set<String> = []
         do {
             for server in servers {
-                bound.append(BindAddress(host: server.address.host, port: try await server.start()))
+                do {
+                    bound.append(BindAddress(host: server.address.host, port: try await server.start()))
+                } catch let error as BindError where !config.bindAddressHardFail {
+                    log.error("\(error); retrying every 5 s (--bind-address-hard-fail is false)")
+                    bound.append(server.address)
+                    retrying.insert(server.name)
+                }
             }
         } catch {
             for server in servers { await server.stop() }
@@ -71,14 +86,40 @@ public struct ProxyRunner: Sendable {
         let listening = zip(servers, bound).map { "\($0.name) on \($1)" }.joined(separator: ", ")
         log.info("\(backend.mode.rawValue) proxy for node \(config.nodeName); \(listening)")
         let loop = makeSyncLoop()
+        let retryingServers = retrying
         let parts = [DaemonPart("sync loop") { try await loop.run() }]
-            + servers.map { server in DaemonPart("\(server.name) server") { try await server.run() } }
+            + servers.map { server in
+                DaemonPart("\(server.name) server") {
+                    if retryingServers.contains(server.name) {
+                        try await self.serveRetrying(server)
+                    } else {
+                        try await server.run()
+                    }
+                }
+            }
         do {
             try await Daemon.run(parts, handleSignals: handleSignals, logger: log)
         } catch {
             for server in servers { await server.stop() }
+            await serviceHealth.stop()
             throw error
         }
         for server in servers { await server.stop() }
+        await serviceHealth.stop()
+    }
+
+    /// Tries to bind `server` every 5 s until it binds, then serves (kube-proxy's soft bind failure).
+    private func serveRetrying(_ server: ProxyHTTPServer) async throws {
+        while true {
+            try await Task.sleep(for: .seconds(5))
+            do {
+                try await server.start()
+            } catch let error as BindError {
+                log.debug("\(error)")
+                continue
+            }
+            log.info("\(server.name) server listening on \(server.address)")
+            return try await server.run()
+        }
     }
 }

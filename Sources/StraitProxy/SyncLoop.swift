@@ -63,9 +63,11 @@ public actor SyncLoop {
     public private(set) var syncCount = 0
 
     /// `conntrack` nil turns the UDP cleanup off (tests without the tool, or a backend that does it).
+    /// `afterSync` gets each successfully programmed table (the health check node ports follow it).
     public init(backend: any ProxyBackend, source: any ProxySource, settings: Settings,
                 metrics: ProxyMetrics = ProxyMetrics(), health: ProxyHealth? = nil,
-                conntrack: ConntrackCleanup? = ConntrackCleanup(), log: Logger = Logger(label: "strait-proxy")) {
+                conntrack: ConntrackCleanup? = ConntrackCleanup(), log: Logger = Logger(label: "strait-proxy"),
+                afterSync: (@Sendable (ServiceTable) async -> Void)? = nil) {
         self.backend = backend
         self.source = source
         self.settings = settings
@@ -73,7 +75,10 @@ public actor SyncLoop {
         self.health = health ?? ProxyHealth(syncPeriod: settings.syncPeriod.seconds)
         self.conntrack = conntrack
         self.log = log
+        self.afterSync = afterSync
     }
+
+    private let afterSync: (@Sendable (ServiceTable) async -> Void)?
 
     /// Runs until cancelled, or until the source fails or ends.
     public func run() async throws {
@@ -99,7 +104,9 @@ public actor SyncLoop {
     private func receive(_ event: ProxySourceEvent) {
         let services = objects.pendingServiceChanges
         let endpoints = objects.pendingEndpointChanges
-        guard objects.apply(event) else { return }
+        let changed = objects.apply(event)
+        if event.concernsNodes { health.nodeChanged(objects.nodes[settings.nodeName]) }
+        guard changed else { return }
         metrics.changesQueued(services: objects.pendingServiceChanges - services,
                               endpoints: objects.pendingEndpointChanges - endpoints)
         let now = Date()
@@ -221,6 +228,7 @@ public actor SyncLoop {
         log.debug("\(full ? "full" : "partial") sync of \(result.table.ports.count) service ports in \(elapsed) s")
 
         metrics.setNoLocalEndpoints(result.table)
+        await afterSync?(result.table)
 
         if let conntrack, let previous {
             // Per family, as kube-proxy's per-family proxiers reconcile and count.
@@ -241,6 +249,17 @@ public actor SyncLoop {
         var delay = settings.retryDelay
         for _ in 1..<max(1, failures) where delay < settings.syncPeriod { delay *= 2 }
         return min(delay, settings.syncPeriod)
+    }
+}
+
+extension ProxySourceEvent {
+    /// Whether the event may change a Node (a full list always may).
+    var concernsNodes: Bool {
+        switch self {
+        case .replaceAll: true
+        case .upsert(let object): if case .node = object { true } else { false }
+        case .delete(let id): id.kind == .node
+        }
     }
 }
 

@@ -136,7 +136,7 @@ public actor IPTablesBackend: ProxyBackend {
             for chain in IPTablesRules.filterBaseChains.sorted() { head.line(":\(chain) - [0:0]") }
             for jump in missingJumps where jump.table == "filter" { head.line("-I \(jump.chain) \(jump.rule)") }
             for name in names { for rule in dispatch[name]!.filter { head.line(rule) } }
-            for rule in IPTablesRules.filterForwardRules { head.line(rule) }
+            for rule in IPTablesRules.filterForwardRules(options) { head.line(rule) }
             head.line("COMMIT")
         }
         var tail = RestoreBuffer(capacity: deleted.count * 30 + 16)
@@ -154,7 +154,7 @@ public actor IPTablesBackend: ProxyBackend {
             }
             declared.sort()
             for chain in declared { head.line(":\(chain) - [0:0]") }
-            if full { for rule in IPTablesRules.natBaseRules { head.line(rule) } }
+            if full { for rule in IPTablesRules.natBaseRules(options) { head.line(rule) } }
             for jump in missingJumps where jump.table == "nat" { head.line("-I \(jump.chain) \(jump.rule)") }
             if dispatchChanged {
                 for name in names { for rule in dispatch[name]!.natServices { head.line(rule) } }
@@ -185,13 +185,15 @@ public actor IPTablesBackend: ProxyBackend {
     private func recordRuleCounts(chainRulesWritten: Int, natBaseWritten: Bool, dispatchWritten: Bool,
                                   filterWritten: Bool) {
         guard let metrics else { return }
-        let filter = dispatch.values.reduce(0) { $0 + $1.filter.count } + IPTablesRules.filterForwardRules.count
+        let natBase = IPTablesRules.natBaseRules(options).count
+        let filter = dispatch.values.reduce(0) { $0 + $1.filter.count }
+            + IPTablesRules.filterForwardRules(options).count
         let natDispatch = dispatch.values.reduce(0) { $0 + $1.natServices.count + $1.natNodePorts.count }
             + IPTablesRules.nodePortsTail(options).count
-        let nat = chainRuleCounts.values.reduce(0, +) + natDispatch + IPTablesRules.natBaseRules.count
+        let nat = chainRuleCounts.values.reduce(0, +) + natDispatch + natBase
         metrics.setIPTablesRules(table: "filter", total: filter, lastSync: filterWritten ? filter : 0)
         metrics.setIPTablesRules(table: "nat", total: nat, lastSync: chainRulesWritten
-                                 + (natBaseWritten ? IPTablesRules.natBaseRules.count : 0)
+                                 + (natBaseWritten ? natBase : 0)
                                  + (dispatchWritten ? natDispatch : 0))
     }
 

@@ -15,7 +15,7 @@ public enum IPTablesFlavor: String, Sendable, CaseIterable, CustomStringConverti
     /// The flavor the host's plain `iptables` is: `iptables --version` prints `(nf_tables)` or `(legacy)`.
     public static func hostDefault() -> IPTablesFlavor {
         guard let output = try? IPTablesExecutable.run(["iptables", "--version"]) else { return .nft }
-        return output.stdout.contains("legacy") ? .legacy : .nft
+        return output.stdoutText.contains("legacy") ? .legacy : .nft
     }
 
     /// The binary for `tool` (`iptables`, `iptables-save`, `iptables-restore`) of this flavor and `family`.
@@ -45,33 +45,22 @@ public struct IPTablesError: Error, CustomStringConvertible {
     }
 }
 
-/// What a finished command printed.
-struct IPTablesOutput {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
 /// Runs the iptables binaries through `ChildProcess` (stdin written while both outputs are
 /// drained, so a 40 MB restore can neither block on a full pipe nor deadlock).
 enum IPTablesExecutable {
     /// Blocks the calling thread: for start-up checks (`iptables --version`), not for syncs.
-    static func run(_ arguments: [String], stdin: [[UInt8]] = []) throws -> IPTablesOutput {
-        let output: ChildProcess.Output
-        do { output = try ChildProcess.run(arguments, stdin: stdin) } catch {
+    static func run(_ arguments: [String], stdin: [[UInt8]] = []) throws -> ChildProcess.Output {
+        do { return try ChildProcess.run(arguments, stdin: stdin) } catch {
             throw IPTablesError(operation: "spawn", arguments: arguments, status: -1, message: error.reason)
         }
-        return IPTablesOutput(status: output.status, stdout: output.stdoutText, stderr: output.stderrText)
     }
 
     /// Runs on a thread of its own (`ChildProcess.runDetached`), so a long restore holds no thread
     /// of Swift's cooperative pool.
-    static func runDetached(_ arguments: [String], stdin: [[UInt8]] = []) async throws -> IPTablesOutput {
-        let output: ChildProcess.Output
-        do { output = try await ChildProcess.runDetached(arguments, stdin: stdin) } catch {
+    static func runDetached(_ arguments: [String], stdin: [[UInt8]] = []) async throws -> ChildProcess.Output {
+        do { return try await ChildProcess.runDetached(arguments, stdin: stdin) } catch {
             throw IPTablesError(operation: "spawn", arguments: arguments, status: -1, message: error.reason)
         }
-        return IPTablesOutput(status: output.status, stdout: output.stdoutText, stderr: output.stderrText)
     }
 }
 
@@ -102,7 +91,7 @@ public struct IPTablesRestore: Sendable {
         let output = try await IPTablesExecutable.runDetached(arguments, stdin: input)
         guard output.status == 0 else {
             throw IPTablesError(operation: "iptables-restore", arguments: arguments, status: output.status,
-                                message: Self.context(output.stderr, Array(input.joined())))
+                                message: Self.context(output.stderrText, Array(input.joined())))
         }
     }
 
@@ -111,9 +100,10 @@ public struct IPTablesRestore: Sendable {
         let arguments = command("iptables-save", table.map { ["-t", $0] } ?? [])
         let output = try await IPTablesExecutable.runDetached(arguments)
         guard output.status == 0 else {
-            throw IPTablesError(operation: "iptables-save", arguments: arguments, status: output.status, message: output.stderr)
+            throw IPTablesError(operation: "iptables-save", arguments: arguments, status: output.status,
+                                message: output.stderrText)
         }
-        return output.stdout
+        return output.stdoutText
     }
 
     /// The error with the input lines around the one iptables-restore names ("line N failed").

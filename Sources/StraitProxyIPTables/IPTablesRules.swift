@@ -8,12 +8,21 @@ public struct IPTablesRuleOptions: Sendable, Hashable {
     public var proxy: ProxyOptions
     /// Comments on per-endpoint rules; kube-proxy drops them above 1,000 endpoints to keep restores small.
     public var endpointComments: Bool
+    /// `--iptables-masquerade-bit` (0–31): the fwmark bit `KUBE-MARK-MASQ` sets and
+    /// `KUBE-POSTROUTING` masquerades on; 14 (`0x4000`) by default, as kube-proxy's.
+    public var masqueradeBit: Int
 
-    public init(family: IPFamily = .ipv4, proxy: ProxyOptions = ProxyOptions(), endpointComments: Bool = true) {
+    public init(family: IPFamily = .ipv4, proxy: ProxyOptions = ProxyOptions(), endpointComments: Bool = true,
+                masqueradeBit: Int = 14) {
+        precondition((0...31).contains(masqueradeBit), "the masquerade bit is one of the 32 fwmark bits")
         self.family = family
         self.proxy = proxy
         self.endpointComments = endpointComments
+        self.masqueradeBit = masqueradeBit
     }
+
+    /// The mark as iptables prints it: `0x4000` for bit 14.
+    public var masqueradeMark: String { "0x" + String(UInt32(1) << UInt32(masqueradeBit), radix: 16) }
 }
 
 /// The rules of one Service port, split by where they go: its own nat chains (rewritten only when the
@@ -47,8 +56,6 @@ public struct IPTablesDispatch: Sendable, Hashable {
 /// Renders kube-proxy's iptables rule model as `iptables-restore` lines: pure functions of a
 /// `ServicePortPlan` and the options, testable without root.
 public enum IPTablesRules {
-    public static let masqueradeMark = "0x4000"
-
     /// The fixed nat chains and their rules (rewritten on every full sync).
     public static let natBaseChains = [IPTablesChainName.services, IPTablesChainName.nodePorts,
                                        IPTablesChainName.postrouting, IPTablesChainName.markMasquerade]
@@ -57,18 +64,24 @@ public enum IPTablesRules {
                                           IPTablesChainName.forward, IPTablesChainName.nodePorts,
                                           IPTablesChainName.proxyFirewall]
 
-    public static let natBaseRules = [
-        "-A KUBE-POSTROUTING -m mark ! --mark \(masqueradeMark)/\(masqueradeMark) -j RETURN",
-        "-A KUBE-POSTROUTING -j MARK --xor-mark \(masqueradeMark)",
-        "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully",
-        "-A KUBE-MARK-MASQ -j MARK --or-mark \(masqueradeMark)",
-    ]
+    public static func natBaseRules(_ options: IPTablesRuleOptions) -> [String] {
+        let mark = options.masqueradeMark
+        return [
+            "-A KUBE-POSTROUTING -m mark ! --mark \(mark)/\(mark) -j RETURN",
+            "-A KUBE-POSTROUTING -j MARK --xor-mark \(mark)",
+            "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully",
+            "-A KUBE-MARK-MASQ -j MARK --or-mark \(mark)",
+        ]
+    }
 
-    public static let filterForwardRules = [
-        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
-        "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark \(masqueradeMark)/\(masqueradeMark) -j ACCEPT",
-        "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-    ]
+    public static func filterForwardRules(_ options: IPTablesRuleOptions) -> [String] {
+        let mark = options.masqueradeMark
+        return [
+            "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+            "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark \(mark)/\(mark) -j ACCEPT",
+            "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        ]
+    }
 
     /// A rule in a built-in chain that sends packets into one of Strait's chains.
     public struct Jump: Sendable, Hashable {

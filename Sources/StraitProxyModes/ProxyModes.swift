@@ -17,16 +17,19 @@ public enum ProxyModes {
         public var iptablesFlavor: IPTablesFlavor
         /// Tests: run the mode's tools in this named network namespace.
         public var namespace: String?
+        /// `--iptables-masquerade-bit`: the fwmark bit of packets to masquerade.
+        public var masqueradeBit: Int
         /// Where each family's backend records what only it knows (restore failures, rule counts);
         /// the same the `ProxyRunner` serves.
         public var metrics: ProxyMetrics?
 
         public init(options: ProxyOptions, families: [IPFamily] = [.ipv4], iptablesFlavor: IPTablesFlavor = .nft,
-                    namespace: String? = nil, metrics: ProxyMetrics? = nil) {
+                    namespace: String? = nil, masqueradeBit: Int = 14, metrics: ProxyMetrics? = nil) {
             self.options = options
             self.families = families
             self.iptablesFlavor = iptablesFlavor
             self.namespace = namespace
+            self.masqueradeBit = masqueradeBit
             self.metrics = metrics
         }
     }
@@ -43,7 +46,8 @@ public enum ProxyModes {
         switch mode {
         case .iptables:
             perFamily = settings.families.map { family in
-                IPTablesBackend(options: IPTablesRuleOptions(family: family, proxy: settings.options),
+                IPTablesBackend(options: IPTablesRuleOptions(family: family, proxy: settings.options,
+                                                             masqueradeBit: settings.masqueradeBit),
                                 tools: IPTablesRestore(flavor: settings.iptablesFlavor, family: family,
                                                        namespace: settings.namespace),
                                 metrics: settings.metrics?.family(family))

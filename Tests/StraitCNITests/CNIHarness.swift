@@ -86,14 +86,17 @@ struct CNIHarness {
     }
 
     /// The node's links (name, MTU, master), global addresses, routes and nftables ruleset:
-    /// "nothing changed in the kernel" compares these. Carrier state and IPv6 link-local
-    /// addresses are left out: the kernel changes them by itself after a link comes up.
+    /// "nothing changed in the kernel" compares these. Carrier state, IPv6 link-local addresses and
+    /// the link-local and multicast routes that come with them are left out: the kernel adds them
+    /// by itself some time after a link comes up (later still on a loaded machine).
     func kernelState() throws -> String {
         let links = try node.run(["ip", "-o", "link", "show"]).split(separator: "\n").map { line in
             line.split(separator: " ").filter { !$0.hasPrefix("state") }.prefix(7).joined(separator: " ")
         }
+        let routes = try node.run(["ip", "route", "show", "table", "all"]).split(separator: "\n")
+            .filter { !$0.contains("fe80:") && !$0.contains("ff00::/8") }
         return links.joined(separator: "\n") + (try node.run(["ip", "-o", "addr", "show", "scope", "global"]))
-            + (try node.run(["ip", "route", "show", "table", "all"])) + (try node.run(["nft", "list", "ruleset"]))
+            + routes.joined(separator: "\n") + (try node.run(["nft", "list", "ruleset"]))
     }
 
     /// The host-side veths strait-cni made.

@@ -22,7 +22,8 @@ import Testing
         ("STRAIT_SUBNET=10.244.1.1/24\nnonsense\n", "line 2: not KEY=VALUE"),
         ("STRAIT_SUBNET=10.244.1.1/24\nSTRAIT_MTU=big\n", "line 2: STRAIT_MTU \"big\" is not a number"),
         ("STRAIT_SUBNET=10.244.1.1/24\nSTRAIT_IPMASQ=yes\n", "line 2: STRAIT_IPMASQ \"yes\" is not true or false"),
-        ("STRAIT_NETWORK=10.244.0.0/16\n", "no subnet (STRAIT_SUBNET or STRAIT_IPV6_SUBNET)"),
+        ("FLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=big\n", "line 2: FLANNEL_MTU \"big\" is not a number"),
+        ("STRAIT_NETWORK=10.244.0.0/16\n", "no subnet (STRAIT_SUBNET, STRAIT_IPV6_SUBNET or their FLANNEL_ forms)"),
     ])
     func badFilesAreRefusedWithTheLine(text: String, message: String) {
         #expect(throws: SubnetFile.ParseError.self) { try SubnetFile(parsing: text) }

@@ -12,10 +12,15 @@ final class OverlayCluster: @unchecked Sendable {
     /// The `--store` every agent gets.
     var storeURL: String
     var agentPIDs: [Int: pid_t] = [:]
-    var extraFlags: [String] = ["--cluster-cidr", "10.244.0.0/16", "--subnet-len", "24"]
+    var extraFlags: [String] = ["--cluster-cidr", "10.244.0.0/16", "--subnet-len", "24", "--ip-masq"]
+    /// The subnet file's path inside a node's directory ("flannel/subnet.env" for flannel's names).
+    var subnetFileName = "subnet.env"
+    /// The VXLAN device the agents own ("flannel.1" on flannel's network).
+    var device = "strait.1"
 
-    /// `namespaces`: 1 underlay, then `count` nodes, then `count` pods.
-    init(_ namespaces: [TestNamespace], nodes count: Int, storeURL: String? = nil) throws {
+    /// `namespaces`: 1 underlay, then `count` nodes, then `count` pods. `dualStack` also gives the
+    /// bridge fd00:100::fe/64 and each node fd00:100::N/64 on its eth0.
+    init(_ namespaces: [TestNamespace], nodes count: Int, storeURL: String? = nil, dualStack: Bool = false) throws {
         underlay = namespaces[0]
         nodes = Array(namespaces[1...count])
         pods = Array(namespaces[(count + 1)...(2 * count)])
@@ -30,12 +35,15 @@ final class OverlayCluster: @unchecked Sendable {
             try underlay.run(["ip", "link", "set", "veth\(index)", "master", "br0"])
             try node.run(["ip", "addr", "add", "\(publicIP(index))/24", "dev", "eth0"])
             try node.run(["ip", "route", "add", "default", "via", "192.168.100.254"])
+            if dualStack { try node.run(["ip", "addr", "add", "\(publicIPv6(index))/64", "dev", "eth0", "nodad"]) }
         }
+        if dualStack { try underlay.run(["ip", "addr", "add", "fd00:100::fe/64", "dev", "br0", "nodad"]) }
     }
 
     func publicIP(_ node: Int) -> String { "192.168.100.\(node + 1)" }
+    func publicIPv6(_ node: Int) -> String { "fd00:100::\(node + 1)" }
     func nodeDirectory(_ node: Int) -> String { "\(directory)/node\(node)" }
-    func subnetFile(_ node: Int) -> String { "\(nodeDirectory(node))/subnet.env" }
+    func subnetFile(_ node: Int) -> String { "\(nodeDirectory(node))/\(subnetFileName)" }
     func logFile(_ node: Int) -> String { "\(nodeDirectory(node))/overlay.log" }
     func log(_ node: Int) -> String { (try? String(contentsOfFile: logFile(node), encoding: .utf8)) ?? "" }
 
@@ -83,7 +91,8 @@ final class OverlayCluster: @unchecked Sendable {
     func subnetFileText(_ node: Int) -> String? { try? String(contentsOfFile: subnetFile(node), encoding: .utf8) }
 
     func subnet(_ node: Int) -> String? {
-        guard let line = subnetFileText(node)?.split(separator: "\n").first(where: { $0.hasPrefix("STRAIT_SUBNET=") }),
+        guard let line = subnetFileText(node)?.split(separator: "\n")
+                .first(where: { $0.hasPrefix("STRAIT_SUBNET=") || $0.hasPrefix("FLANNEL_SUBNET=") }),
               let value = line.split(separator: "=").last else { return nil }
         let parts = value.split(separator: "/")
         var octets = parts[0].split(separator: ".")
@@ -91,9 +100,9 @@ final class OverlayCluster: @unchecked Sendable {
         return octets.joined(separator: ".") + "/" + parts[1]
     }
 
-    /// The VTEP MAC of the node's `strait.1`.
+    /// The VTEP MAC of the node's VXLAN device.
     func vtepMAC(_ node: Int) throws -> String {
-        let line = try nodes[node].run(["ip", "-o", "link", "show", "strait.1"])
+        let line = try nodes[node].run(["ip", "-o", "link", "show", device])
         let words = line.split(separator: " ")
         return String(words[words.firstIndex(of: "link/ether")! + 1])
     }
@@ -114,8 +123,13 @@ final class OverlayCluster: @unchecked Sendable {
               let address = (json["ips"] as? [[String: Any]])?.first?["address"] as? String else {
             throw CommandFailure(arguments: ["strait-cni", "ADD"], output: output, reason: "pod on node \(node) not made")
         }
+        podAddresses[node] = ((json["ips"] as? [[String: Any]]) ?? []).compactMap { $0["address"] as? String }
+            .map { String($0.prefix { $0 != "/" }) }
         return String(address.prefix { $0 != "/" })
     }
+
+    /// Every address the node's pod got (IPv4 first, then IPv6 on a dual-stack network).
+    var podAddresses: [Int: [String]] = [:]
 
     /// The node's overlay entries for one peer: route, permanent neighbour, FDB.
     struct PeerEntries: Equatable, CustomStringConvertible {
@@ -129,9 +143,9 @@ final class OverlayCluster: @unchecked Sendable {
 
     func entries(on node: Int, subnet: String, mac: String, publicIP: String) throws -> PeerEntries {
         let vtep = String(subnet.prefix { $0 != "/" })
-        let routes = try nodes[node].output(["ip", "route", "show", "dev", "strait.1"]).stdout
-        let neighbours = try nodes[node].output(["ip", "neigh", "show", "dev", "strait.1"]).stdout
-        let fdb = try nodes[node].output(["bridge", "fdb", "show", "dev", "strait.1"]).stdout
+        let routes = try nodes[node].output(["ip", "route", "show", "dev", device]).stdout
+        let neighbours = try nodes[node].output(["ip", "neigh", "show", "dev", device]).stdout
+        let fdb = try nodes[node].output(["bridge", "fdb", "show", "dev", device]).stdout
         return PeerEntries(
             route: routes.split(separator: "\n").contains { $0.hasPrefix("\(subnet) via \(vtep) ") && $0.contains("onlink") },
             neighbour: neighbours.split(separator: "\n").contains { $0.hasPrefix("\(vtep) lladdr \(mac) ") && $0.contains("PERMANENT") },

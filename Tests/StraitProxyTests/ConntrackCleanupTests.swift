@@ -1,5 +1,6 @@
 import StraitModel
 @testable import StraitProxy
+import StraitSystem
 import StraitTestSupport
 import Testing
 
@@ -44,10 +45,12 @@ import Testing
 
     @Test func exitOneWithZeroEntriesIsNotAFailure() async throws {
         let cleanup = ConntrackCleanup { _ in
-            CommandResult(status: 1, stderr: "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n")
+            ChildProcess.Output(status: 1, stderr: Array("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n".utf8))
         }
         #expect(try await cleanup.clean(from: table(["10.244.1.5"]), to: table([])) == 0)
-        let failing = ConntrackCleanup { _ in CommandResult(status: 1, stderr: "conntrack: Operation failed: invalid parameters") }
+        let failing = ConntrackCleanup { _ in
+            ChildProcess.Output(status: 1, stderr: Array("conntrack: Operation failed: invalid parameters".utf8))
+        }
         await #expect(throws: (any Error).self) { try await failing.clean(from: table(["10.244.1.5"]), to: table([])) }
     }
 
@@ -62,7 +65,7 @@ import Testing
             }
             try insert("10.244.1.5", sport: 40001)
             try insert("10.244.1.6", sport: 40002)
-            let cleanup = ConntrackCleanup { try await ExternalCommand.run(["ip", "netns", "exec", ns.name] + $0) }
+            let cleanup = ConntrackCleanup { try await ChildProcess.runDetached(["ip", "netns", "exec", ns.name] + $0) }
             let deleted = try await cleanup.clean(from: table(["10.244.1.5", "10.244.1.6"]), to: table(["10.244.1.6"]))
             #expect(deleted == 1)
             let listed = try ns.output(["conntrack", "-L", "-p", "udp"]).stdout

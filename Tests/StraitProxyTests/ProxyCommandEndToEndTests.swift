@@ -47,6 +47,7 @@ import Testing
             let strait = builtProduct("strait")
             let proxyArguments = ["ip", "netns", "exec", net.node.name, strait, "proxy", "--store", store,
                                   "--hostname-override", "node", "--cluster-cidr", "10.244.0.0/16",
+                                  "--conntrack-max-per-core=0",
                                   "--metrics-bind-address", "127.0.0.1:10249", "--healthz-bind-address", "127.0.0.1:10256"]
             var proxy = try Command.start(proxyArguments, stdin: "")
             defer { kill(proxy, SIGKILL); Command.waitForExit(proxy) }

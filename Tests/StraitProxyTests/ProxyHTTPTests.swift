@@ -97,8 +97,9 @@ import Testing
         await #expect(throws: BindError.self) { try await foreign.start() }
     }
 
-    @Test func goTimeFormat() {
-        #expect(ProxyHealth.goTime(Date(timeIntervalSince1970: 1_714_564_800.5)) == "2024-05-01 12:00:00.5 +0000 UTC")
-        #expect(ProxyHealth.goTime(nil) == "0001-01-01 00:00:00 +0000 UTC")
+    @Test func timesAsGoMarshalsThem() {
+        #expect(ProxyHealth.rfc3339(Date(timeIntervalSince1970: 1_714_564_800.5)) == "2024-05-01T12:00:00.5Z")
+        #expect(ProxyHealth.rfc3339(Date(timeIntervalSince1970: 1_714_564_800)) == "2024-05-01T12:00:00Z")
+        #expect(ProxyHealth.rfc3339(nil) == "0001-01-01T00:00:00Z")
     }
 }

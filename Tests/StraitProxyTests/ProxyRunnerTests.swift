@@ -45,6 +45,7 @@ import Testing
         var config = ProxyConfiguration()
         config.metricsBindAddress = BindAddress(host: "127.0.0.1", port: port)
         config.healthzBindAddress = nil
+        config.bindAddressHardFail = true
         let runner = ProxyRunner(config: config, options: ProxyOptions(), backend: RecordingBackend(), source: ProxySourceFeed(), log: .silent,
                                  conntrack: nil, handleSignals: false)
         do {

@@ -23,7 +23,7 @@ import Testing
             let log = dir + "/proxy.log"
             let proxy = [builtProduct("strait"), "proxy", "--store", dir + "/store.db", "--hostname-override", "node",
                          "--metrics-bind-address", "127.0.0.1:10249", "--healthz-bind-address", "127.0.0.1:10256",
-                         "-v", "2"]
+                         "--conntrack-max-per-core=0", "-v", "2"]
             // `exec` keeps the PID: the test is the proxy's parent and reads its exit status itself.
             let pid = try Command.start(["sh", "-c", "exec ip netns exec \(node.name) \(proxy.joined(separator: " ")) 2>\(log)"],
                                         stdin: "")

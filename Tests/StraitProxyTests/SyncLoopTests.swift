@@ -48,7 +48,7 @@ final class RecordingBackend: ProxyBackend {
 @Suite struct SyncLoopTests {
     typealias F = Fixture
 
-    func start(_ backend: RecordingBackend, _ feed: ProxySourceFeed, syncPeriod: Duration = .seconds(30),
+    func start(_ backend: RecordingBackend, _ feed: ProxySourceFeed, syncPeriod: Duration = .seconds(3600),
                minSyncPeriod: Duration = .zero, retryDelay: Duration = .milliseconds(50)) -> (SyncLoop, Task<Void, any Error>) {
         let loop = SyncLoop(backend: backend, source: feed,
                             settings: .init(nodeName: "node-a", minSyncPeriod: minSyncPeriod, syncPeriod: syncPeriod,
@@ -83,7 +83,7 @@ final class RecordingBackend: ProxyBackend {
         defer { task.cancel() }
         feed.send(.replaceAll([.service(F.service("web"))]))
         try await backend.waitFor { $0.count == 1 }
-        // No timer is pending (syncPeriod is 30 s, minSyncPeriod 0): only the change itself can cause this sync.
+        // No timer is pending (syncPeriod is an hour, minSyncPeriod 0): only the change itself can cause this sync.
         feed.send(.upsert(slice(1)))
         try await backend.waitFor { $0.count == 2 }
         let second = backend.calls[1]

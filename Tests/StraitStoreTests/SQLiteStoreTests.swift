@@ -94,13 +94,23 @@ struct SQLiteStoreTests {
         try await withDirectory { directory in
             let path = directory + "/store.db"
             let owner = try await SQLiteStore(path: path)
-            let lease = try await owner.grantLease(ttl: 3)
-            try await owner.put("/leased", value: Data(), lease: lease)
+            // A short TTL, doubled while a starved run lets the lease expire between grant and put.
+            var ttl: Int64 = 2
+            while true {
+                let lease = try await owner.grantLease(ttl: ttl)
+                do {
+                    try await owner.put("/leased", value: Data(), lease: lease)
+                    break
+                } catch let error as StoreError where error.code == .leaseNotFound && ttl < 256 {
+                    ttl *= 2
+                }
+            }
             await owner.close()  // the owner process is gone; nobody renews
 
             let other = try await SQLiteStore(path: path)
             defer { Task { await other.close() } }
-            let deadline = ContinuousClock.now + .seconds(20)
+            // Expiry is due after `ttl` seconds; allow the reaper many times that on a loaded machine.
+            let deadline = ContinuousClock.now + .seconds(ttl * 10 + 20)
             while try await other.get("/leased") != nil {
                 guard ContinuousClock.now < deadline else { throw TestFailure("leased key never expired") }
                 try await Task.sleep(for: .milliseconds(100))

@@ -1,0 +1,9 @@
+#ifndef STRAIT_CSYSTEMSHIM_H
+#define STRAIT_CSYSTEMSHIM_H
+
+/// Enters the network namespace the descriptor `fd` refers to, on the calling thread only.
+/// Why a shim: glibc declares `setns` and `CLONE_NEWNET` only under _GNU_SOURCE, which Swift's
+/// Glibc module is not built with. Equivalent: `setns(fd, CLONE_NEWNET)`.
+int strait_sys_enter_network_namespace(int fd);
+
+#endif
