@@ -17,6 +17,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -59,11 +63,23 @@ let package = Package(
         .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"]),
         .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem", "StraitModel"]),
 
+        // MARK: Daemons
+        /// What `strait proxy` and `strait overlay` share as daemons: one log line format, their parts
+        /// in one ServiceGroup, one signal path. Never linked into `strait-cni`.
+        .target(name: "StraitDaemon", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
+
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
         /// The proxy's core: objects, the ServiceTable and its plan, sync loop, metrics, health, HTTP.
         .target(name: "StraitProxy", dependencies: [
-            "StraitModel", "StraitSystem",
+            "StraitModel", "StraitSystem", "StraitDaemon",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -75,20 +91,27 @@ let package = Package(
         .target(name: "StraitProxyNFTables", dependencies: ["StraitProxy", "StraitNFT", "StraitModel"]),
         .target(name: "StraitProxyIPVS", dependencies: ["StraitProxy", "StraitModel", "StraitNetlink", "StraitNFT"]),
         /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
-        .target(name: "StraitSources", dependencies: ["StraitProxy", "StraitKube", "StraitModel", "StraitStore"]),
+        .target(name: "StraitSources", dependencies: [
+            "StraitProxy", "StraitKube", "StraitModel", "StraitStore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         /// The one place a `--proxy-mode` becomes a backend.
         .target(name: "StraitProxyModes", dependencies: [
             "StraitProxy", "StraitProxyIPTables", "StraitProxyNFTables", "StraitProxyIPVS",
             "StraitNFT", "StraitNetlink", "StraitModel",
         ]),
-        .target(name: "StraitOverlay", dependencies: ["StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT"]),
+        .target(name: "StraitOverlay", dependencies: [
+            "StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // MARK: Executables
         .executableTarget(name: "strait", dependencies: [
             "StraitModel", "StraitManifest", "StraitNetlink", "StraitNFT",
             "StraitProxy", "StraitProxyModes", "StraitKube", "StraitSources",
-            "StraitOverlay", "StraitStore",
+            "StraitOverlay", "StraitStore", "StraitDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The runtime execs strait-cni for every pod: a static Swift runtime makes it start as fast as a Go plugin.
         .executableTarget(name: "strait-cni", dependencies: ["StraitCNI"], linkerSettings: [
@@ -112,6 +135,13 @@ let package = Package(
         .testTarget(name: "StraitProxyTests", dependencies: [
             "StraitProxy", "StraitProxyIPTables", "StraitProxyModes", "StraitSources", "StraitProxyNFTables", "StraitNFT",
             "StraitTestSupport", "StraitModel", "StraitManifest", "StraitStore", "StraitSystem",
+            "StraitDaemon",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "StraitDaemonTests", dependencies: [
+            "StraitDaemon",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "InMemoryLogging", package: "swift-log"),
         ]),
         .testTarget(name: "StraitProxyIPVSTests", dependencies: [
             "StraitProxyIPVS", "StraitProxy", "StraitModel", "StraitNetlink", "StraitTestSupport",
@@ -119,8 +149,9 @@ let package = Package(
             "StraitProxyIPTables", "StraitProxyModes", "StraitNFT",
         ]),
         .testTarget(name: "StraitKubeTests", dependencies: [
-            "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport",
+            "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport", "StraitDaemon",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
         .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),

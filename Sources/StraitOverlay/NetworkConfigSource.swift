@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StraitModel
 import StraitStore
 
@@ -31,7 +32,7 @@ struct NetworkConfigSource: Sendable {
         do {
             try await store.create(options.layout.config, value: config.json)
             let text = String(decoding: config.json, as: UTF8.self)
-            OverlayLog.info("wrote the network config \(text) to \(options.layout.config)")
+            overlayLog.info("wrote the network config \(text) to \(options.layout.config)")
             return config
         } catch let error as StoreError where error.code == .alreadyExists {
             return try await load()  // another node wrote it first: theirs wins

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StraitModel
 import StraitNetlink
 import StraitStore
@@ -45,7 +46,7 @@ public actor OverlayAgent {
         }
         await store?.close()
         let key = held.map { $0.lease.key(in: layout) } ?? "-"
-        OverlayLog.info("stopped; kernel state and lease \(key) stay for the next start")
+        overlayLog.info("stopped; kernel state and lease \(key) stay for the next start")
     }
 
     // MARK: Start
@@ -71,8 +72,9 @@ public actor OverlayAgent {
                 + "pods and nodes need separate ranges")
         }
         self.config = config
-        OverlayLog.info("network \(config.network), /\(config.subnetLength) subnets, backend \(config.backend.type.rawValue), "
-            + "underlay \(underlay.interface) \(underlay.publicIP) mtu \(underlay.mtu)")
+        let summary = "network \(config.network), /\(config.subnetLength) subnets, "
+            + "backend \(config.backend.type.rawValue), underlay \(underlay.interface) \(underlay.publicIP) mtu \(underlay.mtu)"
+        overlayLog.info("\(summary)")
 
         let state = OverlayState.load(statePath) ?? OverlayState()
         let backend: any OverlayBackend
@@ -143,7 +145,7 @@ public actor OverlayAgent {
         try SubnetFileWriter(path: options.subnetFile, naming: options.effectiveSubnetFileNaming).write(file)
         saveState()
         if changed {
-            OverlayLog.info("leased \(held.lease.subnet) (\(held.storeLeaseDescription)); wrote \(options.subnetFile)")
+            overlayLog.info("leased \(held.lease.subnet) (\(held.storeLeaseDescription)); wrote \(options.subnetFile)")
         }
     }
 
@@ -201,11 +203,11 @@ public actor OverlayAgent {
         for lease in diff.removed {
             backend.remove(lease)
             applied.remove(lease.subnet)
-            OverlayLog.info("removed \(lease.subnet) via \(lease.publicIP)")
+            overlayLog.info("removed \(lease.subnet) via \(lease.publicIP)")
         }
         for lease in diff.added {
             if let reason = backend.refusal(for: lease) {
-                if refused[lease.subnet] != reason { OverlayLog.error(reason) }
+                if refused[lease.subnet] != reason { overlayLog.error("\(reason)") }
                 refused[lease.subnet] = reason
                 continue
             }
@@ -213,9 +215,9 @@ public actor OverlayAgent {
             do {
                 try backend.add(lease)
                 applied.set(lease)
-                OverlayLog.info("added \(lease.subnet) via \(lease.publicIP) \(lease.vtepMAC ?? "")")
+                overlayLog.info("added \(lease.subnet) via \(lease.publicIP) \(lease.vtepMAC ?? "")")
             } catch {
-                OverlayLog.error("\(error); will retry")
+                overlayLog.error("\(error); will retry")
             }
         }
         saveState()
@@ -229,7 +231,7 @@ public actor OverlayAgent {
         }
         state.subnet = held?.lease.subnet.description
         state.peers = OverlayState.peers(applied)
-        do { try state.save(statePath) } catch { OverlayLog.warning("\(error)") }
+        do { try state.save(statePath) } catch { overlayLog.warning("\(error)") }
     }
 
     /// A full listing: the whole table is replaced, and routes left by vanished leases are removed.
@@ -238,7 +240,7 @@ public actor OverlayAgent {
         var ownSeen = false
         for item in items {
             guard let lease = SubnetLease(key: item.key, value: item.value) else {
-                if item.key.hasPrefix(layout.subnets) { OverlayLog.warning("ignoring malformed lease \(item.key)") }
+                if item.key.hasPrefix(layout.subnets) { overlayLog.warning("ignoring malformed lease \(item.key)") }
                 continue
             }
             if lease.subnet == held?.lease.subnet {
@@ -252,7 +254,7 @@ public actor OverlayAgent {
         reconcile()
         if let backend, let config {
             for route in backend.removeStaleRoutes(keeping: applied, network: config.network) {
-                OverlayLog.info("removed stale route \(route)")
+                overlayLog.info("removed stale route \(route)")
             }
         }
         if !ownSeen {
@@ -288,17 +290,17 @@ public actor OverlayAgent {
     /// The lease is lost (deleted, expired, taken): lease again, the same subnet when still free.
     private func reacquire(_ why: String) async {
         guard let leaser, let current = held else { return }
-        OverlayLog.warning("\(why); leasing again")
+        overlayLog.warning("\(why); leasing again")
         do {
             let renewed = try await leaser.acquire(preferring: current.lease.subnet)
             if renewed.lease.subnet != current.lease.subnet {
-                OverlayLog.warning("\(current.lease.subnet) is no longer free; moving to \(renewed.lease.subnet)")
+                overlayLog.warning("\(current.lease.subnet) is no longer free; moving to \(renewed.lease.subnet)")
                 desired.remove(renewed.lease.subnet)
                 reconcile()
             }
             try establish(renewed)
         } catch {
-            OverlayLog.error("cannot lease again: \(error); retrying")
+            overlayLog.error("cannot lease again: \(error); retrying")
         }
     }
 
@@ -314,14 +316,14 @@ public actor OverlayAgent {
                 delay = .milliseconds(200)
                 for try await event in store.watch(prefix: layout.subnets, afterRevision: revision) {
                     if case .compacted(let at) = event {
-                        OverlayLog.info("watch history compacted at revision \(at); listing again")
+                        overlayLog.info("watch history compacted at revision \(at); listing again")
                         break
                     }
                     await handle(event)
                 }
             } catch {
                 if Task.isCancelled { return }
-                OverlayLog.warning("lease watch: \(error); listing again in \(delay)")
+                overlayLog.warning("lease watch: \(error); listing again in \(delay)")
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
@@ -336,7 +338,7 @@ public actor OverlayAgent {
             do {
                 try await leaser.renew(held)
             } catch let error as StoreError where error.code != .leaseNotFound {
-                OverlayLog.warning("renewing \(held.lease.key(in: options.layout)): \(error); retrying")
+                overlayLog.warning("renewing \(held.lease.key(in: options.layout)): \(error); retrying")
                 try await Task.sleep(for: .seconds(2))
                 continue
             } catch {
@@ -359,17 +361,17 @@ public actor OverlayAgent {
     private func verify(full: Bool) {
         guard let backend, let held else { return }
         if !backend.isIntact() {
-            OverlayLog.warning("the overlay device is gone; recreating it and its entries")
+            overlayLog.warning("the overlay device is gone; recreating it and its entries")
             health?.set(ready: false)
             do { try establish(held) } catch {
-                OverlayLog.error("\(error)")
+                overlayLog.error("\(error)")
                 return
             }
             applied = RouteTable()
         } else if full {
             for lease in applied.leases.values {
                 do { try backend.add(lease) } catch {
-                    OverlayLog.error("\(error)")
+                    overlayLog.error("\(error)")
                     applied.remove(lease.subnet)
                 }
             }
@@ -384,7 +386,7 @@ public actor OverlayAgent {
         while true {
             do { return try await body() } catch let error as OverlayError { throw error } catch {
                 try Task.checkCancellation()
-                OverlayLog.warning("cannot \(what): \(error); retrying in \(delay)")
+                overlayLog.warning("cannot \(what): \(error); retrying in \(delay)")
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

@@ -65,15 +65,23 @@ public struct ConntrackCleanup: Sendable {
         family == .ipv6 ? ["-f", "ipv6"] : []
     }
 
-    /// Runs the commands; returns how many entries were deleted. Exit status 1 with
-    /// "0 flow entries" means there was nothing to delete.
+    /// Runs the commands (only `family`'s when given); returns how many entries were deleted. Exit
+    /// status 1 with "0 flow entries" means there was nothing to delete.
     @discardableResult
-    public func clean(from old: ServiceTable, to new: ServiceTable) async throws -> Int {
+    public func clean(from old: ServiceTable, to new: ServiceTable, family: IPFamily? = nil) async throws -> Int {
         var deleted = 0
-        for command in Self.commands(from: old, to: new) {
+        for command in Self.commands(from: old, to: new) where family == nil || Self.family(of: command) == family {
             deleted += try await run(command)
         }
         return deleted
+    }
+
+    /// The family a command cleans: IPv6 with `-f ipv6` or an IPv6 `--orig-dst`, else IPv4.
+    static func family(of command: [String]) -> IPFamily {
+        let ipv6 = zip(command, command.dropFirst()).contains { flag, value in
+            (flag == "-f" && value == "ipv6") || (flag == "--orig-dst" && value.contains(":"))
+        }
+        return ipv6 ? .ipv6 : .ipv4
     }
 
     struct Failure: Error, CustomStringConvertible {

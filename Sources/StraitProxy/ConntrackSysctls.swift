@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,10 +43,10 @@ public struct ConntrackSysctls: Sendable {
     public var directory: String
     /// `/sys/module/nf_conntrack/parameters/hashsize`.
     public var hashsizeFile: String
-    public var log: ProxyLog
+    public var log: Logger
 
     public init(settings: ConntrackSettings, directory: String = "/proc/sys/net/netfilter",
-                hashsizeFile: String = "/sys/module/nf_conntrack/parameters/hashsize", log: ProxyLog) {
+                hashsizeFile: String = "/sys/module/nf_conntrack/parameters/hashsize", log: Logger) {
         self.settings = settings
         self.directory = directory
         self.hashsizeFile = hashsizeFile

@@ -1,14 +1,11 @@
-import Dispatch
+import Logging
+import StraitDaemon
 import StraitModel
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
-/// The whole proxy as one service: the sync loop feeding `backend` from `source`, the metrics
-/// server and the health server, started together and stopped together (on cancellation, or
-/// SIGTERM/SIGINT when `handleSignals`). The entry point of `strait proxy`:
+/// The whole proxy: the sync loop feeding `backend` from `source`, the metrics server and the health
+/// server, as the parts of one daemon (`Daemon.run`: started together, stopped together on
+/// cancellation or, when `handleSignals`, on SIGTERM/SIGINT; a part that fails stops the others).
+/// The entry point of `strait proxy`:
 /// ```swift
 /// try await ProxyRunner(config: config, options: options, backend: ProxyModes.backend(…), source: StoreSource(…)).run()
 /// ```
@@ -20,16 +17,18 @@ public struct ProxyRunner: Sendable {
     public let source: any ProxySource
     public let metrics: ProxyMetrics
     public let health: ProxyHealth
-    public let log: ProxyLog
+    public let log: Logger
     public let conntrack: ConntrackCleanup?
     public let handleSignals: Bool
     /// The health check node ports of `externalTrafficPolicy: Local` Services, following each sync.
     public let serviceHealth: ServiceHealthServers
 
-    /// `families`: what the backend programs (the health JSON has a status per family).
+    /// `metrics` are the ones the mode's backends record into too (see `ProxyModes.Settings`); by
+    /// default a fresh set for the backend's mode and IPv4. `families`: what the backend programs (the
+    /// health JSON has a status per family).
     public init(config: ProxyConfiguration, options: ProxyOptions, backend: any ProxyBackend, source: any ProxySource,
-                log: ProxyLog = .standardError(), conntrack: ConntrackCleanup? = ConntrackCleanup(),
-                handleSignals: Bool = true, families: [IPFamily] = [.ipv4]) {
+                log: Logger = Logger(label: "strait-proxy"), conntrack: ConntrackCleanup? = ConntrackCleanup(),
+                handleSignals: Bool = true, metrics: ProxyMetrics? = nil, families: [IPFamily] = [.ipv4]) {
         self.config = config
         self.options = options
         self.backend = backend
@@ -37,7 +36,7 @@ public struct ProxyRunner: Sendable {
         self.log = log
         self.conntrack = conntrack
         self.handleSignals = handleSignals
-        metrics = ProxyMetrics()
+        self.metrics = metrics ?? ProxyMetrics(mode: backend.mode)
         health = ProxyHealth(syncPeriod: config.syncPeriod.seconds, families: families)
         serviceHealth = ServiceHealthServers(nodePortAddresses: options.nodePortAddresses, nodeName: config.nodeName,
                                              health: health, log: log)
@@ -51,9 +50,10 @@ public struct ProxyRunner: Sendable {
                  afterSync: { [serviceHealth] table in await serviceHealth.update(table) })
     }
 
-    /// Runs until cancelled or signalled (returns normally), or until a part fails (throws: a
-    /// bind failure names the address). `onListening` gets the bound addresses (metrics first,
-    /// then health; the real ports when the configuration asked for port 0).
+    /// Runs until cancelled or signalled (returns normally), or until a part fails (throws
+    /// `DaemonPartFailure` naming it; a bind failure, before anything runs, names the address).
+    /// `onListening` gets the bound addresses (metrics first, then health; the real ports when the
+    /// configuration asked for port 0).
     public func run(onListening: (@Sendable ([BindAddress]) -> Void)? = nil) async throws {
         var servers: [ProxyHTTPServer] = []
         if let address = config.metricsBindAddress {
@@ -68,36 +68,41 @@ public struct ProxyRunner: Sendable {
         // written; without it (kube-proxy's default) the failure is logged and the server retried every 5 s.
         var bound: [BindAddress] = []
         var retrying: Set<String> = []
-        for server in servers {
-            do {
-                bound.append(BindAddress(host: server.address.host, port: try await server.start()))
-            } catch let error as BindError where !config.bindAddressHardFail {
-                log.error("\(error); retrying every 5 s (--bind-address-hard-fail is false)")
-                bound.append(server.address)
-                retrying.insert(server.name)
+        do {
+            for server in servers {
+                do {
+                    bound.append(BindAddress(host: server.address.host, port: try await server.start()))
+                } catch let error as BindError where !config.bindAddressHardFail {
+                    log.error("\(error); retrying every 5 s (--bind-address-hard-fail is false)")
+                    bound.append(server.address)
+                    retrying.insert(server.name)
+                }
             }
+        } catch {
+            for server in servers { await server.stop() }
+            throw error
         }
         onListening?(bound)
-        log.info("\(backend.mode.rawValue) proxy for node \(config.nodeName); "
-                 + zip(servers, bound).map { "\($0.name) on \($1)" }.joined(separator: ", "))
+        let listening = zip(servers, bound).map { "\($0.name) on \($1)" }.joined(separator: ", ")
+        log.info("\(backend.mode.rawValue) proxy for node \(config.nodeName); \(listening)")
         let loop = makeSyncLoop()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await loop.run() }
-            for server in servers {
-                if retrying.contains(server.name) {
-                    group.addTask { try await self.serveRetrying(server) }
-                } else {
-                    group.addTask { try await server.run() }
+        let retryingServers = retrying
+        let parts = [DaemonPart("sync loop") { try await loop.run() }]
+            + servers.map { server in
+                DaemonPart("\(server.name) server") {
+                    if retryingServers.contains(server.name) {
+                        try await self.serveRetrying(server)
+                    } else {
+                        try await server.run()
+                    }
                 }
             }
-            if handleSignals {
-                group.addTask {
-                    let signal = await Self.waitForTermination()
-                    self.log.info("signal \(signal): stopping")
-                }
-            }
-            defer { group.cancelAll() }
-            try await group.next()
+        do {
+            try await Daemon.run(parts, handleSignals: handleSignals, logger: log)
+        } catch {
+            for server in servers { await server.stop() }
+            await serviceHealth.stop()
+            throw error
         }
         for server in servers { await server.stop() }
         await serviceHealth.stop()
@@ -115,55 +120,6 @@ public struct ProxyRunner: Sendable {
             }
             log.info("\(server.name) server listening on \(server.address)")
             return try await server.run()
-        }
-    }
-
-    /// Waits for SIGTERM or SIGINT; returns its number.
-    static func waitForTermination() async -> Int32 {
-        let sources = TerminationSignals()
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in sources.start(continuation) }
-        } onCancel: {
-            sources.cancel()
-        }
-    }
-}
-
-/// SIGTERM/SIGINT through Dispatch signal sources, resuming one continuation once.
-private final class TerminationSignals: @unchecked Sendable {
-    private let queue = DispatchQueue(label: "strait.proxy.signals")
-    private var sources: [any DispatchSourceSignal] = []
-    private var continuation: CheckedContinuation<Int32, Never>?
-    private var cancelled = false
-
-    func start(_ continuation: CheckedContinuation<Int32, Never>) {
-        queue.sync {
-            if cancelled {
-                continuation.resume(returning: 0)
-                return
-            }
-            self.continuation = continuation
-            for number in [SIGTERM, SIGINT] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { [weak self] in self?.fire(number) }
-                source.resume()
-                sources.append(source)
-            }
-        }
-    }
-
-    private func fire(_ number: Int32) {
-        continuation?.resume(returning: number)
-        continuation = nil
-    }
-
-    func cancel() {
-        queue.sync {
-            cancelled = true
-            fire(0)
-            sources.forEach { $0.cancel() }
-            sources = []
         }
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import StraitModel
@@ -20,7 +21,7 @@ public actor ServiceHealthServers {
     /// The hosts each health-check port is bound on.
     public nonisolated let hosts: [String]
     private let health: ProxyHealth
-    private let log: ProxyLog
+    private let log: Logger
     private let nodeName: String
     private let localEndpoints = NIOLockedValueBox<[NamespacedName: Int]>([:])
     private var open: [NamespacedName: Instance] = [:]
@@ -33,13 +34,16 @@ public actor ServiceHealthServers {
     /// `nodePortAddresses` empty: every address; else the entries of `localAddresses` (the node's
     /// addresses, loopback included, as `ip -o addr show` lists them) inside those ranges.
     public init(nodePortAddresses: [IPCIDR], localAddresses: [IPAddress] = NodeAddresses.local(includingLoopback: true),
-                nodeName: String, health: ProxyHealth, log: ProxyLog) {
+                nodeName: String, health: ProxyHealth, log: Logger) {
         var hosts = ["::"]
         if !nodePortAddresses.isEmpty {
             let matching = localAddresses.filter { address in nodePortAddresses.contains { $0.contains(address) } }
             if matching.isEmpty {
-                log.error("no node address is inside --nodeport-addresses \(nodePortAddresses.map(\.description)); "
-                          + "health check node ports listen on every address")
+                let ranges = nodePortAddresses.map(\.description)
+                log.error("""
+                    no node address is inside --nodeport-addresses \(ranges); \
+                    health check node ports listen on every address
+                    """)
             } else {
                 hosts = matching.map(\.description)
             }

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import StraitModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,7 +43,7 @@ public actor SyncLoop {
     public nonisolated let metrics: ProxyMetrics
     public nonisolated let health: ProxyHealth
     private let conntrack: ConntrackCleanup?
-    private let log: ProxyLog
+    private let log: Logger
     private let clock = ContinuousClock()
 
     private var objects = ProxyObjects()
@@ -64,7 +66,7 @@ public actor SyncLoop {
     /// `afterSync` gets each successfully programmed table (the health check node ports follow it).
     public init(backend: any ProxyBackend, source: any ProxySource, settings: Settings,
                 metrics: ProxyMetrics = ProxyMetrics(), health: ProxyHealth? = nil,
-                conntrack: ConntrackCleanup? = ConntrackCleanup(), log: ProxyLog = .standardError(),
+                conntrack: ConntrackCleanup? = ConntrackCleanup(), log: Logger = Logger(label: "strait-proxy"),
                 afterSync: (@Sendable (ServiceTable) async -> Void)? = nil) {
         self.backend = backend
         self.source = source
@@ -225,13 +227,20 @@ public actor SyncLoop {
         if dirty { health.queued(at: now) }
         log.debug("\(full ? "full" : "partial") sync of \(result.table.ports.count) service ports in \(elapsed) s")
 
+        metrics.setNoLocalEndpoints(result.table)
         await afterSync?(result.table)
 
         if let conntrack, let previous {
-            do {
-                metrics.conntrackEntriesDeleted(try await conntrack.clean(from: previous, to: result.table))
-            } catch {
-                log.warning("conntrack cleanup: \(error)")
+            // Per family, as kube-proxy's per-family proxiers reconcile and count.
+            for family in IPFamily.allCases {
+                let cleanupStart = clock.now
+                do {
+                    let deleted = try await conntrack.clean(from: previous, to: result.table, family: family)
+                    metrics.family(family)?.conntrackReconciled(seconds: (clock.now - cleanupStart).seconds,
+                                                                deleted: deleted)
+                } catch {
+                    log.warning("conntrack cleanup: \(error)")
+                }
             }
         }
     }

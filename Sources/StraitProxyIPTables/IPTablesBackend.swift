@@ -34,14 +34,21 @@ public actor IPTablesBackend: ProxyBackend {
     private var programmed: ServiceTable?
     private var chains: [ServicePortName: [String]] = [:]
     private var dispatch: [ServicePortName: IPTablesDispatch] = [:]
+    /// Rules in each port's own nat chains, for kube-proxy's `sync_proxy_rules_iptables_total`.
+    private var chainRuleCounts: [ServicePortName: Int] = [:]
     public private(set) var lastSync: IPTablesSyncSummary?
 
     /// Endpoints above which per-endpoint comments are left out (kube-proxy's large-cluster mode).
     public static let largeClusterEndpoints = 1000
 
-    public init(options: IPTablesRuleOptions = IPTablesRuleOptions(), tools: IPTablesRestore) {
+    /// kube-proxy's iptables metrics of this backend's family; nil records nothing (tests).
+    public nonisolated let metrics: ProxyMetrics.Family?
+
+    public init(options: IPTablesRuleOptions = IPTablesRuleOptions(), tools: IPTablesRestore,
+                metrics: ProxyMetrics.Family? = nil) {
         self.options = options
         self.tools = tools
+        self.metrics = metrics
     }
 
     public func sync(from old: ServiceTable?, to new: ServiceTable) async throws {
@@ -52,6 +59,7 @@ public actor IPTablesBackend: ProxyBackend {
             programmed = nil
             chains = [:]
             dispatch = [:]
+            chainRuleCounts = [:]
             throw error
         }
     }
@@ -98,6 +106,7 @@ public actor IPTablesBackend: ProxyBackend {
             }
             natDeclarations.append(contentsOf: rules.chains)
             for rule in rules.chainRules { chainRules.line(rule) }
+            chainRuleCounts[entry.name] = rules.chainRules.isEmpty ? nil : rules.chainRules.count
             let before = dispatch[entry.name]
             if before?.natServices != rules.dispatch.natServices || before?.natNodePorts != rules.dispatch.natNodePorts {
                 dispatchChanged = true
@@ -108,6 +117,7 @@ public actor IPTablesBackend: ProxyBackend {
         }
         for name in removed {
             deleted.formUnion(chains.removeValue(forKey: name) ?? [])
+            chainRuleCounts[name] = nil
             if let gone = dispatch.removeValue(forKey: name) {
                 if !gone.natServices.isEmpty || !gone.natNodePorts.isEmpty { dispatchChanged = true }
                 if !gone.filter.isEmpty { filterChanged = true }
@@ -155,10 +165,36 @@ public actor IPTablesBackend: ProxyBackend {
             tail.line("COMMIT")
         }
         let lines = head.lines + (writesNAT ? chainRules.lines + tail.lines : 0)
-        if lines > 0 { try await tools.restore(writesNAT ? head.bytes + chainRules.bytes + tail.bytes : head.bytes) }
+        if lines > 0 {
+            do {
+                try await tools.restore(writesNAT ? head.bytes + chainRules.bytes + tail.bytes : head.bytes)
+            } catch {
+                metrics?.iptablesRestoreFailed(partial: !full)
+                throw error
+            }
+        }
         programmed = new
+        recordRuleCounts(chainRulesWritten: writesNAT ? chainRules.lines : 0, natBaseWritten: full,
+                         dispatchWritten: dispatchChanged, filterWritten: filterChanged)
         lastSync = IPTablesSyncSummary(full: full, rewrittenPorts: upserted.count, rewroteDispatch: dispatchChanged,
                                        rewroteFilter: filterChanged, deletedChains: deleted.count, lines: lines)
+    }
+
+    /// kube-proxy's rule counts per table: the rules in Strait's chains (the jumps from the built-in
+    /// chains aside, as kube-proxy counts them), and those the last sync wrote.
+    private func recordRuleCounts(chainRulesWritten: Int, natBaseWritten: Bool, dispatchWritten: Bool,
+                                  filterWritten: Bool) {
+        guard let metrics else { return }
+        let natBase = IPTablesRules.natBaseRules(options).count
+        let filter = dispatch.values.reduce(0) { $0 + $1.filter.count }
+            + IPTablesRules.filterForwardRules(options).count
+        let natDispatch = dispatch.values.reduce(0) { $0 + $1.natServices.count + $1.natNodePorts.count }
+            + IPTablesRules.nodePortsTail(options).count
+        let nat = chainRuleCounts.values.reduce(0, +) + natDispatch + natBase
+        metrics.setIPTablesRules(table: "filter", total: filter, lastSync: filterWritten ? filter : 0)
+        metrics.setIPTablesRules(table: "nat", total: nat, lastSync: chainRulesWritten
+                                 + (natBaseWritten ? natBase : 0)
+                                 + (dispatchWritten ? natDispatch : 0))
     }
 
     /// Removes every chain Strait made (the fixed `KUBE-…` chains and the per-service ones) and the
@@ -168,6 +204,7 @@ public actor IPTablesBackend: ProxyBackend {
         programmed = nil
         chains = [:]
         dispatch = [:]
+        chainRuleCounts = [:]
         let saved = IPTablesSave(try await tools.save())
         let input = saved.cleanupInput()
         if !input.isEmpty { try await tools.restore([Array(input.utf8)]) }

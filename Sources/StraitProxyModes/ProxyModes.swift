@@ -27,10 +27,13 @@ public enum ProxyModes {
         public var namespace: String?
         /// `--iptables-masquerade-bit`: the fwmark bit of packets to masquerade.
         public var masqueradeBit: Int
+        /// Where each family's backend records what only it knows (restore failures, rule counts);
+        /// the same the `ProxyRunner` serves.
+        public var metrics: ProxyMetrics?
 
         public init(options: ProxyOptions, families: [IPFamily] = [.ipv4], iptablesFlavor: IPTablesFlavor = .nft,
                     ipvsScheduler: String = "rr", ipvsStrictARP: Bool = false, namespace: String? = nil,
-                    masqueradeBit: Int = 14) {
+                    masqueradeBit: Int = 14, metrics: ProxyMetrics? = nil) {
             self.options = options
             self.families = families
             self.iptablesFlavor = iptablesFlavor
@@ -38,6 +41,7 @@ public enum ProxyModes {
             self.ipvsStrictARP = ipvsStrictARP
             self.namespace = namespace
             self.masqueradeBit = masqueradeBit
+            self.metrics = metrics
         }
     }
 
@@ -56,7 +60,8 @@ public enum ProxyModes {
                 IPTablesBackend(options: IPTablesRuleOptions(family: family, proxy: settings.options,
                                                              masqueradeBit: settings.masqueradeBit),
                                 tools: IPTablesRestore(flavor: settings.iptablesFlavor, family: family,
-                                                       namespace: settings.namespace))
+                                                       namespace: settings.namespace),
+                                metrics: settings.metrics?.family(family))
             }
         case .nftables:
             // One netlink socket serves both families' tables (its calls are serialized).

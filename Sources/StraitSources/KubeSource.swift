@@ -1,3 +1,4 @@
+import Logging
 import StraitKube
 import StraitModel
 import StraitProxy
@@ -15,12 +16,12 @@ public struct KubeSource: ProxySource {
     public let client: KubeClient
     public let nodeName: String
     public let options: InformerOptions
-    private let log: ProxyLog
+    private let log: Logger
 
     /// `options` (page size, watch timeout, backoff) apply to all three informers; their
     /// selectors are set here.
     public init(client: KubeClient, nodeName: String, options: InformerOptions = .init(),
-                log: ProxyLog = .standardError()) {
+                log: Logger = Logger(label: "strait-proxy")) {
         self.client = client
         self.nodeName = nodeName
         self.options = options
@@ -37,8 +38,8 @@ public struct KubeSource: ProxySource {
     public func events() -> AsyncThrowingStream<ProxySourceEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<ProxySourceEvent, any Error>.makeStream()
         let (changes, changeSink) = AsyncStream<Change>.makeStream()
-        let kubeLog = KubeLog(debug: { [log] in log.debug($0) }, info: { [log] in log.info($0) },
-                              warning: { [log] in log.warning($0) })
+        let kubeLog = KubeLog(debug: { [log] in log.debug("\($0)") }, info: { [log] in log.info("\($0)") },
+                              warning: { [log] in log.warning("\($0)") })
         var labelled = options
         labelled.labelSelector = Self.labelSelector
         labelled.fieldSelector = nil

@@ -1,4 +1,5 @@
 import struct Foundation.Data
+import Logging
 import StraitModel
 import StraitProxy
 import StraitStore
@@ -10,9 +11,9 @@ import StraitStore
 public struct StoreSource: ProxySource {
     public let store: any Store
     public let retryDelay: Duration
-    private let log: ProxyLog
+    private let log: Logger
 
-    public init(store: any Store, retryDelay: Duration = .seconds(1), log: ProxyLog = .standardError()) {
+    public init(store: any Store, retryDelay: Duration = .seconds(1), log: Logger = Logger(label: "strait-proxy")) {
         self.store = store
         self.retryDelay = retryDelay
         self.log = log

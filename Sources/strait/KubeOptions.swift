@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import StraitKube
 import StraitProxy
 import StraitSources
@@ -26,7 +27,7 @@ struct KubeOptions: ParsableArguments {
 
     /// The source `strait proxy` runs on: a `KubeSource` when the flags, the configuration file or
     /// the environment point at an API server; nil for the store. `storeFlag` is `--store`.
-    func source(_ configuration: ProxyConfiguration, storeFlag: String?, log: ProxyLog) throws -> KubeSource? {
+    func source(_ configuration: ProxyConfiguration, storeFlag: String?, log: Logger) throws -> KubeSource? {
         let explicit = kubeconfig != nil || master != nil
         if explicit, let storeFlag {
             throw ValidationError("--store \(storeFlag) and --\(kubeconfig != nil ? "kubeconfig" : "master") name two "

@@ -1,6 +1,7 @@
 import ArgumentParser
-import Dispatch
 import Foundation
+import Logging
+import StraitDaemon
 import StraitModel
 import StraitOverlay
 import StraitStore
@@ -53,6 +54,7 @@ struct OverlayCommand: AsyncParsableCommand {
     @Option(help: .hidden) var leaseTtl: Int64 = 24 * 3600
 
     func run() async throws {
+        DaemonLogging.bootstrap(verbosity: 0)
         var backendType: BackendType?
         if let backend {
             guard let parsed = BackendType(rawValue: backend) else {
@@ -78,25 +80,11 @@ struct OverlayCommand: AsyncParsableCommand {
             blackholeRoute: blackholeRoute, renewMarginMinutes: subnetLeaseRenewMargin, healthzIP: healthzIp,
             healthzPort: healthzPort, leaseTTL: leaseTtl)
         let agent = OverlayAgent(options: options)
-        let task = Task { try await agent.run() }
-        let signals = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { task.cancel() }
-            source.resume()
-            return source
-        }
-        defer { signals.forEach { $0.cancel() } }
         do {
-            try await task.value
-        } catch is CancellationError {
-            return
-        } catch let error as OverlayError {
-            FileHandle.standardError.write(Data("strait overlay: \(error)\n".utf8))
-            throw ExitCode.failure
-        } catch let error as StoreError {
-            FileHandle.standardError.write(Data("strait overlay: \(error)\n".utf8))
-            throw ExitCode.failure
+            try await Daemon.run([DaemonPart("overlay agent") { try await agent.run() }], handleSignals: true,
+                                 logger: Logger(label: "strait-overlay"))
+        } catch is DaemonPartFailure {
+            throw ExitCode.failure  // logged already, naming the part and the error
         }
     }
 }

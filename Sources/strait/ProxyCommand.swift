@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Logging
+import StraitDaemon
 import StraitModel
 import StraitProxy
 import StraitProxyIPTables
@@ -60,8 +62,9 @@ struct ProxyCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let log = ProxyLog.standardError(level: configuration.verbosity >= 2 ? .debug : .info)
-        for warning in warnings { log.warning(warning) }
+        DaemonLogging.bootstrap(verbosity: configuration.verbosity)
+        let log = Logger(label: "strait-proxy")
+        for warning in warnings { log.warning("\(warning)") }
 
         if let path = flags.value("write-config-to") {
             do {
@@ -76,10 +79,11 @@ struct ProxyCommand: AsyncParsableCommand {
         let options = try configuration.proxyOptions(nodeIPs: NodeAddresses.local())
         let flavor = try flavor()
         let families = ProxyModes.hostFamilies()
+        let metrics = ProxyMetrics(mode: configuration.mode, families: families)
         let backend = try ProxyModes.backend(configuration.mode, .init(
             options: options, families: families, iptablesFlavor: flavor,
             ipvsScheduler: configuration.ipvsScheduler, ipvsStrictARP: configuration.ipvsStrictARP,
-            namespace: nil, masqueradeBit: configuration.masqueradeBit))
+            namespace: nil, masqueradeBit: configuration.masqueradeBit, metrics: metrics))
         if flags.bool("cleanup") {
             try await backend.cleanup()
             log.info("removed every rule Strait made (\(configuration.mode.rawValue) mode, \(flavor) iptables)")
@@ -93,9 +97,12 @@ struct ProxyCommand: AsyncParsableCommand {
         log.info("\(configuration.mode.rawValue) mode through the \(flavor) binaries")
         if let source = try kubeOptions.source(configuration, storeFlag: storeOptions.store, log: log) {
             do {
-                try await ProxyRunner(config: configuration, options: options, backend: backend, source: source, log: log).run()
+                try await ProxyRunner(config: configuration, options: options, backend: backend, source: source,
+                                      log: log, metrics: metrics, families: families).run()
             } catch {
                 await source.client.shutdown()
+                // A failed part is logged already, naming it.
+                if error is DaemonPartFailure { throw ExitCode.failure }
                 throw error
             }
             await source.client.shutdown()
@@ -103,11 +110,14 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         let store = try await storeOptions.open()
         let runner = ProxyRunner(config: configuration, options: options, backend: backend,
-                                 source: StoreSource(store: store.store, log: log), log: log, families: families)
+                                 source: StoreSource(store: store.store, log: log), log: log, metrics: metrics,
+                                 families: families)
         do {
             try await runner.run()
         } catch {
             await store.close()
+            // A failed part is logged already, naming it.
+            if error is DaemonPartFailure { throw ExitCode.failure }
             throw error
         }
         await store.close()

@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
+import StraitDaemon
 import StraitKube
 import StraitModel
 import StraitProxy
@@ -13,8 +15,11 @@ final class SourceRecorder: Sendable {
     let lines = NIOLockedValueBox<[String]>([])
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    var log: ProxyLog {
-        ProxyLog { [lines] level, message in lines.withLockedValue { $0.append("\(level): \(message)") } }
+    /// Every line, debug included, in the daemons' format (`… test warning: message`).
+    var log: Logger {
+        Logger(label: "test") { [lines] label in
+            DaemonLogHandler(label: label, logLevel: .debug) { line in lines.withLockedValue { $0.append(line) } }
+        }
     }
 
     func record(_ source: any ProxySource) {

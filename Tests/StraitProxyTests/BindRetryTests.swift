@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 @testable import StraitProxy
 import StraitTestSupport
@@ -17,7 +18,7 @@ import Testing
         config.healthzBindAddress = nil
         #expect(config.bindAddressHardFail == false)
         let lines = NIOLockedValueBox<[String]>([])
-        let log = ProxyLog { _, line in lines.withLockedValue { $0.append(line) } }
+        let log = Logger.recording { line in lines.withLockedValue { $0.append(line) } }
         let feed = ProxySourceFeed()
         let runner = ProxyRunner(config: config, options: ProxyOptions(), backend: RecordingBackend(), source: feed,
                                  log: log, conntrack: nil, handleSignals: false)

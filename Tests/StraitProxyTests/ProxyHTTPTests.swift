@@ -37,7 +37,7 @@ import Testing
 
         let text = try get(port, "/metrics")
         #expect(text.status == 200)
-        for name in ["kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.004\"} 1",
+        for name in ["kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.004\"} 1",
                      "kubeproxy_network_programming_duration_seconds_bucket",
                      "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
                      "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
@@ -45,7 +45,7 @@ import Testing
                      "kubeproxy_sync_proxy_rules_service_changes_pending",
                      "kubeproxy_sync_proxy_rules_endpoint_changes_total",
                      "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
-                     "kubeproxy_sync_full_proxy_rules_duration_seconds_count 1"] {
+                     "kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"} 1"] {
             #expect(text.body.contains(name), "\(name)")
         }
         #expect(text.body.components(separatedBy: "kubeproxy_sync_proxy_rules_duration_seconds_bucket").count == 17)

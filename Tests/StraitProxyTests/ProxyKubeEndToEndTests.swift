@@ -111,7 +111,10 @@ struct ProxyKubeEndToEndTests {
                 // The API server's own `kubernetes` Service (10.96.0.1) exists, yet no rule was written for it.
                 #expect(!(try net.saved()).contains("10.96.0.1"))
                 let metrics = try net.node.run(["curl", "-sf", "http://127.0.0.1:10249/metrics"])
-                #expect(metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_count 0"), "no sync ran")
+                let counts = metrics.split(separator: "\n")
+                    .filter { $0.hasPrefix("kubeproxy_sync_proxy_rules_duration_seconds_count{") }
+                #expect(counts.contains { $0.contains("ip_family=\"IPv4\"") }, "\(metrics)")
+                #expect(counts.allSatisfy { $0.hasSuffix("} 0") }, "no sync ran in any family: \(counts)")
             }
         }
     }

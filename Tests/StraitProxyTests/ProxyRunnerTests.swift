@@ -1,4 +1,5 @@
 import Foundation
+import StraitDaemon
 @testable import StraitProxy
 import StraitTestSupport
 import Testing
@@ -27,7 +28,7 @@ import Testing
         let mode = try Command.output(["curl", "-s", "--max-time", "5", "http://\(metricsAddress)/proxyMode"])
         #expect(mode.stdout == "iptables")
         let metrics = try Command.output(["curl", "-s", "--max-time", "5", "http://\(metricsAddress)/metrics"])
-        #expect(metrics.stdout.contains("kubeproxy_sync_proxy_rules_duration_seconds_count 1"))
+        #expect(metrics.stdout.contains("kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"} 1"))
         let health = try Command.output(["curl", "-s", "-w", "\n%{http_code}", "--max-time", "5",
                                          "http://\(healthAddress)/healthz"])
         #expect(health.stdout.hasSuffix("\n200") && health.stdout.contains("\"nodeEligible\":true"))
@@ -54,5 +55,35 @@ import Testing
             #expect(error.description == "metrics server cannot listen on 127.0.0.1:\(port): \(error.underlying)")
         }
         await holder.stop()
+    }
+
+    struct SourceBroke: Error, CustomStringConvertible {
+        var description: String { "the store went away" }
+    }
+
+    /// A part that fails stops the others (the servers close their ports) and the error names it.
+    @Test func aFailingPartStopsTheProxyAndIsNamed() async throws {
+        var config = ProxyConfiguration()
+        config.metricsBindAddress = BindAddress(host: "127.0.0.1", port: 0)
+        config.healthzBindAddress = BindAddress(host: "127.0.0.1", port: 0)
+        let feed = ProxySourceFeed()
+        let runner = ProxyRunner(config: config, options: ProxyOptions(), backend: RecordingBackend(), source: feed,
+                                 log: .silent, conntrack: nil, handleSignals: false)
+        let (listening, announce) = AsyncStream<[BindAddress]>.makeStream()
+        let task = Task { try await runner.run(onListening: { announce.yield($0) }) }
+        var addresses = listening.makeAsyncIterator()
+        let bound = try #require(await addresses.next())
+        feed.finish(throwing: SourceBroke())
+        do {
+            try await task.value
+            Issue.record("the proxy ran on after its source failed")
+        } catch let failure as DaemonPartFailure {
+            #expect(failure.part == "sync loop")
+            #expect("\(failure)" == "sync loop failed: the store went away")
+        }
+        for address in bound {
+            let after = try Command.output(["curl", "-s", "--max-time", "2", "http://\(address)/healthz"])
+            #expect(after.status != 0, "\(address) still answers")
+        }
     }
 }

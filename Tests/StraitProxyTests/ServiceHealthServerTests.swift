@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 @testable import StraitProxy
 import StraitModel
@@ -31,7 +32,7 @@ import Testing
 
     final class Lines: Sendable {
         let box = NIOLockedValueBox<[String]>([])
-        var log: ProxyLog { ProxyLog { _, line in self.box.withLockedValue { $0.append(line) } } }
+        var log: Logger { Logger.recording { line in self.box.withLockedValue { $0.append(line) } } }
         var all: [String] { box.withLockedValue { $0 } }
     }
 

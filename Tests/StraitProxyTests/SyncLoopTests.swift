@@ -158,7 +158,7 @@ final class RecordingBackend: ProxyBackend {
         #expect(calls[2].full && calls[3].full)
         #expect(calls[3].table.ports[F.name("web")]?.hasEndpoints == true)
         #expect(await loop.syncCount == 2)
-        #expect(loop.metrics.render().contains("kubeproxy_sync_proxy_rules_failures_total 2"))
+        #expect(loop.metrics.render().contains("strait_sync_proxy_rules_failures_total 2"))
         try await Task.sleep(for: .milliseconds(300))
         #expect(backend.calls.count == 4)
     }
@@ -215,8 +215,8 @@ final class RecordingBackend: ProxyBackend {
         try await backend.waitFor { $0.count == 2 }
         let text = loop.metrics.render()
         // The change was triggered 2 s before it was sent: it is counted once, in no bucket below 2 s.
-        #expect(text.contains("kubeproxy_network_programming_duration_seconds_count 1"))
-        #expect(text.contains("kubeproxy_network_programming_duration_seconds_bucket{le=\"1\"} 0"))
-        #expect(text.contains("kubeproxy_network_programming_duration_seconds_bucket{le=\"+Inf\"} 1"))
+        #expect(text.contains("kubeproxy_network_programming_duration_seconds_count{ip_family=\"IPv4\"} 1"))
+        #expect(text.contains("kubeproxy_network_programming_duration_seconds_bucket{ip_family=\"IPv4\",le=\"1\"} 0"))
+        #expect(text.contains("kubeproxy_network_programming_duration_seconds_bucket{ip_family=\"IPv4\",le=\"+Inf\"} 1"))
     }
 }
