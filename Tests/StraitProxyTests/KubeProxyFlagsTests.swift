@@ -26,15 +26,17 @@ import Testing
         #expect(try configuration(["-v", "4"]).0.verbosity == 4)
         #expect(try configuration(["-v5"]).0.verbosity == 5)
         #expect(try configuration(["--masquerade-all", "--masquerade-all=false"]).0.masqueradeAll == false)
+        let ipvs = try configuration(["--ipvs-scheduler", "lc", "--ipvs-strict-arp"]).0
+        #expect(ipvs.ipvsScheduler == "lc" && ipvs.ipvsStrictARP)
     }
 
     @Test func unimplementedFlagsWarnByName() throws {
-        let (_, warnings) = try configuration(["--feature-gates=A=true,B=false", "--ipvs-scheduler", "rr", "--profiling",
+        let (_, warnings) = try configuration(["--feature-gates=A=true,B=false", "--ipvs-tcp-timeout", "10s", "--profiling",
                                                "--oom-score-adj=-999", "--pod-interface-name-prefix=veth",
                                                "--detect-local-mode=ClusterCIDR", "--iptables-localhost-nodeports=false",
                                                "--detect-local-mode=NodeCIDR", "--iptables-localhost-nodeports"])
         #expect(warnings.count == 7, "\(warnings)")
-        for flag in ["--feature-gates", "--ipvs-scheduler", "--profiling", "--oom-score-adj", "--pod-interface-name-prefix",
+        for flag in ["--feature-gates", "--ipvs-tcp-timeout", "--profiling", "--oom-score-adj", "--pod-interface-name-prefix",
                      "--detect-local-mode=NodeCIDR", "--iptables-localhost-nodeports=true"] {
             #expect(warnings.contains { $0.hasPrefix(flag + " is accepted but not implemented") }, "\(flag)")
         }
@@ -123,11 +125,13 @@ import Testing
         let (_, warnings) = try ProxyConfiguration.load(yaml: """
             apiVersion: kubeproxy.config.k8s.io/v1alpha1
             kind: KubeProxyConfiguration
-            ipvs: {scheduler: lc, strictARP: false}
+            ipvs: {scheduler: lc, strictARP: true, tcpTimeout: 10s}
             enableProfiling: false
             oomScoreAdj: -500
             """)
         #expect(warnings.count == 2, "\(warnings)")
-        #expect(warnings.contains { $0.hasPrefix("ipvs.scheduler") } && warnings.contains { $0.hasPrefix("oomScoreAdj") })
+        #expect(warnings.contains { $0.hasPrefix("ipvs.tcpTimeout") } && warnings.contains { $0.hasPrefix("oomScoreAdj") })
+        let (read, _) = try ProxyConfiguration.load(yaml: "ipvs: {scheduler: lc, strictARP: true}\n")
+        #expect(read.ipvsScheduler == "lc" && read.ipvsStrictARP)
     }
 }

@@ -30,12 +30,12 @@ import Testing
         let result = try Command.output([
             strait, "proxy", "--masquerade-all=true", "--iptables-masquerade-bit", "12", "--v=3",
             "--iptables-sync-period=45s", "--conntrack-tcp-timeout-established=2h", "--cluster-cidr=10.244.0.0/16",
-            "--feature-gates=SomeGate=true", "--profiling", "--oom-score-adj=-998", "--ipvs-scheduler=rr",
+            "--feature-gates=SomeGate=true", "--profiling", "--oom-score-adj=-998", "--ipvs-tcp-timeout=10s",
             "--detect-local-mode=NodeCIDR", "--iptables-localhost-nodeports=false",
             "--hostname-override", "Node-1", "--write-config-to=\(out)"])
         #expect(result.succeeded, "\(result.stderr)")
         #expect(!result.stderr.contains("--iptables-localhost-nodeports"), "\(result.stderr)")
-        for flag in ["--feature-gates", "--profiling", "--oom-score-adj", "--ipvs-scheduler", "--detect-local-mode=NodeCIDR"] {
+        for flag in ["--feature-gates", "--profiling", "--oom-score-adj", "--ipvs-tcp-timeout", "--detect-local-mode=NodeCIDR"] {
             #expect(result.stderr.contains("\(flag) is accepted but not implemented"), "\(flag): \(result.stderr)")
         }
         let yaml = try String(contentsOfFile: out, encoding: .utf8)
