@@ -171,7 +171,7 @@ struct IPVSEndToEndTests {
             let proxy = try Command.start(["ip", "netns", "exec", net.node.name, strait, "proxy", "--proxy-mode", "ipvs",
                                            "--store", store, "--hostname-override", "node",
                                            "--cluster-cidr", "10.244.0.0/16", "--metrics-bind-address", "127.0.0.1:10249",
-                                           "--healthz-bind-address", ""], stdin: "")
+                                           "--healthz-bind-address", "", "--conntrack-max-per-core=0"], stdin: "")
             defer { kill(proxy, SIGKILL); Command.waitForExit(proxy) }
             try Command.run([strait, "apply", "-f", manifestPath, "--store", store])
             #expect(try await Self.eventually(within: 120) {
