@@ -188,30 +188,7 @@ struct IPVSEndToEndTests {
     }
 }
 
-private let manifest = """
-    apiVersion: v1
-    kind: Service
-    metadata: {name: web, namespace: default}
-    spec:
-      clusterIP: 10.96.0.10
-      ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
-    ---
-    apiVersion: discovery.k8s.io/v1
-    kind: EndpointSlice
-    metadata:
-      name: web-1
-      namespace: default
-      labels: {kubernetes.io/service-name: web}
-    addressType: IPv4
-    ports: [{name: http, port: 8080, protocol: TCP}]
-    endpoints:
-    - addresses: [10.244.1.2]
-      conditions: {ready: true}
-      nodeName: node
-    - addresses: [10.244.2.2]
-      conditions: {ready: true}
-      nodeName: other
-    """
+private let manifest = ProxyTopology.webManifest
 
 /// Holds one connection open: writes the greeting to DIR/held, waits for DIR/go (at most 120 s),
 /// sends "x", writes the answer to DIR/reply and closes with a reset.

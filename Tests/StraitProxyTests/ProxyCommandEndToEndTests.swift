@@ -5,30 +5,7 @@ import Testing
 /// The built `strait proxy` in a node namespace, fed through the store by the built `strait apply`:
 /// packets, the 10249/10256 endpoints, a restart under an open connection, and `--cleanup`.
 @Suite(.serialized) struct ProxyCommandEndToEndTests {
-    static let manifest = """
-        apiVersion: v1
-        kind: Service
-        metadata: {name: web, namespace: default}
-        spec:
-          clusterIP: 10.96.0.10
-          ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
-        ---
-        apiVersion: discovery.k8s.io/v1
-        kind: EndpointSlice
-        metadata:
-          name: web-1
-          namespace: default
-          labels: {kubernetes.io/service-name: web}
-        addressType: IPv4
-        ports: [{name: http, port: 8080, protocol: TCP}]
-        endpoints:
-        - addresses: [10.244.1.2]
-          conditions: {ready: true}
-          nodeName: node
-        - addresses: [10.244.2.2]
-          conditions: {ready: true}
-          nodeName: other
-        """
+    static let manifest = ProxyTopology.webManifest
 
     /// Polls `check` (every 100 ms, at most `attempts` times) until it is true.
     func eventually(_ attempts: Int = 100, _ check: () throws -> Bool) async throws -> Bool {

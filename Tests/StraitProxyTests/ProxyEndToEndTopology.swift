@@ -33,6 +33,33 @@ struct ProxyTopology {
     /// The port every endpoint server listens on, TCP and UDP.
     static let serverPort: UInt16 = 8080
 
+    /// Service `default/web` (cluster IP 10.96.0.10, port 80) with one slice: ep0 on this node ("node"),
+    /// ep1 on another, both on port 8080 — what the built-proxy tests apply with `strait apply`.
+    static let webManifest = """
+        apiVersion: v1
+        kind: Service
+        metadata: {name: web, namespace: default}
+        spec:
+          clusterIP: 10.96.0.10
+          ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata:
+          name: web-1
+          namespace: default
+          labels: {kubernetes.io/service-name: web}
+        addressType: IPv4
+        ports: [{name: http, port: 8080, protocol: TCP}]
+        endpoints:
+        - addresses: [10.244.1.2]
+          conditions: {ready: true}
+          nodeName: node
+        - addresses: [10.244.2.2]
+          conditions: {ready: true}
+          nodeName: other
+        """
+
     static func endpointIP(_ index: Int) -> String { "10.244.\(index + 1).2" }
     static func nodeSideIP(_ index: Int) -> String { "10.244.\(index + 1).1" }
     static func endpointIP6(_ index: Int) -> String { "fd00:244:\(index + 1)::2" }
