@@ -155,5 +155,10 @@ let package = Package(
         ]),
         .testTarget(name: "StraitStoreTests", dependencies: ["StraitStore", "StraitTestSupport"]),
         .testTarget(name: "StraitOverlayTests", dependencies: ["StraitOverlay", "StraitStore", "StraitTestSupport"]),
+        /// The fault suite (RELIABILITY.md): crashes mid-sync, an etcd cluster losing its leader, CNI churn,
+        /// full disks and corrupt files. It drives the built executables as an operator's node would.
+        .testTarget(name: "StraitFaultTests", dependencies: [
+            "StraitTestSupport", "StraitModel", "StraitStore", "StraitSystem", "StraitNFT", "StraitNetlink",
+        ]),
     ]
 )
