@@ -31,11 +31,11 @@ actor EventRecorder {
     func stop() { task?.cancel() }
 
     func waitFor(_ condition: @Sendable ([ProxySourceEvent]) -> Bool) async throws {
-        for _ in 0..<500 {
+        for _ in 0..<6000 {
             if condition(events) { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("timed out; events: \(events)")
+        throw WaitTimedOut(what: "events: \(events)")
     }
 }
 

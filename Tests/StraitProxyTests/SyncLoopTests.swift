@@ -35,14 +35,21 @@ final class RecordingBackend: ProxyBackend {
 
     func cleanup() async throws {}
 
-    /// Waits until `condition` holds for the calls (up to 5 s).
+    /// Waits until `condition` holds for the calls; after a minute (a hang, not a slow machine) it throws,
+    /// so the test fails instead of indexing into calls that never came.
     func waitFor(_ condition: ([Call]) -> Bool) async throws {
-        for _ in 0..<500 {
+        for _ in 0..<6000 {
             if condition(calls) { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("timed out; calls: \(calls.count)")
+        throw WaitTimedOut(what: "calls: \(calls.count)")
     }
+}
+
+/// A condition a test waited for never held.
+struct WaitTimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting; \(what)" }
 }
 
 @Suite struct SyncLoopTests {
