@@ -34,8 +34,8 @@ public struct AttachmentKey: Sendable, Hashable {
 
 /// Strait's address management: the leases of one network in one file under `dataDir/<network>`,
 /// read and rewritten whole under an exclusive file lock. The file is replaced atomically (write,
-/// fsync, rename), so a plugin killed at any point leaves the old book or the new one, never a
-/// torn one, and two leases can never share an address.
+/// rename; see `LeaseBookFile` for why not fsync), so a plugin killed at any point leaves the old
+/// book or the new one, never a torn one, and two leases can never share an address.
 public struct IPAM: Sendable {
     /// The on-disk state: every lease, and per subnet the last address handed out (round-robin).
     struct LeaseBook: Codable, Equatable {
@@ -152,7 +152,7 @@ public struct IPAM: Sendable {
             do { bytes = Array(try Self.encoder.encode(book)) } catch {
                 throw CNIError(.ioFailure, "cannot encode the IPAM leases", details: "\(error)")
             }
-            do throws(FileError) { try writeFileAtomically(bookPath, bytes) } catch {
+            do throws(FileError) { try LeaseBookFile.replace(bookPath, with: bytes) } catch {
                 throw CNIError(.ioFailure, "cannot write the IPAM leases", details: error.description)
             }
         }
@@ -167,6 +167,8 @@ public struct IPAM: Sendable {
             throw CNIError(.ioFailure, "cannot read the IPAM leases", details: error.description)
         }
         do { return try JSONDecoder().decode(LeaseBook.self, from: Data(text.utf8)) } catch {
+            // Lost to a crash of the previous boot, with every pod it named: start over.
+            if LeaseBookFile.predatesBoot(bookPath) { return LeaseBook() }
             throw CNIError(.ioFailure, "the IPAM leases in \(bookPath) are corrupt", details: "\(error)")
         }
     }

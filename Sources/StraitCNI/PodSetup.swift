@@ -30,16 +30,13 @@ struct PodSetup {
         // Unset, ipMasq follows the overlay as flannel's plugin does: pods masquerade themselves
         // only when the overlay says it does not (`STRAIT_IPMASQ=false` / `FLANNEL_IPMASQ=false`).
         let masquerade = config.ipMasq ?? (network.overlayMasquerades == false)
-        // The lease (a locked, fsynced file write) is taken on another thread while the kernel
-        // creates the veth pair; a refused address or a full pool deletes the pair again, so bad
-        // input leaves the node as it was. The bridge and forwarding are touched only once leased.
-        let allocation = BackgroundWork { [ipam, key] () throws(CNIError) in
-            try ipam.allocate(key, pools: network.pools, requested: requested, portMappings: mappings, masquerade: masquerade)
-        }
-        var leases: [Lease] = []
+        // The lease first: a refused address or a full pool fails here with nothing to undo. It runs on
+        // this thread: the lease book is a small file written without fsync, and handing it to another
+        // thread costs more (thread start-up, and a wait for a CPU on a busy node) than it could overlap.
+        let leases = try ipam.allocate(key, pools: network.pools, requested: requested, portMappings: mappings,
+                                       masquerade: masquerade)
         do throws(CNIError) {
             try interface.createPair(network)
-            leases = try allocation.wait()
             try interface.ensureBridge(network)
             try enableForwarding(network)
             let macs = try interface.configure(network, leases: leases, mac: requestedMAC ?? podMAC(for: leases))
@@ -49,12 +46,11 @@ struct PodSetup {
             if masquerade { try PodMasquerade.add(key, leases: leases, clusterNetworks: network.clusterNetworks) }
             return result(network, leases: leases, hostMAC: macs.hostMAC, podMAC: macs.podMAC, hostName: interface.hostName)
         } catch {
-            // Undo in reverse; a lease this ADD took is released (a lease it could not take is not touched).
-            if leases.isEmpty, let taken = try? allocation.wait() { leases = taken }
+            // Undo in reverse, the lease this ADD took last.
             try? HostPorts.remove(key, leases: leases)
             try? PodMasquerade.remove(key, leases: leases.filter { $0.masquerade == true })
             try? interface.remove()
-            if !leases.isEmpty { _ = try? ipam.release(key) }
+            _ = try? ipam.release(key)
             throw error
         }
     }

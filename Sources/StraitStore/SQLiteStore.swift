@@ -1,30 +1,56 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The embedded store: one SQLite file that several processes on one machine share.
 ///
 /// - Writes run in `BEGIN IMMEDIATE` transactions in WAL mode, so processes serialize on
 ///   the write lock (waiting up to `busy_timeout`) while readers never block.
-/// - Every write bumps the `meta.revision` counter and appends to the `events` log, which
-///   watchers poll every 10 ms (one indexed read of `meta` when nothing changed), so a
-///   change reaches a watcher in any process within a few tens of milliseconds.
+/// - Every write bumps the `meta.revision` counter and appends to the `events` log. Watchers
+///   sleep until the database file changes (`DatabaseChangeSignal`: inotify, and a touch of
+///   the file after each commit), then read the log, so a change reaches a watcher in any
+///   process within milliseconds and idle watchers cost no CPU. Without inotify they poll.
 /// - Leases live in `leases` with a wall-clock `expires_at`; whichever process touches the
-///   store (any write, read or watcher poll) revokes expired leases and deletes their keys,
-///   which produces ordinary delete events.
+///   store (any write, read or watcher read) revokes expired leases and deletes their keys,
+///   which produces ordinary delete events. A watcher also wakes when the next lease is due.
 /// - The log keeps the last `retainedEvents` events; older ones are compacted and a watch
 ///   that needs them gets `.compacted`.
 public final class SQLiteStore: Store {
     /// The default path of the embedded store.
     public static let defaultPath = "/var/lib/strait/store.db"
 
+    /// How watchers learn that the store changed.
+    public enum WatchWake: Sendable {
+        /// Sleep until the database file changes, and read anyway after `recheck` without one
+        /// (a backstop: a missed file event then costs latency, never an event). Falls back to
+        /// `.poll(every: .milliseconds(10))` when inotify is unavailable.
+        case fileEvents(recheck: Duration)
+        /// Read the store every `interval`, changed or not.
+        case poll(every: Duration)
+    }
+
     let connection: SQLiteConnection
     let retainedEvents: Int64
-    let pollInterval: Duration
+    let wake: WatchWake
+    /// Present when watchers sleep on file events.
+    let changes: DatabaseChangeSignal?
 
     /// Opens (creating if needed) the store at `path`; its directory must exist.
-    public init(path: String, retainedEvents: Int64 = 10_000, pollInterval: Duration = .milliseconds(10)) async throws {
+    public init(
+        path: String, retainedEvents: Int64 = 10_000, wake: WatchWake = .fileEvents(recheck: .seconds(1))
+    ) async throws {
         self.connection = try SQLiteConnection(path: path)
         self.retainedEvents = retainedEvents
-        self.pollInterval = pollInterval
+        if case .fileEvents = wake {
+            let signal = DatabaseChangeSignal(databasePath: path)
+            self.changes = signal.isWatching ? signal : nil
+            self.wake = signal.isWatching ? wake : .poll(every: .milliseconds(10))
+        } else {
+            self.changes = nil
+            self.wake = wake
+        }
         try await connection.run("open") { db in
             // journal_mode needs the database lock; busy_timeout makes racing openers wait.
             try db.query("PRAGMA journal_mode=WAL")
@@ -212,20 +238,24 @@ public final class SQLiteStore: Store {
 
     public func close() async {
         await connection.close()
+        changes?.stop()
     }
 
     // MARK: Watch
 
     public func watch(prefix: String, afterRevision: Revision?) -> AsyncThrowingStream<WatchEvent, Error> {
         let (stream, continuation) = AsyncThrowingStream<WatchEvent, Error>.makeStream()
-        let task = Task { [connection, pollInterval] in
+        let task = Task { [connection, changes, wake] in
             do {
                 var last = afterRevision
                 while !Task.isCancelled {
                     let after = last
-                    let batch = try await connection.run("watch", key: prefix) { db in
+                    // Read before the query: a change committed after it moves the generation.
+                    let generation = changes?.generation ?? 0
+                    let (batch, nextExpiry) = try await connection.run("watch", key: prefix) { db in
                         try self.reapIfDue(db)
-                        return try db.readTransaction { try Self.poll(db, prefix: prefix, after: after) }
+                        let batch = try db.readTransaction { try Self.poll(db, prefix: prefix, after: after) }
+                        return (batch, try Self.nextLeaseExpiry(db))
                     }
                     switch batch {
                     case .compacted(let revision):
@@ -238,7 +268,12 @@ public final class SQLiteStore: Store {
                         // A full page means more is waiting: read on without sleeping.
                         if events.count == Self.pageSize { continue }
                     }
-                    try await Task.sleep(for: pollInterval)
+                    switch wake {
+                    case .poll(let interval):
+                        try await Task.sleep(for: interval)
+                    case .fileEvents(let recheck):
+                        await changes?.wait(after: generation, timeout: Self.idleTime(recheck, nextExpiry))
+                    }
                 }
                 continuation.finish()
             } catch is CancellationError {
@@ -249,6 +284,19 @@ public final class SQLiteStore: Store {
         }
         continuation.onTermination = { _ in task.cancel() }
         return stream
+    }
+
+    /// How long an idle watcher sleeps: until `recheck`, or until just after the next lease is
+    /// due, when the watcher's own read reaps it (nobody else may be writing).
+    static func idleTime(_ recheck: Duration, _ nextExpiry: Int64?) -> Duration {
+        guard let nextExpiry else { return recheck }
+        let untilDue = Duration.milliseconds(max(0, nextExpiry - nowMilliseconds()) + 1)
+        return min(recheck, untilDue)
+    }
+
+    /// The wall-clock millisecond at which the next lease expires, if any lease exists.
+    static func nextLeaseExpiry(_ db: SQLiteDatabase) throws -> Int64? {
+        try db.query("SELECT MIN(expires_at) FROM leases").first?[0].int64
     }
 
     static let pageSize = 1000
@@ -298,12 +346,22 @@ public final class SQLiteStore: Store {
         _ operation: String, key: String?, _ body: @escaping @Sendable (SQLiteDatabase, Int64) throws -> T
     ) async throws -> T {
         try await connection.run(operation, key: key) { db in
-            try db.writeTransaction {
+            let result = try db.writeTransaction {
                 let now = Self.nowMilliseconds()
                 try self.reapExpired(db, now: now)
                 return try body(db, now)
             }
+            self.announceCommit()
+            return result
         }
+    }
+
+    /// Tells every watcher of this file, in any process, that a commit is visible: touching the
+    /// file raises `IN_ATTRIB` for their `DatabaseChangeSignal`. Equivalent: `touch store.db`.
+    private func announceCommit() {
+        #if canImport(Glibc)
+        _ = utimensat(AT_FDCWD, connection.path, nil, 0)
+        #endif
     }
 
     /// Reaps expired leases if any are due; a cheap indexed read when none are.
@@ -312,6 +370,7 @@ public final class SQLiteStore: Store {
         let due = try db.query("SELECT 1 FROM leases WHERE expires_at <= ? LIMIT 1", [.integer(now)])
         guard !due.isEmpty else { return }
         try db.writeTransaction { try reapExpired(db, now: now) }
+        announceCommit()
     }
 
     private func reapExpired(_ db: SQLiteDatabase, now: Int64) throws {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import StraitModel
 import Testing
 
@@ -85,6 +88,26 @@ import Testing
         #expect(try ipam.release(key("a")).count == 1)
         #expect(try ipam.release(key("a")).isEmpty)
         #expect(try ipam.release(key("never")).isEmpty)
+    }
+
+    /// The book is not fsynced: one torn by a crash of an earlier boot starts over (its pods died
+    /// with that boot); one torn now is an error naming the file, and the file is left as it was.
+    @Test func aCorruptBookIsAnErrorUnlessItPredatesThisBoot() throws {
+        let pools = [try pool("10.244.1.0/24")]
+        _ = try ipam.allocate(key("a"), pools: pools, requested: [])
+        let book = ipam.bookPath
+        try Data().write(to: URL(fileURLWithPath: book))
+        let error = #expect(throws: CNIError.self) { try ipam.allocate(key("b"), pools: pools, requested: []) }
+        #expect(error?.code == .ioFailure)
+        #expect(error?.msg.contains(book) == true)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: book)).isEmpty)
+
+        // Written before the kernel booted (mtime 1970): every lease in it is stale.
+        var times = [timespec(tv_sec: 1000, tv_nsec: 0), timespec(tv_sec: 1000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, book, &times, 0) == 0)
+        let fresh = try ipam.allocate(key("b"), pools: pools, requested: [])
+        #expect(fresh.map(\.address.description) == ["10.244.1.2"])
+        #expect(try ipam.leases().map(\.key) == [key("b")])
     }
 
     @Test func garbageCollectionKeepsExactlyTheValidAttachments() throws {

@@ -15,12 +15,17 @@ struct SQLiteStoreTests {
         return try await body(directory.path)
     }
 
-    @Test func twoConnectionsOnOneFileSeeEachOthersWritesAndWatches() async throws {
+    /// Both ways a watcher can learn of changes: woken by file events (the default), and polling every
+    /// 10 ms (the fallback without inotify, and how every watcher worked before).
+    @Test(arguments: ["file events", "poll"])
+    func twoConnectionsOnOneFileSeeEachOthersWritesAndWatches(wake: String) async throws {
         try await withDirectory { directory in
             let path = directory + "/store.db"
             let apply = try await SQLiteStore(path: path)
-            let proxy = try await SQLiteStore(path: path)
+            let proxy = try await SQLiteStore(
+                path: path, wake: wake == "poll" ? .poll(every: .milliseconds(10)) : .fileEvents(recheck: .seconds(1)))
             defer { Task { await apply.close(); await proxy.close() } }
+            #expect((proxy.changes == nil) == (wake == "poll"))
 
             try await apply.put("/strait/services/default/web", value: "{}".bytes)
             #expect(try await proxy.get("/strait/services/default/web")?.value == "{}".bytes)
@@ -41,7 +46,7 @@ struct SQLiteStoreTests {
             let events = await recorder.events
             #expect(events.count == 20)
             let sorted = latencies.sorted()
-            print("SQLite cross-connection watch latency: median \(sorted[sorted.count / 2]), max \(sorted.last!)")
+            print("SQLite cross-connection watch latency (\(wake)): median \(sorted[sorted.count / 2]), max \(sorted.last!)")
 
             // CAS across connections: the second writer loses.
             let current = try #require(try await proxy.get("/strait/services/default/web"))
@@ -50,6 +55,35 @@ struct SQLiteStoreTests {
                 try await proxy.update(current.key, value: "b".bytes, ifRevision: current.modRevision)
             }
             #expect(error?.code == .revisionMismatch)
+        }
+    }
+
+    /// With a recheck far beyond the test's deadline, only the file event can wake the watcher:
+    /// another connection's commits, and the watcher's own reaping of a lease nobody renews.
+    @Test func fileEventsWakeAWatcherThatNeverPolls() async throws {
+        try await withDirectory { directory in
+            let path = directory + "/store.db"
+            let writer = try await SQLiteStore(path: path)
+            let reader = try await SQLiteStore(path: path, wake: .fileEvents(recheck: .seconds(3600)))
+            defer { Task { await writer.close(); await reader.close() } }
+            #expect(reader.changes != nil, "inotify is available on the test machine")
+
+            let (_, listed) = try await reader.list(prefix: "/n/")
+            let recorder = await WatchRecorder.start(reader.watch(prefix: "/n/", afterRevision: listed))
+            defer { Task { await recorder.stop() } }
+            for index in 0..<5 {
+                let revision = try await writer.put("/n/\(index)", value: Data())
+                try await recorder.wait("the other connection's put \(index)") { $0.last?.revision == revision }
+            }
+
+            // A lease that runs out while nobody writes: the watcher wakes when it is due.
+            let lease = try await writer.grantLease(ttl: 2)
+            let leased = try? await writer.put("/n/leased", value: Data(), lease: lease)
+            if leased != nil {
+                try await recorder.wait("the expired lease's delete") { events in
+                    events.contains { if case .delete("/n/leased", _, _) = $0 { true } else { false } }
+                }
+            }
         }
     }
 
