@@ -21,17 +21,38 @@ public final class SQLiteStore: Store {
     let pollInterval: Duration
 
     /// Opens (creating if needed) the store at `path`; its directory must exist.
+    ///
+    /// An existing file that is empty, truncated or corrupt is refused with its name and left as it
+    /// is (nothing is written before the checks pass): the operator restores or removes it.
     public init(path: String, retainedEvents: Int64 = 10_000, pollInterval: Duration = .milliseconds(10)) async throws {
+        if let problem = SQLiteFileCheck.problem(path) {
+            throw StoreError(.corrupt, operation: "open", detail: "\(path) \(problem)")
+        }
         self.connection = try SQLiteConnection(path: path)
         self.retainedEvents = retainedEvents
         self.pollInterval = pollInterval
-        try await connection.run("open") { db in
-            // journal_mode needs the database lock; busy_timeout makes racing openers wait.
-            try db.query("PRAGMA journal_mode=WAL")
-            try db.execute("PRAGMA synchronous=NORMAL")
-            try db.writeTransaction {
-                try db.execute(Self.schema)
+        do {
+            try await connection.run("open") { db in
+                // journal_mode needs the database lock; busy_timeout makes racing openers wait.
+                try db.query("PRAGMA journal_mode=WAL")
+                try db.execute("PRAGMA synchronous=NORMAL")
+                // Damage inside the pages is found before the first write could spread it.
+                let check = try db.query("PRAGMA quick_check(3)").compactMap { $0.first?.bytes }
+                    .map { String(decoding: $0, as: UTF8.self) }
+                guard check == ["ok"] else {
+                    throw StoreError(.corrupt, operation: "open",
+                                     detail: "\(path) is corrupt: \(check.joined(separator: "; "))")
+                }
+                try db.writeTransaction {
+                    try db.execute(Self.schema)
+                }
             }
+        } catch var error as StoreError {
+            await connection.close()
+            if error.detail?.hasPrefix(path) != true {
+                error.detail = "\(path): \(error.detail ?? "")"
+            }
+            throw error
         }
     }
 
