@@ -28,12 +28,11 @@ import Testing
     ]
 
     @Test func damagedStoreIsRefusedAndLeftAlone() async throws {
-        try await withTestNamespaces(1) { namespaces in
+        try await withTestNamespaces(2) { namespaces in
             let node = namespaces[0]
             // An underlay for the overlay agent to find before it opens the store.
-            try node.run(["ip", "link", "add", "d0", "address", "02:00:00:00:77:01", "type", "dummy"])
+            try node.connect(to: namespaces[1], localName: "d0", remoteName: "eth0")
             try node.run(["ip", "addr", "add", "192.168.77.1/24", "dev", "d0"])
-            try node.run(["ip", "link", "set", "d0", "up"])
             let directory = NSTemporaryDirectory() + "strait-fault-store-\(getpid())-\(node.name)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
