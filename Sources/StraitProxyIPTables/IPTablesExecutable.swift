@@ -59,7 +59,9 @@ enum IPTablesExecutable {
     /// of Swift's cooperative pool.
     static func runDetached(_ arguments: [String], stdin: [[UInt8]] = [],
                             wholeInputFirst: Bool = false) async throws -> ChildProcess.Output {
-        do { return try await ChildProcess.runDetached(arguments, stdin: stdin, wholeInputFirst: wholeInputFirst) } catch {
+        do {
+            return try await ChildProcess.runDetached(arguments, stdin: stdin, wholeInputFirst: wholeInputFirst)
+        } catch {
             throw IPTablesError(operation: "spawn", arguments: arguments, status: -1, message: error.reason)
         }
     }

@@ -69,7 +69,8 @@ public enum ChildProcess {
     private static func memoryFile(_ arguments: [String], holding parts: [[UInt8]]) throws(SpawnError) -> Int32 {
         let fd = strait_sys_memfd_create("strait-child-stdin")
         guard fd >= 0 else {
-            throw SpawnError(arguments: arguments, reason: "cannot create its input file: \(String(cString: strerror(errno)))")
+            let reason = "cannot create its input file: \(String(cString: strerror(errno)))"
+            throw SpawnError(arguments: arguments, reason: reason)
         }
         for part in parts {
             var written = 0

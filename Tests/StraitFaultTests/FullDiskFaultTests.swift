@@ -100,7 +100,8 @@ import Testing
             #expect(writer.previousSubnet() == newSubnetCIDR)
             #expect(OverlayState.load(statePath)?.vtepMAC == "0a:58:0a:f4:02:01")
             let refused = [subnetError, stateError].filter { $0.contains("No space left on device") }.count
-            reportFigure(suite: Self.suite, "overlay writes refused on a full disk, previous file kept", "\(refused)/2")
+            reportFigure(suite: Self.suite, "overlay writes refused on a full disk, previous file kept",
+                         "\(refused)/2")
         }
     }
 

@@ -50,19 +50,22 @@ struct KillTopology {
             try node.run(["ip", "addr", "add", "10.244.\(index + 1).1/24", "dev", "ep\(index)"])
             try endpoint.run(["ip", "addr", "add", "\(Self.endpointIP(index))/24", "dev", "eth0"])
             try endpoint.run(["ip", "route", "add", "default", "via", "10.244.\(index + 1).1"])
-            try endpoint.run(["sh", "-c", "python3 \(scripts)/server.py ep\(index) \(Self.serverPort) >/dev/null 2>&1 &"])
+            try endpoint.run(["sh", "-c",
+                              "python3 \(scripts)/server.py ep\(index) \(Self.serverPort) >/dev/null 2>&1 &"])
             try endpoint.waitForListener(port: Self.serverPort)
         }
     }
 
     /// Which endpoint a new connection to `host:port` reaches ("ep0", "ep1"), or "ERR …".
     func probe(_ host: String, _ port: Int = 80) throws -> String {
-        try client.run(["python3", "\(scripts)/probe.py", host, "\(port)"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try client.run(["python3", "\(scripts)/probe.py", host, "\(port)"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Starts the live client: one TCP connection to `host:port`, a line sent and its echo awaited
     /// every 200 ms until `stop` exists (at most `seconds`); its log is `output`.
-    func startLiveClient(_ host: String, _ port: Int = 80, output: String, stop: String, seconds: Int) throws -> pid_t {
+    func startLiveClient(_ host: String, _ port: Int = 80, output: String, stop: String,
+                         seconds: Int) throws -> pid_t {
         try Command.start(["ip", "netns", "exec", client.name, "python3", "\(scripts)/live.py", host, "\(port)",
                            output, stop, "\(seconds)"], stdin: "")
     }

@@ -176,7 +176,8 @@ import Testing
             let sorted = convergence.sorted()
             let label = "\(mode) mode, \(Self.services) Services"
             reportFigure(suite: Self.suite, "\(label): kills that left exactly the old or the new rules",
-                         "\(foundOld + foundNew)/\(done + mixed) (old \(foundOld), new \(foundNew), mixed \(mixed); seed \(seed))")
+                         "\(foundOld + foundNew)/\(done + mixed) "
+                         + "(old \(foundOld), new \(foundNew), mixed \(mixed); seed \(seed))")
             if mode == "iptables" {
                 reportFigure(suite: Self.suite, "\(label): kills after which the started iptables-restore finished",
                              restoresOutlived)

@@ -67,7 +67,8 @@ struct RuleSnapshot: Equatable {
         var parts: [String] = []
         for key in Set(iptables.keys).union(other.iptables.keys).sorted() where iptables[key] != other.iptables[key] {
             let mine = Set(iptables[key] ?? []), theirs = Set(other.iptables[key] ?? [])
-            let extra = mine.subtracting(theirs).sorted().prefix(3), missing = theirs.subtracting(mine).sorted().prefix(3)
+            let extra = mine.subtracting(theirs).sorted().prefix(3)
+            let missing = theirs.subtracting(mine).sorted().prefix(3)
             parts.append("\(key): \(mine.subtracting(theirs).count) lines more (\(extra.joined(separator: " | "))), "
                          + "\(theirs.subtracting(mine).count) fewer (\(missing.joined(separator: " | ")))")
         }

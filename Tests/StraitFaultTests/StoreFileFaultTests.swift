@@ -52,7 +52,8 @@ import Testing
                                     "--healthz-bind-address", "127.0.0.1:10256"] }),
                 ("strait overlay", { ["timeout", "60", "ip", "netns", "exec", node.name, strait, "overlay",
                                       "--store", $0, "--iface", "d0", "--healthz-port", "0",
-                                      "--subnet-file", directory + "/subnet.env", "--cluster-cidr", "10.244.0.0/16"] }),
+                                      "--subnet-file", directory + "/subnet.env",
+                                      "--cluster-cidr", "10.244.0.0/16"] }),
             ]
             var refused = 0, runs = 0
             for (index, (name, damage)) in Self.damages.enumerated() {
