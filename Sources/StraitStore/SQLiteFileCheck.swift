@@ -5,7 +5,8 @@ import Glibc
 /// Looks at an existing store file before SQLite opens it for writing, so a damaged file is
 /// refused with its name instead of being "repaired": SQLite takes an empty file for a new
 /// database (the store would silently start over) and only finds a truncated one wrong when a
-/// query reaches the missing pages. The file is only read.
+/// query reaches the missing pages. The file is only read. (A new store never exists empty:
+/// `SQLiteStore` links it into place whole.)
 ///
 /// Checked: the file is not empty, starts with SQLite's magic, is a whole number of pages, and
 /// is not shorter than the page count its header records (when that count is valid). Damage

@@ -25,7 +25,9 @@ public final class SQLiteStore: Store {
     /// An existing file that is empty, truncated or corrupt is refused with its name and left as it
     /// is (nothing is written before the checks pass): the operator restores or removes it.
     public init(path: String, retainedEvents: Int64 = 10_000, pollInterval: Duration = .milliseconds(10)) async throws {
-        if let problem = SQLiteFileCheck.problem(path) {
+        if access(path, F_OK) != 0 && errno == ENOENT {
+            try await Self.createWhole(path)
+        } else if let problem = SQLiteFileCheck.problem(path) {
             throw StoreError(.corrupt, operation: "open", detail: "\(path) \(problem)")
         }
         self.connection = try SQLiteConnection(path: path)
@@ -53,6 +55,31 @@ public final class SQLiteStore: Store {
                 error.detail = "\(path): \(error.detail ?? "")"
             }
             throw error
+        }
+    }
+
+    /// A new store appears whole: made under a temporary name and linked into place. A link never
+    /// replaces a file, so of two processes creating the store at once one wins and the other opens
+    /// its file; nobody sees a half-made store, and an empty store file is always damage.
+    /// Equivalent: `sqlite3 store.db.new < schema.sql && ln store.db.new store.db && rm store.db.new`.
+    private static func createWhole(_ path: String) async throws {
+        let temporary = "\(path).new.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let connection = try SQLiteConnection(path: temporary)
+        defer { unlink(temporary) }
+        do {
+            try await connection.run("create", key: nil) { db in
+                try db.query("PRAGMA journal_mode=WAL")
+                try db.writeTransaction {
+                    try db.execute(Self.schema)
+                }
+            }
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+        if link(temporary, path) != 0 && errno != EEXIST {
+            throw StoreError(.backend, operation: "create", detail: "\(path): \(String(cString: strerror(errno)))")
         }
     }
 
