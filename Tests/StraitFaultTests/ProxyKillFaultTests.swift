@@ -9,7 +9,7 @@ import Testing
 /// answers every exchange throughout.
 ///
 /// Bounded by `STRAIT_FAULT_KILLS` kills per mode (default `defaultKills`, which fits the suite's
-/// few minutes on a busy 2-core machine; `RELIABILITY.md` quotes a run of 100). The kill moments
+/// few minutes on a busy 2-core machine; `RELIABILITY.md` quotes runs that asked for 100). The kill moments
 /// come from a seeded generator: the seed is printed, and `STRAIT_FAULT_SEED` replays a run.
 @Suite(.serialized) struct ProxyKillFaultTests {
     static let suite = "ProxyKillFaultTests"
