@@ -13,7 +13,7 @@ import Testing
 /// come from a seeded generator: the seed is printed, and `STRAIT_FAULT_SEED` replays a run.
 @Suite(.serialized) struct ProxyKillFaultTests {
     static let suite = "ProxyKillFaultTests"
-    static let defaultKills = 5
+    static let defaultKills = 3
     static let environment = ProcessInfo.processInfo.environment
     static let kills = environment["STRAIT_FAULT_KILLS"].flatMap(Int.init) ?? defaultKills
     static let services = environment["STRAIT_FAULT_SERVICES"].flatMap(Int.init) ?? 2000
