@@ -153,7 +153,7 @@ public struct IPAM: Sendable {
                 throw CNIError(.ioFailure, "cannot encode the IPAM leases", details: "\(error)")
             }
             do throws(FileError) { try LeaseBookFile.replace(bookPath, with: bytes) } catch {
-                throw CNIError(.ioFailure, "cannot write the IPAM leases", details: error.description)
+                throw CNIError(.ioFailure, "cannot write the IPAM leases \(bookPath)", details: error.description)
             }
         }
         _ = consume lock

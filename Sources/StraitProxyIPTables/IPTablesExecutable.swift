@@ -57,8 +57,11 @@ enum IPTablesExecutable {
 
     /// Runs on a thread of its own (`ChildProcess.runDetached`), so a long restore holds no thread
     /// of Swift's cooperative pool.
-    static func runDetached(_ arguments: [String], stdin: [[UInt8]] = []) async throws -> ChildProcess.Output {
-        do { return try await ChildProcess.runDetached(arguments, stdin: stdin) } catch {
+    static func runDetached(_ arguments: [String], stdin: [[UInt8]] = [],
+                            wholeInputFirst: Bool = false) async throws -> ChildProcess.Output {
+        do {
+            return try await ChildProcess.runDetached(arguments, stdin: stdin, wholeInputFirst: wholeInputFirst)
+        } catch {
             throw IPTablesError(operation: "spawn", arguments: arguments, status: -1, message: error.reason)
         }
     }
@@ -86,9 +89,12 @@ public struct IPTablesRestore: Sendable {
     /// (Without kube-proxy's `--counters`: every chain line says `[0:0]` anyway, and iptables-nft
     /// restores 20% slower with it.)
     /// The input comes in parts, written one after another (so a large sync is not copied into one buffer).
+    /// The tool gets its whole input before it starts: it commits each table as it reads it, so input
+    /// cut short by this process dying mid-write would change the first table and not the next. Once
+    /// started, a restore ends as a whole even when the proxy is killed (the kill-fault suite shows it).
     public func restore(_ input: [[UInt8]]) async throws {
         let arguments = command("iptables-restore", ["-w", "5", "--noflush"])
-        let output = try await IPTablesExecutable.runDetached(arguments, stdin: input)
+        let output = try await IPTablesExecutable.runDetached(arguments, stdin: input, wholeInputFirst: true)
         guard output.status == 0 else {
             throw IPTablesError(operation: "iptables-restore", arguments: arguments, status: output.status,
                                 message: Self.context(output.stderrText, Array(input.joined())))

@@ -61,8 +61,10 @@ final class SQLiteConnection: @unchecked Sendable {
                 } catch let error as StoreError {
                     continuation.resume(throwing: error)
                 } catch let error as SQLiteFailure {
+                    // A damaged file is named as such (SQLITE_CORRUPT, SQLITE_NOTADB), not as a passing failure.
+                    let code: StoreError.Code = error.isDamage ? .corrupt : .backend
                     continuation.resume(
-                        throwing: StoreError(.backend, operation: operation, key: key, detail: error.message))
+                        throwing: StoreError(code, operation: operation, key: key, detail: error.message))
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -85,9 +87,13 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 }
 
-/// An SQLite error message with the statement that failed.
+/// An SQLite error message with the statement that failed, and SQLite's primary result code.
 struct SQLiteFailure: Error {
     var message: String
+    var status: Int32 = SQLITE_ERROR
+
+    /// The file itself is damaged (not a database, or malformed pages).
+    var isDamage: Bool { status == SQLITE_CORRUPT || status == SQLITE_NOTADB }
 }
 
 /// The raw connection, used only on its `SQLiteConnection`'s queue. Prepared statements
@@ -113,7 +119,7 @@ final class SQLiteDatabase: @unchecked Sendable {
         if status != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? "status \(status)"
             sqlite3_free(errorMessage)
-            throw SQLiteFailure(message: "\(sql.prefix(60)): \(message)")
+            throw SQLiteFailure(message: "\(sql.prefix(60)): \(message)", status: status & 0xff)
         }
     }
 
@@ -216,7 +222,8 @@ final class SQLiteDatabase: @unchecked Sendable {
     }
 
     private func failure(_ sql: String) -> SQLiteFailure {
-        SQLiteFailure(message: "\(sql.prefix(60)): \(String(cString: sqlite3_errmsg(handle)))")
+        SQLiteFailure(message: "\(sql.prefix(60)): \(String(cString: sqlite3_errmsg(handle)))",
+                      status: sqlite3_errcode(handle) & 0xff)
     }
 }
 

@@ -38,9 +38,17 @@ public final class SQLiteStore: Store {
     let changes: DatabaseChangeSignal?
 
     /// Opens (creating if needed) the store at `path`; its directory must exist.
+    ///
+    /// An existing file that is empty, truncated or corrupt is refused with its name and left as it
+    /// is (nothing is written before the checks pass): the operator restores or removes it.
     public init(
         path: String, retainedEvents: Int64 = 10_000, wake: WatchWake = .fileEvents(recheck: .seconds(1))
     ) async throws {
+        if access(path, F_OK) != 0 && errno == ENOENT {
+            try await Self.createWhole(path)
+        } else if let problem = SQLiteFileCheck.problem(path) {
+            throw StoreError(.corrupt, operation: "open", detail: "\(path) \(problem)")
+        }
         self.connection = try SQLiteConnection(path: path)
         self.retainedEvents = retainedEvents
         if case .fileEvents = wake {
@@ -51,13 +59,53 @@ public final class SQLiteStore: Store {
             self.changes = nil
             self.wake = wake
         }
-        try await connection.run("open") { db in
-            // journal_mode needs the database lock; busy_timeout makes racing openers wait.
-            try db.query("PRAGMA journal_mode=WAL")
-            try db.execute("PRAGMA synchronous=NORMAL")
-            try db.writeTransaction {
-                try db.execute(Self.schema)
+        do {
+            try await connection.run("open") { db in
+                // journal_mode needs the database lock; busy_timeout makes racing openers wait.
+                try db.query("PRAGMA journal_mode=WAL")
+                try db.execute("PRAGMA synchronous=NORMAL")
+                // Damage inside the pages is found before the first write could spread it.
+                let check = try db.query("PRAGMA quick_check(3)").compactMap { $0.first?.bytes }
+                    .map { String(decoding: $0, as: UTF8.self) }
+                guard check == ["ok"] else {
+                    throw StoreError(.corrupt, operation: "open",
+                                     detail: "\(path) is corrupt: \(check.joined(separator: "; "))")
+                }
+                try db.writeTransaction {
+                    try db.execute(Self.schema)
+                }
             }
+        } catch var error as StoreError {
+            await connection.close()
+            if error.detail?.hasPrefix(path) != true {
+                error.detail = "\(path): \(error.detail ?? "")"
+            }
+            throw error
+        }
+    }
+
+    /// A new store appears whole: made under a temporary name and linked into place. A link never
+    /// replaces a file, so of two processes creating the store at once one wins and the other opens
+    /// its file; nobody sees a half-made store, and an empty store file is always damage.
+    /// Equivalent: `sqlite3 store.db.new < schema.sql && ln store.db.new store.db && rm store.db.new`.
+    private static func createWhole(_ path: String) async throws {
+        let temporary = "\(path).new.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let connection = try SQLiteConnection(path: temporary)
+        defer { unlink(temporary) }
+        do {
+            try await connection.run("create", key: nil) { db in
+                try db.query("PRAGMA journal_mode=WAL")
+                try db.writeTransaction {
+                    try db.execute(Self.schema)
+                }
+            }
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+        if link(temporary, path) != 0 && errno != EEXIST {
+            throw StoreError(.backend, operation: "create", detail: "\(path): \(String(cString: strerror(errno)))")
         }
     }
 

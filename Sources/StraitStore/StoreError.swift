@@ -19,6 +19,8 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unavailable = Code(name: "unavailable")
         /// The backend (SQLite, etcd) reported an error.
         public static let backend = Code(name: "backend error")
+        /// The store's file is empty, truncated or corrupt (SQLite); it was left untouched.
+        public static let corrupt = Code(name: "damaged store file")
         /// The store was closed.
         public static let closed = Code(name: "closed")
 

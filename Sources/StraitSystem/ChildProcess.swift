@@ -1,3 +1,4 @@
+import CSystemShim
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -35,21 +36,57 @@ public enum ChildProcess {
 
     /// Runs `arguments` (the first looked up in PATH) to its end, writing `stdin` (in parts, one
     /// after another, so a large input need not be copied into one buffer). Blocks the calling thread.
-    public static func run(_ arguments: [String], stdin: [[UInt8]] = []) throws(SpawnError) -> Output {
-        let (pid, input, output, errors) = try spawn(arguments, capture: true)
-        let (out, err) = exchange(input: input, parts: stdin, stdout: output!, stderr: errors!)
+    ///
+    /// `wholeInputFirst` hands the child all of `stdin` before it starts (an in-memory file as its
+    /// standard input instead of a pipe): if this process dies meanwhile, the child still reads its
+    /// input to the end instead of an early end of file. `iptables-restore` needs this: it commits
+    /// each table as it reads it, so input cut after `*filter … COMMIT` would change filter alone.
+    public static func run(_ arguments: [String], stdin: [[UInt8]] = [],
+                           wholeInputFirst: Bool = false) throws(SpawnError) -> Output {
+        let inputFile: Int32? = if wholeInputFirst { try memoryFile(arguments, holding: stdin) } else { nil }
+        defer { if let inputFile { close(inputFile) } }
+        let (pid, input, output, errors) = try spawn(arguments, capture: true, stdinFile: inputFile)
+        let (out, err) = exchange(input: input, parts: inputFile == nil ? stdin : [], stdout: output!, stderr: errors!)
         return Output(status: waitForExit(pid), stdout: out, stderr: err)
     }
 
     /// `run` on a thread of its own, not one of Swift's cooperative pool: a child that takes seconds
     /// (a 40 MB `iptables-restore`) then blocks no task of the process while it runs.
-    public static func runDetached(_ arguments: [String], stdin: [[UInt8]] = []) async throws(SpawnError) -> Output {
+    public static func runDetached(_ arguments: [String], stdin: [[UInt8]] = [],
+                                   wholeInputFirst: Bool = false) async throws(SpawnError) -> Output {
         let result: Result<Output, SpawnError> = await withCheckedContinuation { continuation in
             detachedQueue.async {
-                continuation.resume(returning: Result { () throws(SpawnError) in try run(arguments, stdin: stdin) })
+                continuation.resume(returning: Result { () throws(SpawnError) in
+                    try run(arguments, stdin: stdin, wholeInputFirst: wholeInputFirst)
+                })
             }
         }
         return try result.get()
+    }
+
+    /// An anonymous in-memory file holding `parts`, positioned at its start.
+    /// Equivalent: `memfd_create("stdin", MFD_CLOEXEC)`, `write`, `lseek(fd, 0, SEEK_SET)`.
+    private static func memoryFile(_ arguments: [String], holding parts: [[UInt8]]) throws(SpawnError) -> Int32 {
+        let fd = strait_sys_memfd_create("strait-child-stdin")
+        guard fd >= 0 else {
+            let reason = "cannot create its input file: \(String(cString: strerror(errno)))"
+            throw SpawnError(arguments: arguments, reason: reason)
+        }
+        for part in parts {
+            var written = 0
+            while written < part.count {
+                let count = part.withUnsafeBytes { write(fd, $0.baseAddress! + written, part.count - written) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else {
+                    let reason = "cannot write its input file: \(String(cString: strerror(errno)))"
+                    close(fd)
+                    throw SpawnError(arguments: arguments, reason: reason)
+                }
+                written += count
+            }
+        }
+        lseek(fd, 0, SEEK_SET)
+        return fd
     }
 
     /// Where `runDetached` children are waited for (Dispatch threads, apart from Swift's pool).
@@ -58,7 +95,7 @@ public enum ChildProcess {
     /// Starts `arguments` with `stdin` as its input and its output discarded; returns its PID at once
     /// (for a server, or a process a test kills mid-way). Reap it with `waitForExit`.
     public static func start(_ arguments: [String], stdin: [UInt8] = []) throws(SpawnError) -> pid_t {
-        let (pid, input, _, _) = try spawn(arguments, capture: false)
+        let (pid, input, _, _) = try spawn(arguments, capture: false, stdinFile: nil)
         _ = exchange(input: input, parts: [stdin], stdout: nil, stderr: nil)
         return pid
     }
@@ -77,9 +114,10 @@ public enum ChildProcess {
     /// A child that exits without reading its stdin must not kill this process with SIGPIPE.
     private static let sigpipeIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
-    /// Spawns the child with a stdin pipe and, when capturing, stdout and stderr pipes (otherwise
-    /// /dev/null); returns the PID and the parent's ends.
-    private static func spawn(_ arguments: [String], capture: Bool) throws(SpawnError)
+    /// Spawns the child with a stdin pipe (or `stdinFile` as its stdin, when given; the returned
+    /// input end is then -1) and, when capturing, stdout and stderr pipes (otherwise /dev/null);
+    /// returns the PID and the parent's ends.
+    private static func spawn(_ arguments: [String], capture: Bool, stdinFile: Int32?) throws(SpawnError)
         -> (pid_t, input: Int32, output: Int32?, errors: Int32?) {
         _ = sigpipeIgnored
         var pipes: [[Int32]] = []
@@ -93,7 +131,7 @@ public enum ChildProcess {
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
             defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
+            posix_spawn_file_actions_adddup2(&actions, stdinFile ?? pipes[0][0], 0)
             for target in [Int32(1), 2] {
                 if capture {
                     posix_spawn_file_actions_adddup2(&actions, pipes[Int(target)][1], target)
@@ -114,12 +152,13 @@ public enum ChildProcess {
         // The child's ends belong to the child now.
         close(pipes[0][0])
         for index in pipes.indices.dropFirst() { close(pipes[index][1]) }
+        if stdinFile != nil { close(pipes[0][1]) }
         guard spawned == 0 else {
-            close(pipes[0][1])
+            if stdinFile == nil { close(pipes[0][1]) }
             for index in pipes.indices.dropFirst() { close(pipes[index][0]) }
             throw SpawnError(arguments: arguments, reason: String(cString: strerror(spawned)))
         }
-        return (pid, pipes[0][1], capture ? pipes[1][0] : nil, capture ? pipes[2][0] : nil)
+        return (pid, stdinFile == nil ? pipes[0][1] : -1, capture ? pipes[1][0] : nil, capture ? pipes[2][0] : nil)
     }
 
     /// Writes `parts` to `input` and reads `stdout` and `stderr` (when given) to their end, all at
@@ -131,7 +170,12 @@ public enum ChildProcess {
         var writer: Int32? = input
         var written = 0
         var remaining = parts.filter { !$0.isEmpty }[...]
-        if remaining.isEmpty { close(input); writer = nil }
+        if input < 0 {
+            writer = nil
+        } else if remaining.isEmpty {
+            close(input)
+            writer = nil
+        }
         if writer != nil { _ = fcntl(input, F_SETFL, fcntl(input, F_GETFL) | O_NONBLOCK) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !readers.isEmpty || writer != nil {

@@ -19,9 +19,14 @@ public func readTextFile(_ path: String) throws(FileError) -> String {
 /// Replaces `path` with `bytes` so a reader (or a crash) sees the old content or the new, never a
 /// mix: write a temporary file beside it, fsync it, rename it over. (The directory is not fsynced:
 /// a rename lost to a power failure loses only leases of pods that did not survive it either.)
+/// Any failure (a full disk fails the write, the fsync or the close) removes the temporary file and
+/// leaves `path` as it was; the error names `path`.
+/// Equivalent: `cat > path.tmp.PID && sync path.tmp.PID && mv path.tmp.PID path`.
 public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
     let temporary = "\(path).tmp.\(getpid())"
-    let fd = try fileCall("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+    let fd = try fileCall("create a temporary file to write", temporary) {
+        open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    }
     var written = 0
     var failure: FileError?
     bytes.withUnsafeBytes { raw in
@@ -29,19 +34,27 @@ public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileErr
             let count = write(fd, raw.baseAddress! + written, raw.count - written)
             if count < 0 && errno == EINTR { continue }
             if count < 0 {
-                failure = FileError(operation: "write", path: temporary, errno: errno)
+                failure = FileError(operation: "write", path: path, errno: errno)
                 return
             }
             written += count
         }
     }
-    if failure == nil && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: temporary, errno: errno) }
-    close(fd)
+    if failure == nil && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: path, errno: errno) }
+    // Some file systems report a full disk only when the file is closed.
+    if close(fd) != 0 && failure == nil && errno != EINTR {
+        failure = FileError(operation: "close", path: path, errno: errno)
+    }
     if let failure {
         unlink(temporary)
         throw failure
     }
-    try fileCall("rename", path) { rename(temporary, path) }
+    do throws(FileError) {
+        try fileCall("rename \(temporary) over", path) { rename(temporary, path) }
+    } catch {
+        unlink(temporary)
+        throw error
+    }
 }
 
 /// Creates a directory and its parents, like `mkdir -p`.

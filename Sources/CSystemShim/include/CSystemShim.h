@@ -6,4 +6,8 @@
 /// Glibc module is not built with. Equivalent: `setns(fd, CLONE_NEWNET)`.
 int strait_sys_enter_network_namespace(int fd);
 
+/// An anonymous in-memory file (close-on-exec), to hand a child its whole input before it starts.
+/// Why a shim: `memfd_create` is declared only under _GNU_SOURCE. Equivalent: `memfd_create(name, MFD_CLOEXEC)`.
+int strait_sys_memfd_create(const char *name);
+
 #endif
