@@ -92,6 +92,15 @@ public final class KubeClient: Sendable {
         return try await Self.whole(response, operation: operation, path: path)
     }
 
+    /// POST `body` (an object, JSON) to the collection at `path` and the object as created.
+    /// Equivalent: `kubectl create -f OBJECT.json`.
+    @discardableResult
+    public func create(_ path: String, body: Data, operation: String, timeout: Duration = .seconds(60)) async throws -> Data {
+        let response = try await send(path, query: [], operation: operation, deadline: timeout, method: .POST,
+                                      body: body, contentType: KubeContentType.json)
+        return try await Self.whole(response, operation: operation, path: path)
+    }
+
     /// The whole body of a 2xx answer, or the `KubeError` of any other.
     private static func whole(_ response: HTTPClientResponse, operation: String, path: String) async throws -> Data {
         let body: ByteBuffer
