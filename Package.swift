@@ -101,7 +101,7 @@ let package = Package(
             "StraitNFT", "StraitNetlink", "StraitModel",
         ]),
         .target(name: "StraitOverlay", dependencies: [
-            "StraitModel", "StraitSystem", "StraitStore", "StraitNetlink", "StraitNFT",
+            "StraitModel", "StraitSystem", "StraitStore", "StraitKube", "StraitNetlink", "StraitNFT",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -150,6 +150,7 @@ let package = Package(
         ]),
         .testTarget(name: "StraitKubeTests", dependencies: [
             "StraitKube", "StraitSources", "StraitProxy", "StraitModel", "StraitTestSupport", "StraitDaemon",
+            "StraitOverlay",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -77,6 +77,8 @@ public struct Informer<Resource: KubeResource>: Sendable {
                 do {
                     if version == nil {
                         let listed = try await list()
+                        log.debug("\(resource): listed \(listed.items.count) in \(listed.pages) page(s) of up to "
+                                  + "\(options.pageSize) at version \(listed.resourceVersion)")
                         continuation.yield(.listed(listed.items))
                         version = listed.resourceVersion
                     }

@@ -71,6 +71,38 @@ public final class KubeClient: Sendable {
     public func get(_ path: String, query: [(String, String)] = [], operation: String,
                     timeout: Duration = .seconds(60)) async throws -> Data {
         let response = try await send(path, query: query, operation: operation, deadline: timeout)
+        return try await Self.whole(response, operation: operation, path: path)
+    }
+
+    /// How a PATCH body is to be read (`kubectl patch --type`).
+    public enum PatchType: String, Sendable {
+        /// `--type merge`: RFC 7386; maps merge, lists are replaced.
+        case merge = "application/merge-patch+json"
+        /// `--type strategic`: lists with a merge key (a Node's `status.conditions` by `type`) merge by it.
+        case strategic = "application/strategic-merge-patch+json"
+    }
+
+    /// PATCH `path` with `body` and the object as changed. Equivalent:
+    /// `kubectl patch node N --subresource=status --type merge -p BODY`.
+    @discardableResult
+    public func patch(_ path: String, body: Data, type: PatchType, operation: String,
+                      timeout: Duration = .seconds(60)) async throws -> Data {
+        let response = try await send(path, query: [], operation: operation, deadline: timeout, method: .PATCH,
+                                      body: body, contentType: type.rawValue)
+        return try await Self.whole(response, operation: operation, path: path)
+    }
+
+    /// POST `body` (an object, JSON) to the collection at `path` and the object as created.
+    /// Equivalent: `kubectl create -f OBJECT.json`.
+    @discardableResult
+    public func create(_ path: String, body: Data, operation: String, timeout: Duration = .seconds(60)) async throws -> Data {
+        let response = try await send(path, query: [], operation: operation, deadline: timeout, method: .POST,
+                                      body: body, contentType: KubeContentType.json)
+        return try await Self.whole(response, operation: operation, path: path)
+    }
+
+    /// The whole body of a 2xx answer, or the `KubeError` of any other.
+    private static func whole(_ response: HTTPClientResponse, operation: String, path: String) async throws -> Data {
         let body: ByteBuffer
         do {
             body = try await response.body.collect(upTo: 1 << 30)
@@ -131,10 +163,16 @@ public final class KubeClient: Sendable {
         return stream
     }
 
-    private func send(_ path: String, query: [(String, String)], operation: String,
-                      deadline: Duration) async throws -> HTTPClientResponse {
+    private func send(_ path: String, query: [(String, String)], operation: String, deadline: Duration,
+                      method: HTTPMethod = .GET, body: Data? = nil,
+                      contentType: String? = nil) async throws -> HTTPClientResponse {
         try await limiter.acquire()
         var request = HTTPClientRequest(url: url(path, query: query))
+        request.method = method
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: body))
+            request.headers.add(name: "Content-Type", value: contentType ?? KubeContentType.json)
+        }
         request.headers.add(name: "Accept", value: KubeContentType.json)
         request.headers.add(name: "User-Agent", value: "strait")
         switch connection.credential {

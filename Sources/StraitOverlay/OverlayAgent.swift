@@ -5,22 +5,26 @@ import StraitNetlink
 import StraitStore
 
 /// `strait overlay` as a service: leases this node's subnet, writes the subnet file, and keeps the
-/// backend's kernel state equal to the other nodes' leases in the store.
+/// backend's kernel state equal to the other nodes' leases, wherever they come from (a
+/// `LeaseSource`: the store, or the Kubernetes Nodes).
 ///
 /// One actor owns the mutable state (the held lease, the programmed route table); three tasks feed
-/// it: the lease watch (list, then watch from the list's revision; re-list after `.compacted` or a
-/// broken stream), the renewal loop, and the device check. Cancelling `run()` stops them and leaves
-/// the kernel state and the lease in place, so forwarding continues across a restart.
+/// it: the source's lease events (a full list, then changes), the renewal loop, and the device
+/// check. Cancelling `run()` stops them and leaves the kernel state and the lease in place, so
+/// forwarding continues across a restart.
 public actor OverlayAgent {
     public let options: OverlayOptions
+    public nonisolated let leases: any LeaseSource
 
-    private var store: (any Store)?
     private var config: NetworkConfig?
     private var backend: (any OverlayBackend)?
-    private var leaser: SubnetLeaser?
     private var held: HeldLease?
+    /// This node's lease value (public IP, backend data) before a subnet is chosen.
+    private var template: SubnetLease?
+    /// The source was told this node is programmed (once per run).
+    private var announced = false
     private var underlay: Underlay?
-    /// The other nodes' leases as the store has them.
+    /// The other nodes' leases as the lease source has them.
     private var desired = RouteTable()
     /// What is programmed in the kernel.
     private var applied = RouteTable()
@@ -30,8 +34,10 @@ public actor OverlayAgent {
     private var statePath: String { OverlayState.path(besideSubnetFile: options.subnetFile) }
     private nonisolated var layout: KeyLayout { options.layout }
 
-    public init(options: OverlayOptions) {
+    /// `leases` nil: the store `options` names.
+    public init(options: OverlayOptions, leases: (any LeaseSource)? = nil) {
         self.options = options
+        self.leases = leases ?? StoreLeaseSource(options: options)
     }
 
     /// Runs until cancelled; throws only for what a restart cannot fix (bad config, bad flags).
@@ -44,9 +50,9 @@ public actor OverlayAgent {
             defer { group.cancelAll() }
             while try await group.next() != nil, !Task.isCancelled {}
         }
-        await store?.close()
-        let key = held.map { $0.lease.key(in: layout) } ?? "-"
-        overlayLog.info("stopped; kernel state and lease \(key) stay for the next start")
+        await leases.close()
+        let what = held.map { "\($0.lease.subnet) (\($0.storeLeaseDescription))" } ?? "-"
+        overlayLog.info("stopped; kernel state and lease \(what) stay for the next start")
     }
 
     // MARK: Start
@@ -61,42 +67,37 @@ public actor OverlayAgent {
         self.netlink = netlink
         let underlay = try Underlay.discover(options, netlink: netlink)
         self.underlay = underlay
-        let store = try await openStore(url: options.store, tls: options.tls)
-        self.store = store
-        let config = try await retrying("read the network config") {
-            try await NetworkConfigSource(store: store, options: self.options).load()
-        }
+        let leases = self.leases
+        let config = try await retrying("read the network config") { try await leases.start() }
         for prefix in underlay.prefixes where prefix.masked.overlaps(config.network) {
-            throw OverlayError(.invalidConfig, "the network \(config.network) in \(layout.config) overlaps the "
+            throw OverlayError(.invalidConfig, "the network \(config.network) in \(leases.configOrigin) overlaps the "
                 + "underlay \(prefix.masked) on \(underlay.interface) (this node is \(underlay.publicIP)); "
                 + "pods and nodes need separate ranges")
         }
         self.config = config
-        let summary = "network \(config.network), /\(config.subnetLength) subnets, "
+        let summary = "network \(config.network) from \(leases.configOrigin), "
             + "backend \(config.backend.type.rawValue), underlay \(underlay.interface) \(underlay.publicIP) mtu \(underlay.mtu)"
         overlayLog.info("\(summary)")
 
         let state = OverlayState.load(statePath) ?? OverlayState()
+        let publicIP = underlay.publicIP
+        let previousLease = try await retrying("find this node's earlier lease") {
+            try await leases.previousLease(publicIP: publicIP)
+        }
         let backend: any OverlayBackend
         var template = SubnetLease(subnet: config.network, publicIP: underlay.publicIP,
                                    backendType: config.backend.type.rawValue)
         switch config.backend.type {
         case .vxlan:
             let device = layout.deviceName(vni: config.backend.vni)
-            let mac = try await retrying("find the VTEP MAC") {
-                try await self.vtepMAC(state.vtepMAC, store: store, netlink: netlink, device: device) { $0.vtepMAC }
-            }
+            let mac = vtepMAC(state.vtepMAC ?? previousLease?.vtepMAC, netlink: netlink, device: device)
             template.vni = config.backend.vni
             template.vtepMAC = mac
             var ipv6Side: VXLANBackend.IPv6Side?
             if config.ipv6 != nil {
                 let publicIPv6 = try self.publicIPv6(underlay)
                 let device6 = layout.deviceName(vni: config.backend.vni, ipv6: true)
-                let mac6 = try await retrying("find the IPv6 VTEP MAC") {
-                    try await self.vtepMAC(state.ipv6VtepMAC, store: store, netlink: netlink, device: device6) {
-                        $0.ipv6VtepMAC
-                    }
-                }
+                let mac6 = vtepMAC(state.ipv6VtepMAC ?? previousLease?.ipv6VtepMAC, netlink: netlink, device: device6)
                 template.publicIPv6 = publicIPv6
                 template.ipv6VtepMAC = mac6
                 ipv6Side = VXLANBackend.IPv6Side(device: device6, vtepMAC: mac6, publicIP: publicIPv6)
@@ -106,7 +107,7 @@ public actor OverlayAgent {
         case .hostGateway:
             if config.ipv6 != nil {
                 throw OverlayError(.invalidConfig, "\"EnableIPv6\" with backend host-gw is not supported; use vxlan "
-                    + "(\(layout.config))")
+                    + "(\(leases.configOrigin))")
             }
             backend = try HostGatewayBackend(underlay: underlay, netlink: netlink)
         }
@@ -117,12 +118,11 @@ public actor OverlayAgent {
         let forward = ForwardRules(ipv4: config.network.description, ipv6: config.ipv6?.network.description)
         if options.forwardRules { try forward.enable() } else { forward.disable() }
 
-        let leaser = SubnetLeaser(store: store, config: config, template: template, ttl: options.leaseTTL,
-                                  layout: layout)
-        self.leaser = leaser
+        self.template = template
         let previous = SubnetFileWriter(path: options.subnetFile).previousSubnet()
             ?? state.subnet.flatMap { try? IPv4CIDR(networkParsing: $0) }
-        let held = try await retrying("lease a subnet") { try await leaser.acquire(preferring: previous) }
+        let wanted = template
+        let held = try await retrying("lease a subnet") { try await leases.acquire(wanted, preferring: previous) }
         try establish(held)
         // Entries programmed by an earlier run: the watch's first listing removes the vanished ones.
         applied = RouteTable(state.programmed)
@@ -176,16 +176,11 @@ public actor OverlayAgent {
         return address
     }
 
-    /// The VTEP MAC of an earlier run (state file, this node's lease, the device), or a new random one.
-    /// A node taken over from flannel finds its MAC in its lease (and on flannel's device).
-    private func vtepMAC(_ saved: String?, store: any Store, netlink: NetlinkSocket, device: String,
-                         in lease: @Sendable (SubnetLease) -> String?) async throws -> String {
+    /// The VTEP MAC of an earlier run (state file, else this node's earlier lease: `saved`), else the
+    /// device's, else a new random one. A node taken over from flannel finds its MAC in its lease
+    /// (and on flannel's device).
+    private func vtepMAC(_ saved: String?, netlink: NetlinkSocket, device: String) -> String {
         if let saved { return saved }
-        let (items, _) = try await store.list(prefix: layout.subnets)
-        if let mine = items.compactMap({ SubnetLease(key: $0.key, value: $0.value) })
-            .first(where: { $0.publicIP == underlay?.publicIP }), let mac = lease(mine) {
-            return mac
-        }
         if let link = try? netlink.link(named: device), let mac = link.mac { return mac }
         var bytes = (0..<6).map { _ in UInt8.random(in: 0...255) }
         bytes[0] = (bytes[0] & 0xfe) | 0x02  // unicast, locally administered
@@ -235,14 +230,10 @@ public actor OverlayAgent {
     }
 
     /// A full listing: the whole table is replaced, and routes left by vanished leases are removed.
-    private func replaceAll(_ items: [KeyValue]) async {
+    private func replaceAll(_ leases: [SubnetLease]) async {
         var table = RouteTable()
         var ownSeen = false
-        for item in items {
-            guard let lease = SubnetLease(key: item.key, value: item.value) else {
-                if item.key.hasPrefix(layout.subnets) { overlayLog.warning("ignoring malformed lease \(item.key)") }
-                continue
-            }
+        for lease in leases {
             if lease.subnet == held?.lease.subnet {
                 ownSeen = lease.publicIP == held?.lease.publicIP
                 continue
@@ -258,41 +249,49 @@ public actor OverlayAgent {
             }
         }
         if !ownSeen {
-            await reacquire("the lease \(held.map { $0.lease.key(in: layout) } ?? "") is missing from the store")
+            await reacquire("this node's lease \(held.map { "\($0.lease.subnet)" } ?? "") is missing from the listing")
         }
-        health?.set(ready: held != nil && backend?.isIntact() == true)
+        await setReady(held != nil && backend?.isIntact() == true)
     }
 
-    private func handle(_ event: WatchEvent) async {
+    private func handle(_ event: LeaseEvent) async {
         switch event {
-        case .put(let item):
-            guard let lease = SubnetLease(key: item.key, value: item.value) else { return }
+        case .listed(let leases):
+            await replaceAll(leases)
+        case .set(let lease):
             if lease.subnet == held?.lease.subnet {
-                if lease.publicIP != held?.lease.publicIP { await reacquire("\(item.key) was taken by \(lease.publicIP)") }
+                if lease.publicIP != held?.lease.publicIP { await reacquire("\(lease.subnet) was taken by \(lease.publicIP)") }
                 return
             }
             if lease.publicIP == held?.lease.publicIP { return }
             desired.set(lease)
             reconcile()
-        case .delete(let key, _, _):
-            guard let subnet = OverlayKeys.subnet(fromKey: key) else { return }
+        case .removed(let subnet):
             if subnet == held?.lease.subnet {
-                await reacquire("\(key) was deleted")
+                await reacquire("the lease of \(subnet) was deleted")
                 return
             }
             desired.remove(subnet)
             reconcile()
-        case .compacted:
-            return
+        }
+    }
+
+    /// Health follows the kernel state; the first time the node is programmed the source hears of it
+    /// (the Kubernetes source clears the Node's `NetworkUnavailable` condition).
+    private func setReady(_ ready: Bool) async {
+        health?.set(ready: ready)
+        if ready && !announced {
+            announced = true
+            await leases.nodeProgrammed()
         }
     }
 
     /// The lease is lost (deleted, expired, taken): lease again, the same subnet when still free.
     private func reacquire(_ why: String) async {
-        guard let leaser, let current = held else { return }
+        guard let template, let current = held else { return }
         overlayLog.warning("\(why); leasing again")
         do {
-            let renewed = try await leaser.acquire(preferring: current.lease.subnet)
+            let renewed = try await leases.acquire(template, preferring: current.lease.subnet)
             if renewed.lease.subnet != current.lease.subnet {
                 overlayLog.warning("\(current.lease.subnet) is no longer free; moving to \(renewed.lease.subnet)")
                 desired.remove(renewed.lease.subnet)
@@ -307,26 +306,8 @@ public actor OverlayAgent {
     // MARK: Loops
 
     private nonisolated func watchLeases() async throws {
-        var delay = Duration.milliseconds(200)
-        while !Task.isCancelled {
-            do {
-                guard let store = await store else { return }
-                let (items, revision) = try await store.list(prefix: layout.subnets)
-                await replaceAll(items)
-                delay = .milliseconds(200)
-                for try await event in store.watch(prefix: layout.subnets, afterRevision: revision) {
-                    if case .compacted(let at) = event {
-                        overlayLog.info("watch history compacted at revision \(at); listing again")
-                        break
-                    }
-                    await handle(event)
-                }
-            } catch {
-                if Task.isCancelled { return }
-                overlayLog.warning("lease watch: \(error); listing again in \(delay)")
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
-            }
+        for await event in leases.events() {
+            await handle(event)
         }
     }
 
@@ -334,9 +315,9 @@ public actor OverlayAgent {
         let interval = options.renewInterval
         while true {
             try await Task.sleep(for: interval)
-            guard let leaser = await leaser, let held = await held else { continue }
+            guard let held = await held else { continue }
             do {
-                try await leaser.renew(held)
+                try await leases.renew(held)
             } catch let error as StoreError where error.code != .leaseNotFound {
                 overlayLog.warning("renewing \(held.lease.key(in: options.layout)): \(error); retrying")
                 try await Task.sleep(for: .seconds(2))
@@ -358,11 +339,11 @@ public actor OverlayAgent {
         }
     }
 
-    private func verify(full: Bool) {
+    private func verify(full: Bool) async {
         guard let backend, let held else { return }
         if !backend.isIntact() {
             overlayLog.warning("the overlay device is gone; recreating it and its entries")
-            health?.set(ready: false)
+            await setReady(false)
             do { try establish(held) } catch {
                 overlayLog.error("\(error)")
                 return
@@ -377,7 +358,7 @@ public actor OverlayAgent {
             }
         }
         reconcile()
-        health?.set(ready: backend.isIntact())
+        await setReady(backend.isIntact())
     }
 
     /// Retries `body` while the store is unreachable; overlay errors (bad config) end the agent.

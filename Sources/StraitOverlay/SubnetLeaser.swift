@@ -7,8 +7,12 @@ import StraitStore
 public struct HeldLease: Sendable, Hashable {
     public var lease: SubnetLease
     public var storeLease: LeaseID?
+    /// How the lease is held when not in the store, for messages: "node node-1's spec.podCIDRs".
+    public var holder: String?
 
-    public var storeLeaseDescription: String { storeLease.map { "store lease \($0)" } ?? "a reservation without TTL" }
+    public var storeLeaseDescription: String {
+        holder ?? storeLease.map { "store lease \($0)" } ?? "a reservation without TTL"
+    }
 }
 
 /// Acquires and renews this node's subnet lease (flannel's etcd subnet manager):

@@ -2,12 +2,14 @@ import ArgumentParser
 import Foundation
 import Logging
 import StraitDaemon
+import StraitKube
 import StraitModel
 import StraitOverlay
 import StraitStore
 
-/// `strait overlay`: the node agent that leases this node's pod subnet from the store, owns the
-/// VXLAN device (or host-gw routes) and programs every other node's subnet; runs until SIGTERM/SIGINT.
+/// `strait overlay`: the node agent that leases this node's pod subnet from the store (or, with
+/// `--kube-subnet-mgr`, takes it from its Kubernetes Node), owns the VXLAN device (or host-gw
+/// routes) and programs every other node's subnet; runs until SIGTERM/SIGINT.
 /// Its flags are flanneld's where flanneld has one, with flanneld's defaults.
 struct OverlayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,6 +55,21 @@ struct OverlayCommand: AsyncParsableCommand {
     var healthzPort: Int = 0
     @Option(help: .hidden) var leaseTtl: Int64 = 24 * 3600
 
+    @Flag(help: ArgumentHelp("Take this node's subnet from its Kubernetes Node (spec.podCIDRs) and the other nodes' "
+        + "from their Node annotations, instead of the store (flanneld's kube subnet manager)."))
+    var kubeSubnetMgr = false
+    @Option(help: "With --kube-subnet-mgr: a kubeconfig (default $KUBECONFIG, else the in-cluster service account).")
+    var kubeconfigFile: String?
+    @Option(help: "With --kube-subnet-mgr: the API server's address; overrides the kubeconfig's server.")
+    var kubeApiUrl: String?
+    @Option(help: "With --kube-subnet-mgr: flannel's net-conf.json, the network config.")
+    var netConfigPath = "/etc/strait/net-conf.json"
+    @Option(help: ArgumentHelp("With --kube-subnet-mgr: the prefix of the Node annotations holding the VTEP data "
+        + "(flannel.alpha.coreos.com is flannel's own)."))
+    var kubeAnnotationPrefix = NodeAnnotations.defaultPrefix
+    @Option(help: "With --kube-subnet-mgr: this node's Node name (default $NODE_NAME, else the host name).")
+    var nodeName: String?
+
     func run() async throws {
         DaemonLogging.bootstrap(verbosity: 0)
         var backendType: BackendType?
@@ -79,12 +96,39 @@ struct OverlayCommand: AsyncParsableCommand {
             backend: backendType, vni: vni, vxlanPort: vxlanPort, ipMasq: ipMasq, forwardRules: forwardRules,
             blackholeRoute: blackholeRoute, renewMarginMinutes: subnetLeaseRenewMargin, healthzIP: healthzIp,
             healthzPort: healthzPort, leaseTTL: leaseTtl)
-        let agent = OverlayAgent(options: options)
+        let leases: (any LeaseSource)? = try kubeSubnetMgr ? kubeLeaseSource() : nil
+        let agent = OverlayAgent(options: options, leases: leases)
         do {
             try await Daemon.run([DaemonPart("overlay agent") { try await agent.run() }], handleSignals: true,
                                  logger: Logger(label: "strait-overlay"))
         } catch is DaemonPartFailure {
             throw ExitCode.failure  // logged already, naming the part and the error
         }
+    }
+
+    /// `--kube-subnet-mgr`: the Kubernetes API is the one source of leases and of the network config;
+    /// the store's flags would name a second one and are refused, naming the flag.
+    private func kubeLeaseSource() throws -> KubeLeaseSource {
+        let storeSide: [(String, Bool)] = [
+            ("--store", storeOptions.store != nil), ("--etcd-prefix", etcdPrefix != KeyLayout.strait.prefix),
+            ("--cluster-cidr", clusterCidr != nil), ("--subnet-len", subnetLen != nil), ("--backend", backend != nil),
+            ("--vni", vni != nil), ("--vxlan-port", vxlanPort != nil),
+        ]
+        if let (flag, _) = storeSide.first(where: { $0.1 }) {
+            throw ValidationError("\(flag) is for the store's leases; with --kube-subnet-mgr the subnet is the Node's "
+                                  + "spec.podCIDRs and the network config is --net-config-path \(netConfigPath)")
+        }
+        let annotations: NodeAnnotations
+        do { annotations = try NodeAnnotations(prefix: kubeAnnotationPrefix) } catch { throw ValidationError(error.message) }
+        guard FileManager.default.isReadableFile(atPath: netConfigPath) else {
+            let reason = FileManager.default.fileExists(atPath: netConfigPath) ? "cannot be read" : "no such file"
+            throw ValidationError("--net-config-path \(netConfigPath): \(reason) (flannel's net-conf.json, e.g. "
+                                  + #"{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}})"#)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let name = nodeName ?? environment["NODE_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.hostName
+        let connection = try KubeConnection.resolve(kubeconfig: kubeconfigFile, master: kubeApiUrl)
+        let client = try KubeClient(connection: connection)
+        return KubeLeaseSource(client: client, nodeName: name, netConfigPath: netConfigPath, annotations: annotations)
     }
 }

@@ -96,9 +96,12 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         log.info("\(configuration.mode.rawValue) mode through the \(flavor) binaries")
         if let source = try kubeOptions.source(configuration, storeFlag: storeOptions.store, log: log) {
+            let runner = ProxyRunner(config: configuration, options: options, backend: backend, source: source,
+                                     log: log, metrics: metrics, families: families)
+            // Until every first list is in, nothing is programmed: the proxy is not healthy.
+            runner.health.failUntilFirstSync()
             do {
-                try await ProxyRunner(config: configuration, options: options, backend: backend, source: source,
-                                      log: log, metrics: metrics, families: families).run()
+                try await runner.run()
             } catch {
                 await source.client.shutdown()
                 // A failed part is logged already, naming it.

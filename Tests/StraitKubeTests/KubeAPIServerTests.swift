@@ -203,7 +203,9 @@ extension KubeAPIServerTests {
             let output = try server.kubectl(["apply", "--dry-run=server", "-f", TestKubeAPIServer.repositoryRoot + "/deploy/"])
             for object in ["serviceaccount/strait", "clusterrole.rbac.authorization.k8s.io/strait-proxy",
                            "clusterrolebinding.rbac.authorization.k8s.io/strait-proxy", "configmap/strait",
-                           "daemonset.apps/strait-proxy"] {
+                           "clusterrole.rbac.authorization.k8s.io/strait-overlay",
+                           "clusterrolebinding.rbac.authorization.k8s.io/strait-overlay",
+                           "daemonset.apps/strait"] {
                 #expect(output.contains("\(object) created (server dry run)"), "\(output)")
             }
         }

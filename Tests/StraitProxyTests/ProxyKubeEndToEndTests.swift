@@ -115,6 +115,12 @@ struct ProxyKubeEndToEndTests {
                     .filter { $0.hasPrefix("kubeproxy_sync_proxy_rules_duration_seconds_count{") }
                 #expect(counts.contains { $0.contains("ip_family=\"IPv4\"") }, "\(metrics)")
                 #expect(counts.allSatisfy { $0.hasSuffix("} 0") }, "no sync ran in any family: \(counts)")
+                // Never synced: not healthy, as the JSON says too.
+                for path in ["healthz", "livez"] {
+                    let answer = try net.node.output(["curl", "-s", "-w", "\\n%{http_code}", "http://127.0.0.1:10256/\(path)"])
+                    #expect(answer.stdout.hasSuffix("\n503") && answer.stdout.contains("\"healthy\":false"),
+                            "/\(path): \(answer.stdout)")
+                }
             }
         }
     }
