@@ -159,6 +159,7 @@ let package = Package(
         /// full disks and corrupt files. It drives the built executables as an operator's node would.
         .testTarget(name: "StraitFaultTests", dependencies: [
             "StraitTestSupport", "StraitModel", "StraitStore", "StraitSystem", "StraitNFT", "StraitNetlink",
+            "StraitCNI",
         ]),
     ]
 )
