@@ -160,7 +160,9 @@ public final class TestEtcd: @unchecked Sendable {
         }
         let client = onlyLoopback ? "\(scheme)://127.0.0.1:\(clientPort)" : clientURL
         var probe = ["curl", "-sf", "--max-time", "2"]
-        if let caFile, let certFile, let keyFile { probe += ["--cacert", caFile, "--cert", certFile, "--key", keyFile] }
+        if let caFile, let certFile, let keyFile {
+            probe += ["--cacert", caFile, "--cert", certFile, "--key", keyFile]
+        }
         probe.append("\(client)/health")
         let deadline = ContinuousClock.now + .seconds(30)
         while true {

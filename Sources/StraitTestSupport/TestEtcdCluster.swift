@@ -87,7 +87,8 @@ public final class TestEtcdCluster: @unchecked Sendable {
 
     /// `POST /v3/maintenance/status` on the member's JSON gateway; nil when it does not answer.
     public func status(of member: TestEtcd) throws -> MemberStatus? {
-        let probe = ["curl", "-sf", "--max-time", "2", "-X", "POST", "\(member.clientURL)/v3/maintenance/status", "-d", "{}"]
+        let probe = ["curl", "-sf", "--max-time", "2", "-X", "POST", "\(member.clientURL)/v3/maintenance/status",
+                     "-d", "{}"]
         let output = try namespace.map { try $0.output(probe) } ?? Command.output(probe)
         guard output.succeeded,
               let json = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],

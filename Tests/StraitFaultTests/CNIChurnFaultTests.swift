@@ -157,9 +157,12 @@ import Testing
             let leakedLeases = try node.leases().keys.filter { !liveIDs.contains($0) }.count
             let nat = try node.natChains()
             let liveChainIDs = Set(live.map(\.chainID))
-            reportFigure(suite: Self.suite, "left by killed calls before GC: leases, host veths, hostPort chains, masquerade chains",
+            let leakedHostPorts = nat.hostPort.subtracting(liveChainIDs).count
+            let leakedMasquerades = nat.masquerade.subtracting(liveChainIDs).count
+            reportFigure(suite: Self.suite,
+                         "left by killed calls before GC: leases, host veths, hostPort chains, masquerade chains",
                          "\(leakedLeases), \(veths.subtracting(liveVeths).count), "
-                         + "\(nat.hostPort.subtracting(liveChainIDs).count), \(nat.masquerade.subtracting(liveChainIDs).count)")
+                         + "\(leakedHostPorts), \(leakedMasquerades)")
 
             // GC with the live pods as the valid attachments.
             let gcStarted = ContinuousClock.now
@@ -171,7 +174,8 @@ import Testing
             #expect(Set(addresses).count == addresses.count, "no address leased twice")
             #expect(try node.hostVeths() == liveVeths, "no host veth but the live pods'")
             let natAfter = try node.natChains()
-            #expect(natAfter.hostPort == Set(live.filter { $0.hostPort != nil }.map(\.chainID)), "hostPort chains: the live pods'")
+            let liveHostPorts = Set(live.filter { $0.hostPort != nil }.map(\.chainID))
+            #expect(natAfter.hostPort == liveHostPorts, "hostPort chains: the live pods'")
             #expect(natAfter.masquerade == liveChainIDs, "masquerade chains: the live pods'")
             // The live pods still answer on their addresses across the bridge.
             for pod in live.prefix(3) {

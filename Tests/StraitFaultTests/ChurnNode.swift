@@ -42,14 +42,17 @@ final class ChurnNode: @unchecked Sendable {
             object["runtimeConfig"] = ["portMappings": [["hostPort": port, "containerPort": 80, "protocol": "tcp"]]]
         }
         if let validAttachments {
-            object["cni.dev/valid-attachments"] = validAttachments.map { ["containerID": $0.containerID, "ifname": "eth0"] }
+            object["cni.dev/valid-attachments"] = validAttachments.map {
+                ["containerID": $0.containerID, "ifname": "eth0"]
+            }
         }
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
 
     private func arguments(_ command: String, _ pod: Pod?) -> [String] {
-        var env = ["CNI_COMMAND=\(command)", "CNI_IFNAME=eth0", "CNI_PATH=/opt/cni/bin", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+        var env = ["CNI_COMMAND=\(command)", "CNI_IFNAME=eth0", "CNI_PATH=/opt/cni/bin",
+                   "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
         if let pod { env += ["CNI_CONTAINERID=\(pod.containerID)", "CNI_NETNS=\(pod.namespace.path)"] }
         // `ip netns exec` and `env` both exec: the PID started is strait-cni's own.
         return ["ip", "netns", "exec", node.name, "env", "-i"] + env + [builtProduct("strait-cni")]

@@ -30,7 +30,8 @@ import Testing
                     try await run(net, etcd, outage: outage, proxy: &proxy)
                 } catch {
                     for node in 0..<Self.nodeCount { print("--- node \(node) log ---\n\(net.log(node))") }
-                    print("--- proxy log ---\n\((try? String(contentsOfFile: "\(net.directory)/proxy.log", encoding: .utf8)) ?? "")")
+                    let proxyLog = try? String(contentsOfFile: "\(net.directory)/proxy.log", encoding: .utf8)
+                    print("--- proxy log ---\n\(proxyLog ?? "")")
                     for member in etcd.members {
                         let log = (try? String(contentsOfFile: member.logFile, encoding: .utf8)) ?? ""
                         print("--- etcd \(member.name) log (tail) ---\n\(log.suffix(3000))")
@@ -54,8 +55,10 @@ import Testing
             etcd.members[2].crash()
             // The member left steps down after an election timeout; until then it may still answer.
             var answer: StoreError?
-            for _ in 0..<20 where answer == nil {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while answer == nil, ContinuousClock.now < deadline {
                 do { try await store.keepAlive(lease) } catch let error as StoreError { answer = error }
+                try await Task.sleep(for: .milliseconds(200))
             }
             let error = try #require(answer, "keep-alive without a quorum kept succeeding")
             #expect(error.code == .unavailable, "\(error)")
@@ -152,7 +155,8 @@ import Testing
         // The whole cluster stops; pods ping across nodes all along.
         let pingers = try nodes.map { node in
             let peer = (node + 1) % Self.nodeCount
-            return try Pinger.start(from: node, to: peer, in: net.pods[node], address: pods[peer]!, directory: net.directory)
+            return try Pinger.start(from: node, to: peer, in: net.pods[node], address: pods[peer]!,
+                                    directory: net.directory)
         }
         etcd.stopAll()
         try await Task.sleep(for: .seconds(outage))
@@ -160,7 +164,8 @@ import Testing
         let restarted = ContinuousClock.now
         // Right after the restart: a new Service, and a new node's lease.
         try watchers.apply(StoreWatchers.manifest("after", clusterIP: "10.96.1.50", endpoint: "10.244.100.50"))
-        let newcomer = #"{"PublicIP":"192.168.100.77","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:77"}}"#
+        let newcomer = #"{"PublicIP":"192.168.100.77","BackendType":"vxlan","#
+            + #""BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:77"}}"#
         try watchers.put("/strait/network/subnets/10.244.250.0-24", newcomer)
         try waitUntil("the proxy catches up after the outage", seconds: 60) {
             StoreWatchers.routes(try watchers.natRules(), clusterIP: "10.96.1.50", to: "10.244.100.50")
@@ -180,7 +185,8 @@ import Testing
             // ping stops on SIGINT without waiting for the echo in flight: at most that one is unanswered.
             #expect(counts.sent - counts.received <= 1, "pod \(pinger.from) → pod \(pinger.to): \(counts)")
         }
-        reportFigure(suite: Self.suite, "full outage: pings sent between pods on 5 nodes, unanswered", "\(sent), \(lost)")
+        reportFigure(suite: Self.suite, "full outage: pings sent between pods on 5 nodes, unanswered",
+                     "\(sent), \(lost)")
         try waitUntil("every agent renews its lease after the restart", seconds: 90) {
             try renewedSince(keysBefore, watchers, ContinuousClock.now - restarted)
         }
@@ -191,7 +197,8 @@ import Testing
 
     /// Whether every lease ends more than TTL + 2 s after a moment `elapsed` ago — a keep-alive
     /// reached etcd since then (the new leader's own extension ends at most TTL after it).
-    func renewedSince(_ keys: Set<StoreWatchers.SubnetKey>, _ watchers: StoreWatchers, _ elapsed: Duration) throws -> Bool {
+    func renewedSince(_ keys: Set<StoreWatchers.SubnetKey>, _ watchers: StoreWatchers,
+                      _ elapsed: Duration) throws -> Bool {
         try keys.allSatisfy { key in
             guard let left = try watchers.secondsLeft(key.leaseID) else { return false }
             return elapsed + .seconds(left) > .seconds(64 + 2)

@@ -47,7 +47,8 @@ final class OverlayNodes: @unchecked Sendable {
         let command = ([builtProduct("strait"), "overlay", "--store", storeURL, "--subnet-file", subnetFile(node)]
             + agentFlags).joined(separator: " ")
         agentPIDs[node] = try Command.start(
-            ["ip", "netns", "exec", nodes[node].name, "sh", "-c", "exec \(command) >>\(logFile(node)) 2>&1"], stdin: "")
+            ["ip", "netns", "exec", nodes[node].name, "sh", "-c", "exec \(command) >>\(logFile(node)) 2>&1"],
+            stdin: "")
     }
 
     /// SIGTERM to every agent, SIGKILL after 10 s; reaps them.
@@ -99,9 +100,11 @@ final class OverlayNodes: @unchecked Sendable {
         ]
         let output = try Command.output(["ip", "netns", "exec", nodes[node].name, "env", "-i"] + env
             + [builtProduct("strait-cni")], stdin: config)
-        guard output.succeeded, let json = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
+        guard output.succeeded,
+              let json = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
               let address = (json["ips"] as? [[String: Any]])?.first?["address"] as? String else {
-            throw CommandFailure(arguments: ["strait-cni", "ADD"], output: output, reason: "pod on node \(node) not made")
+            throw CommandFailure(arguments: ["strait-cni", "ADD"], output: output,
+                                 reason: "pod on node \(node) not made: \(output.stdout)")
         }
         return String(address.prefix { $0 != "/" })
     }
@@ -112,9 +115,13 @@ final class OverlayNodes: @unchecked Sendable {
         let routes = try nodes[node].output(["ip", "route", "show", "dev", device]).stdout
         let neighbours = try nodes[node].output(["ip", "neigh", "show", "dev", device]).stdout
         let fdb = try nodes[node].output(["bridge", "fdb", "show", "dev", device]).stdout
-        return routes.split(separator: "\n").contains { $0.hasPrefix("\(subnet) via \(vtep) ") && $0.contains("onlink") }
-            && neighbours.split(separator: "\n").contains { $0.hasPrefix("\(vtep) lladdr \(mac) ") && $0.contains("PERMANENT") }
-            && fdb.split(separator: "\n").contains { $0.hasPrefix("\(mac) dst \(publicIP) ") }
+        let route = routes.split(separator: "\n").contains {
+            $0.hasPrefix("\(subnet) via \(vtep) ") && $0.contains("onlink")
+        }
+        let neighbour = neighbours.split(separator: "\n").contains {
+            $0.hasPrefix("\(vtep) lladdr \(mac) ") && $0.contains("PERMANENT")
+        }
+        return route && neighbour && fdb.split(separator: "\n").contains { $0.hasPrefix("\(mac) dst \(publicIP) ") }
     }
 
     func removeDirectory() { try? FileManager.default.removeItem(atPath: directory) }
@@ -124,7 +131,9 @@ final class OverlayNodes: @unchecked Sendable {
 func waitUntil(_ what: String, seconds: Double = 30, _ probe: () throws -> Bool) throws {
     let deadline = Date().addingTimeInterval(seconds)
     while try !probe() {
-        if Date() > deadline { throw CommandFailure(arguments: [], output: nil, reason: "timed out waiting until \(what)") }
+        if Date() > deadline {
+            throw CommandFailure(arguments: [], output: nil, reason: "timed out waiting until \(what)")
+        }
         usleep(100_000)
     }
 }

@@ -133,7 +133,8 @@ struct Pinger {
         Command.waitForExit(pid)
         let text = try String(contentsOfFile: output, encoding: .utf8)
         guard let line = text.split(separator: "\n").first(where: { $0.contains("packets transmitted") }) else {
-            throw CommandFailure(arguments: ["ping"], output: nil, reason: "no summary from pod \(from) → pod \(to): \(text.suffix(300))")
+            throw CommandFailure(arguments: ["ping"], output: nil,
+                                 reason: "no summary from pod \(from) → pod \(to): \(text.suffix(300))")
         }
         let numbers = line.split(separator: " ").compactMap { Int($0) }
         return (numbers[0], numbers[1])
