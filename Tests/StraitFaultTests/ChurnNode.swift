@@ -1,5 +1,6 @@
 import Foundation
 import StraitCNI
+import StraitSystem
 import StraitTestSupport
 
 /// A test "node" namespace on which pods (each its own namespace) are added and deleted through the
@@ -24,7 +25,7 @@ final class ChurnNode: @unchecked Sendable {
         var index: Int
         var hostPort: Int?
         var containerID: String { "churn-\(index)" }
-        var namespace: TestNamespace { TestNamespace(name: "\(testNamespacePrefix)-\(getpid())-pod\(index)") }
+        var namespaceName: String { "\(testNamespacePrefix)-\(getpid())-pod\(index)" }
         var key: AttachmentKey { AttachmentKey(containerID: containerID, ifname: "eth0") }
         var hostVeth: String { hostVethName(for: key) }
         /// The id in the names of the pod's nftables chains (`hp-<id>`, `masq-<id>`).
@@ -53,7 +54,7 @@ final class ChurnNode: @unchecked Sendable {
     private func arguments(_ command: String, _ pod: Pod?) -> [String] {
         var env = ["CNI_COMMAND=\(command)", "CNI_IFNAME=eth0", "CNI_PATH=/opt/cni/bin",
                    "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
-        if let pod { env += ["CNI_CONTAINERID=\(pod.containerID)", "CNI_NETNS=\(pod.namespace.path)"] }
+        if let pod { env += ["CNI_CONTAINERID=\(pod.containerID)", "CNI_NETNS=/run/netns/\(pod.namespaceName)"] }
         // `ip netns exec` and `env` both exec: the PID started is strait-cni's own.
         return ["ip", "netns", "exec", node.name, "env", "-i"] + env + [builtProduct("strait-cni")]
     }
@@ -77,7 +78,7 @@ final class ChurnNode: @unchecked Sendable {
         let (seconds, attoseconds) = killAfter.components
         usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
         kill(pid, SIGKILL)  // not reaped yet, so the PID is still this child's
-        let status = Command.waitForExit(pid)
+        let status = ChildProcess.waitForExit(pid)
         switch status {
         case 0: return .succeeded
         case 128 + SIGKILL: return .killed
@@ -85,10 +86,10 @@ final class ChurnNode: @unchecked Sendable {
         }
     }
 
-    func addNamespace(_ pod: Pod) throws { try Command.run(["ip", "netns", "add", pod.namespace.name]) }
+    func addNamespace(_ pod: Pod) throws { try Command.run(["ip", "netns", "add", pod.namespaceName]) }
 
     func deleteNamespace(_ pod: Pod) {
-        _ = try? Command.output(["ip", "netns", "delete", pod.namespace.name])
+        _ = try? Command.output(["ip", "netns", "delete", pod.namespaceName])
     }
 
     /// Attachments that hold a lease, by container ID, with the address.

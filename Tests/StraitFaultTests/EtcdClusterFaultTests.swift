@@ -84,7 +84,10 @@ import Testing
         for node in nodes {
             try waitUntil("node \(node) writes its subnet file") { net.subnet(node) != nil }
             subnets[node] = net.subnet(node)
-            macs[node] = try #require(try net.vtepMAC(node))
+            guard let mac = try net.vtepMAC(node) else {
+                throw CommandFailure(arguments: ["ip", "link", "show"], output: nil, reason: "node \(node) has no \(net.device)")
+            }
+            macs[node] = mac
             pods[node] = try net.addPod(node)
         }
         #expect(Set(subnets.values).count == Self.nodeCount, "distinct subnets: \(subnets)")
