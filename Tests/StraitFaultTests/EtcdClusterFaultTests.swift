@@ -46,7 +46,7 @@ import Testing
     /// A member left without a quorum answers a keep-alive with "etcdserver: no leader" (HTTP 503, or
     /// a stream error in a 200): the store reports an error to retry, never "lease not found" (which
     /// makes an agent lease again). On 127.0.0.1, the members on free ports below the ephemeral range.
-    @Test func keepAliveWithoutQuorumIsUnavailableNotLost() async throws {
+    @Test func keepAliveWithoutQuorumIsNotALostLease() async throws {
         try await TestEtcdCluster.with { etcd in
             let store = try await openStore(url: etcd.storeURL)
             let lease = try await store.grantLease(ttl: 60)
