@@ -159,7 +159,8 @@ let package = Package(
         /// The fault suite (RELIABILITY.md): crashes mid-sync, an etcd cluster losing its leader, CNI churn,
         /// full disks and corrupt files. It drives the built executables as an operator's node would.
         .testTarget(name: "StraitFaultTests", dependencies: [
-            "StraitTestSupport", "StraitModel", "StraitStore", "StraitSystem", "StraitNFT", "StraitNetlink", "StraitOverlay",
+            "StraitTestSupport", "StraitModel", "StraitStore", "StraitSystem", "StraitNFT", "StraitNetlink",
+            "StraitOverlay", "StraitCNI",
         ]),
     ]
 )

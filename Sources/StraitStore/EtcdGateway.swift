@@ -232,6 +232,8 @@ final class EtcdGateway: Sendable {
             case 5 where message.contains("lease"): .leaseNotFound  // NOT_FOUND
             case 11: .compacted  // OUT_OF_RANGE: required revision has been compacted
             case 14: .unavailable  // UNAVAILABLE
+            // A streaming call's error (`{"error": {"grpc_code": 14, …}}`, e.g. "no leader") with HTTP 503.
+            case nil where status == .serviceUnavailable: .unavailable
             default: .backend
             }
         return StoreError(code, operation: operation, key: key, detail: "etcd: HTTP \(status.code): \(message)")

@@ -100,12 +100,18 @@ public final class EtcdStore: Store {
     @discardableResult
     public func keepAlive(_ lease: LeaseID) async throws -> Int64 {
         // The gateway runs the bidirectional LeaseKeepAlive stream for one request: one
-        // JSON object in, `{"result": …}` out. An expired lease answers with TTL 0.
+        // JSON object in, `{"result": …}` out. An expired lease answers with TTL 0. A member
+        // without a leader (a cluster that lost its quorum, or is starting) answers
+        // `{"error": {"grpc_code": 14, "message": "etcdserver: no leader"}}`: etcd is unavailable,
+        // the lease is not lost.
         let data = try await gateway.call(
             "/v3/lease/keepalive", ["ID": String(lease.rawValue)], operation: "keep-alive lease")
         let message = try EtcdJSON.decode(
             EtcdJSON.StreamMessage<EtcdJSON.LeaseKeepAliveResponse>.self,
             Self.firstLine(data), operation: "keep-alive lease", key: nil)
+        if let error = message.error {
+            throw StoreError(.unavailable, operation: "keep-alive lease", detail: "lease \(lease): \(error)")
+        }
         guard let ttl = message.result?.TTL?.value, ttl > 0 else {
             throw StoreError(.leaseNotFound, operation: "keep-alive lease", detail: "lease \(lease)")
         }

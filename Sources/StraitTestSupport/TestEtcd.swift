@@ -5,6 +5,7 @@ import Foundation
 /// other namespaces reach it over the test topology; the host's loopback is out of their reach).
 /// Started with `posix_spawn` (through `Command.start`), stopped by PID: SIGTERM, then SIGKILL
 /// after 5 s. `restart()` keeps the data dir and ports; `remove()` also deletes the data dir.
+/// A member of a `TestEtcdCluster` is one of these, named and told its peers.
 public final class TestEtcd: @unchecked Sendable {
     public static let binary = "/usr/bin/etcd"
 
@@ -17,6 +18,9 @@ public final class TestEtcd: @unchecked Sendable {
     public let caFile: String?
     public let certFile: String?
     public let keyFile: String?
+    /// The member name, and `--initial-cluster` (every member's `name=peerURL`) for a cluster member.
+    public let name: String
+    var initialCluster: String?
     private let lock = NSLock()
     private var runningPID: pid_t?
 
@@ -28,15 +32,22 @@ public final class TestEtcd: @unchecked Sendable {
     public var storeURL: String { "etcd://\(host):\(clientPort)" }
     public var logFile: String { "\(dataDirectory)/etcd.log" }
 
-    private init(tls: Bool, namespace: TestNamespace?, host: String) throws {
+    /// `ports` (client, peer) for a cluster member; otherwise 2379 and 2380 in a namespace, free ones on the host.
+    init(tls: Bool, namespace: TestNamespace?, host: String, name: String = "strait-test",
+         ports: (client: Int, peer: Int)? = nil) throws {
         self.host = host
+        self.name = name
         self.namespace = namespace
         dataDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("strait-etcd-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         // A fresh namespace has every port free; on the host, ask the kernel for free ones.
-        clientPort = namespace == nil ? try freeTCPPort() : 2379
-        peerPort = namespace == nil ? try freeTCPPort() : 2380
+        if let ports {
+            (clientPort, peerPort) = ports
+        } else {
+            clientPort = namespace == nil ? try freeTCPPort() : 2379
+            peerPort = namespace == nil ? try freeTCPPort() : 2380
+        }
         if tls {
             try Self.makeCertificates(in: dataDirectory, host: host)
             caFile = "\(dataDirectory)/ca.pem"
@@ -106,13 +117,21 @@ public final class TestEtcd: @unchecked Sendable {
     }
 
     private func launch(onlyLoopback: Bool = false) async throws {
+        try spawn(onlyLoopback: onlyLoopback)
+        try await waitUntilHealthy(onlyLoopback: onlyLoopback)
+    }
+
+    /// `http://HOST:PEERPORT`, where the members of a cluster talk to each other.
+    public var peerURL: String { "http://\(host):\(peerPort)" }
+
+    /// The arguments etcd is started with.
+    private func arguments(onlyLoopback: Bool) -> [String] {
         let client = onlyLoopback ? "\(scheme)://127.0.0.1:\(clientPort)" : clientURL
-        let peer = "http://\(host):\(peerPort)"
         var arguments = [
-            Self.binary, "--name", "strait-test", "--data-dir", "\(dataDirectory)/data",
+            Self.binary, "--name", name, "--data-dir", "\(dataDirectory)/data",
             "--listen-client-urls", client, "--advertise-client-urls", client,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", "strait-test=\(peer)",
+            "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+            "--initial-cluster", initialCluster ?? "\(name)=\(peerURL)",
         ]
         if caFile != nil {
             arguments += [
@@ -120,14 +139,30 @@ public final class TestEtcd: @unchecked Sendable {
                 "--trusted-ca-file", "\(dataDirectory)/ca.pem", "--client-cert-auth",
             ]
         }
+        return arguments
+    }
+
+    /// Starts etcd and returns at once (a cluster member alone never answers `/health`: it needs a quorum).
+    func spawn(onlyLoopback: Bool = false) throws {
+        let arguments = arguments(onlyLoopback: onlyLoopback)
         // `sh -c exec` and `ip netns exec` both exec, so the PID returned is etcd's own.
         let shell = ["sh", "-c", "exec \(arguments.joined(separator: " ")) >>\(logFile) 2>&1"]
         let command = namespace.map { ["ip", "netns", "exec", $0.name] + shell } ?? shell
         let pid = try Command.start(command, stdin: "")
         lock.withLock { runningPID = pid }
+    }
 
+    /// Polls `/health` (every 100 ms, at most 30 s) until etcd answers healthy; throws with the log's
+    /// tail when it exits or never does.
+    func waitUntilHealthy(onlyLoopback: Bool = false) async throws {
+        guard let pid else {
+            throw CommandFailure(arguments: [Self.binary], output: nil, reason: "etcd \(name) is not running")
+        }
+        let client = onlyLoopback ? "\(scheme)://127.0.0.1:\(clientPort)" : clientURL
         var probe = ["curl", "-sf", "--max-time", "2"]
-        if let caFile, let certFile, let keyFile { probe += ["--cacert", caFile, "--cert", certFile, "--key", keyFile] }
+        if let caFile, let certFile, let keyFile {
+            probe += ["--cacert", caFile, "--cert", certFile, "--key", keyFile]
+        }
         probe.append("\(client)/health")
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
@@ -138,7 +173,8 @@ public final class TestEtcd: @unchecked Sendable {
             if exited || ContinuousClock.now >= deadline {
                 if exited { lock.withLock { runningPID = nil } } else { stop() }
                 let tail = (try? String(contentsOfFile: logFile, encoding: .utf8))?.suffix(2000) ?? ""
-                throw CommandFailure(arguments: arguments, output: nil, reason: "etcd at \(client) did not start\n\(tail)")
+                throw CommandFailure(arguments: arguments(onlyLoopback: onlyLoopback), output: nil,
+                                     reason: "etcd at \(client) did not start\n\(tail)")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -157,6 +193,17 @@ public final class TestEtcd: @unchecked Sendable {
             usleep(20_000)
         }
         kill(pid, SIGKILL)
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+
+    /// SIGKILL, as a crash or the OOM killer ends it (no chance to hand over leadership); reaps it.
+    public func crash() {
+        guard let pid = lock.withLock({ () -> pid_t? in
+            defer { runningPID = nil }
+            return runningPID
+        }) else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     }
 
