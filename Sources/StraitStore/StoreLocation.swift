@@ -98,7 +98,9 @@ public func openStore(_ location: StoreLocation) async throws -> any Store {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                // The store is root's alone: directories Strait creates are 0700, the file 0600.
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
             } catch {
                 throw StoreError(.backend, operation: "open", detail: "cannot create \(directory): \(error)")
             }
