@@ -21,6 +21,12 @@ enum FuzzTarget {
             for problem in object.validationErrors() + ranges.problems(object) {
                 try require(!problem.field.isEmpty && !problem.problem.isEmpty, "a problem without a field: \(problem)")
             }
+            if object.validationErrors().isEmpty {
+                // The proxy writes these into iptables-restore input and nftables comments: what it
+                // accepts must be plain DNS names, never quotes, white space or shell characters.
+                let names = [object.metadata.name, object.metadata.namespace ?? ""] + portNames(object)
+                try require(names.allSatisfy(isPlainName), "valid \(object.reference) carries a name that is not a DNS name: \(names)")
+            }
             let stored = try encode { try JSONEncoder().encode(object) }
             try require((try? JSONDecoder().decode(KubeObject.self, from: stored)) == object,
                         "\(object.reference) does not read back from \(String(decoding: stored, as: UTF8.self))")
@@ -32,6 +38,19 @@ enum FuzzTarget {
         let yaml = try encode { try Manifest.yaml(objects) }
         let fromYAML = try? Manifest.decode(yaml)
         try require(fromYAML == objects, "objects do not read back from -o yaml:\n\(yaml)")
+    }
+
+    static func portNames(_ object: KubeObject) -> [String] {
+        switch object {
+        case .service(let service): service.ports.compactMap(\.name)
+        case .endpointSlice(let slice): (slice.ports ?? []).compactMap(\.name)
+        case .node: []
+        }
+    }
+
+    static func isPlainName(_ name: String) -> Bool {
+        name.utf8.allSatisfy { ("a"..."z").contains(Unicode.Scalar($0)) || ("0"..."9").contains(Unicode.Scalar($0))
+            || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 
     private static func encode<T>(_ body: () throws -> T) throws(FuzzViolation) -> T {
