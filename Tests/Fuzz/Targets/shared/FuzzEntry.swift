@@ -16,8 +16,10 @@ func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () ->
 
 // This file is shared (linked) by every fuzz target; each defines `FuzzTarget.check(_:)`.
 
+#if STRAIT_LIBFUZZER
 /// libFuzzer's entry: a crash or an invariant violation stops the run, and libFuzzer keeps the
-/// input as `crash-<sha1>`. Exported in both builds, so a replay build has it too.
+/// input as `crash-<sha1>`. Only in the fuzz build: every target defines this C symbol, and the
+/// normal build links all of them into the test bundle.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     let bytes = start.map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
@@ -28,10 +30,9 @@ public func fuzzOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     }
     return 0
 }
-
-#if !STRAIT_LIBFUZZER
+#else
 /// Without libFuzzer (a normal `swift build`) the target replays files: `fuzz-cni FILE…` checks each
-/// and names the first that fails; exit 1 then.
+/// and names each that fails (exit 1 then).
 @main
 enum FuzzReplay {
     static func main() {
