@@ -5,8 +5,9 @@ import Testing
 @testable import StraitOverlay
 
 /// Who may read what the agent writes: subnet.env 0644 in a 0755 directory, as flannel writes it
-/// (every runtime's CNI plugin reads it; it holds no secret); the agent's own state beside it 0600,
-/// whatever the umask.
+/// (every runtime's CNI plugin reads it; it holds no secret); the agent's own state beside it 0600.
+/// (The modes are set with fchmod, so the umask cannot widen them; tests leave the process's umask alone,
+/// as tests run in parallel.)
 @Suite struct StateFileModeTests {
     static func mode(_ path: String) throws -> Int {
         try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
@@ -15,8 +16,6 @@ import Testing
     @Test func subnetFileIsWrittenAsFlannelWritesItAndStateIsPrivate() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("strait-modes-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let old = umask(0)  // the modes must not depend on the caller's umask
-        defer { umask(old) }
         let subnetFile = "\(root)/run/strait/subnet.env"
         let file = SubnetFile(network: try IPv4CIDR(networkParsing: "10.244.0.0/16"),
                               subnet: try IPv4CIDR(networkParsing: "10.244.17.0/24"), mtu: 1450, ipMasq: true)

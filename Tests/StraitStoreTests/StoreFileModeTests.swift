@@ -13,8 +13,6 @@ struct StoreFileModeTests {
     @Test func newStoreFileAndDirectoriesArePrivate() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("strait-store-modes-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let old = umask(0o022)  // a usual umask: the modes come from Strait, not from a tight umask
-        defer { umask(old) }
         let path = "\(root)/var/lib/strait/store.db"
         let store = try await openStore(url: path)
         try await store.put("/strait/services/default/web", value: Array("{}".utf8))

@@ -39,7 +39,7 @@ enum FuzzReplay {
         var failed = false
         for path in CommandLine.arguments.dropFirst() {
             guard let file = fopen(path, "rb") else {
-                fputs("cannot open \(path): \(String(cString: strerror(errno)))\n", stderr)
+                printError("cannot open \(path): \(String(cString: strerror(errno)))")
                 exit(2)
             }
             var bytes: [UInt8] = []
@@ -53,11 +53,16 @@ enum FuzzReplay {
             do {
                 try FuzzTarget.check(bytes)
             } catch {
-                fputs("\(path): \(error)\n", stderr)
+                printError("\(path): \(error)")
                 failed = true
             }
         }
         exit(failed ? 1 : 0)
+    }
+
+    static func printError(_ text: String) {
+        var line = text + "\n"
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 }
 #endif
