@@ -40,7 +40,7 @@ struct ApplyCommand: AsyncParsableCommand {
         do {
             ranges = try ClusterRanges(serviceCIDRs: serviceClusterIPRange, nodePorts: serviceNodePortRange)
         } catch {
-            throw ValidationError(error.description)
+            throw ValidationError("\(error)")
         }
         let objects: [KubeObject]
         do {

@@ -13,7 +13,7 @@ import Testing
     static let fuzzDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fuzz").path
 
-    static let targets: [(name: String, check: ([UInt8]) throws -> Void)] = [
+    static let targets: [(name: String, check: @Sendable ([UInt8]) throws -> Void)] = [
         ("cni", { try fuzz_cni.FuzzTarget.check($0) }),
         ("manifest", { try fuzz_manifest.FuzzTarget.check($0) }),
         ("store-values", { try fuzz_store_values.FuzzTarget.check($0) }),

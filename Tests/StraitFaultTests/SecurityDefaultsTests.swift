@@ -189,7 +189,7 @@ import Testing
                 // The right CA works (the control).
                 let right = EtcdTLSFiles(caFile: etcd.caFile, certFile: etcd.certFile, keyFile: etcd.keyFile)
                 let good = try EtcdStore(endpoints: [endpoint], tls: right)
-                _ = try await good.put("/strait/a", value: Array("1".utf8))
+                _ = try await good.put("/strait/a", value: Data("1".utf8))
                 await good.close()
 
                 // `strait get` with the wrong CA says so and exits non-zero.
@@ -210,10 +210,10 @@ import Testing
                 let foreign = EtcdTLSFiles(caFile: etcd.caFile, certFile: "\(dir)/other-client.pem",
                                            keyFile: "\(dir)/other-client.key")
                 let store = try EtcdStore(endpoints: [endpoint], tls: foreign)
-                await #expect(throws: StoreError.self) { try await store.put("/strait/b", value: Array("1".utf8)) }
+                await #expect(throws: StoreError.self) { try await store.put("/strait/b", value: Data("1".utf8)) }
                 await store.close()
                 let none = try EtcdStore(endpoints: [endpoint], tls: EtcdTLSFiles(caFile: etcd.caFile))
-                await #expect(throws: StoreError.self) { try await none.put("/strait/b", value: Array("1".utf8)) }
+                await #expect(throws: StoreError.self) { try await none.put("/strait/b", value: Data("1".utf8)) }
                 await none.close()
             }
         }

@@ -15,7 +15,7 @@ struct StoreFileModeTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let path = "\(root)/var/lib/strait/store.db"
         let store = try await openStore(url: path)
-        try await store.put("/strait/services/default/web", value: Array("{}".utf8))
+        try await store.put("/strait/services/default/web", value: Data("{}".utf8))
         #expect(try Self.mode(path) == 0o600)
         for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
             #expect(try Self.mode(path + suffix) == 0o600, "\(suffix)")
@@ -32,7 +32,7 @@ struct StoreFileModeTests {
         let path = "\(root)/store.db"
         #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]))
         let store = try await openStore(url: path)
-        try await store.put("/a", value: Array("1".utf8))
+        try await store.put("/a", value: Data("1".utf8))
         await store.close()
         #expect(try Self.mode(path) == 0o640)
     }
