@@ -124,6 +124,19 @@ let package = Package(
             "StraitModel", "StraitNetlink", "StraitNFT", "StraitProxy", "StraitProxyNFTables",
         ]),
 
+        // MARK: Fuzz targets
+        /// One libFuzzer target per parser (`scripts/fuzz`). A normal build makes each a replay tool
+        /// (`fuzz-cni FILE…`); `scripts/fuzz` builds them in `.build-fuzz` with `--sanitize fuzzer
+        /// -DSTRAIT_LIBFUZZER`, where libFuzzer's main drives them. store-values and kube compile the
+        /// parser files they fuzz (links to StraitOverlay's and StraitKube's) so the fuzz build needs
+        /// no NIO or TLS stack.
+        .executableTarget(name: "fuzz-cni", dependencies: ["StraitCNI", "StraitModel"], path: "Tests/Fuzz/Targets/cni"),
+        .executableTarget(name: "fuzz-manifest", dependencies: ["StraitManifest", "StraitModel"],
+                          path: "Tests/Fuzz/Targets/manifest"),
+        .executableTarget(name: "fuzz-store-values", dependencies: ["StraitModel", "StraitCNI"],
+                          path: "Tests/Fuzz/Targets/store-values"),
+        .executableTarget(name: "fuzz-kube", dependencies: ["StraitModel"], path: "Tests/Fuzz/Targets/kube"),
+
         // MARK: Tests
         .target(name: "StraitTestSupport", dependencies: ["StraitModel", "StraitSystem"], path: "Sources/StraitTestSupport"),
         .testTarget(name: "StraitModelTests", dependencies: ["StraitModel", "StraitManifest"], resources: [.copy("Fixtures")]),
@@ -161,6 +174,7 @@ let package = Package(
         .testTarget(name: "StraitFaultTests", dependencies: [
             "StraitTestSupport", "StraitModel", "StraitStore", "StraitSystem", "StraitNFT", "StraitNetlink",
             "StraitOverlay", "StraitCNI",
+            "fuzz-cni", "fuzz-manifest", "fuzz-store-values", "fuzz-kube",
         ]),
     ]
 )

@@ -17,7 +17,7 @@ enum LeaseBookFile {
     /// Equivalent: `cat >PATH.tmp.PID && mv PATH.tmp.PID PATH`.
     static func replace(_ path: String, with bytes: [UInt8]) throws(FileError) {
         let temporary = "\(path).tmp.\(getpid())"
-        let fd = try fileCall("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        let fd = try fileCall("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
         var written = 0
         var failure: FileError?
         bytes.withUnsafeBytes { raw in

@@ -58,6 +58,7 @@ public struct EndpointSlice: KubeResource {
     public func validationErrors() -> [ModelError] {
         var v = Validator(object: reference)
         v.name("metadata.name", metadata.name, .dns1123Subdomain)
+        v.namespace(metadata.namespace)
         v.known("addressType", addressType, "address type")
         let family: IPFamily? = switch addressType {
         case .ipv4: .ipv4

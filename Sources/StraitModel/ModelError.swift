@@ -85,6 +85,12 @@ struct Validator {
         }
     }
 
+    /// A namespace, as Kubernetes checks it (a DNS-1123 label); unset or empty means `default`.
+    /// The proxy writes it into rule comments and the store into keys, so nothing else may pass.
+    mutating func namespace(_ value: String?) {
+        if let value, !value.isEmpty { name("metadata.namespace", value, .dns1123Label) }
+    }
+
     /// IANA service name, as a named `targetPort` must be.
     mutating func portName(_ field: String, _ value: String) {
         let bytes = Array(value.utf8)

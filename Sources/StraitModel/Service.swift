@@ -173,6 +173,7 @@ extension Service {
     public func validationErrors() -> [ModelError] {
         var v = Validator(object: reference)
         v.name("metadata.name", metadata.name, .dns1035Label)
+        v.namespace(metadata.namespace)
         v.known("spec.type", spec.type, "service type")
         let isExternalName = spec.type == .externalName
         if isExternalName && (spec.externalName ?? "").isEmpty {

@@ -215,6 +215,10 @@ public struct BackendConfig: Sendable, Hashable {
 
     static let vxlanKeys = ["Type", "VNI", "Port", "MTU", "GBP", "DirectRouting", "Learning"]
 
+    /// What VXLAN over IPv4 adds to a packet (`VXLANBackend.encapsulationOverhead`), kept here so
+    /// this file reads alone (the store-values fuzz target compiles it).
+    static let vxlanOverhead = 50
+
     /// Parses the section; every refusal names `Backend.<key>` and the value.
     init(section: [String: Any]) throws(OverlayError) {
         self.init()
@@ -243,10 +247,10 @@ public struct BackendConfig: Sendable, Hashable {
             self.port = UInt16(number)
         }
         if let mtu = NetworkConfig.value(section, "MTU") {
-            guard let number = mtu as? Int, (VXLANBackend.encapsulationOverhead + 576...65535).contains(number)
+            guard let number = mtu as? Int, (Self.vxlanOverhead + 576...65535).contains(number)
             else {
                 throw OverlayError(.invalidConfig, "\"Backend.MTU\" \(mtu) is not an underlay MTU "
-                    + "(\(VXLANBackend.encapsulationOverhead + 576)-65535: pods get it minus 50)")
+                    + "(\(Self.vxlanOverhead + 576)-65535: pods get it minus 50)")
             }
             self.mtu = number
         }

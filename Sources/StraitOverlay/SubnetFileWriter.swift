@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import StraitModel
 import StraitSystem
 
@@ -14,7 +17,7 @@ public struct SubnetFileWriter: Sendable {
     }
 
     public func write(_ file: SubnetFile) throws(OverlayError) {
-        try Self.writeAtomically(file.text(naming: naming), to: path)
+        try Self.writeAtomically(file.text(naming: naming), to: path, mode: 0o644)
     }
 
     /// The subnet a previous run wrote, to lease the same one again; nil when absent or unreadable.
@@ -24,12 +27,14 @@ public struct SubnetFileWriter: Sendable {
     }
 
     /// Writes `text` to `path` (creating its directory) so a reader sees the old file or the new one.
-    static func writeAtomically(_ text: String, to path: String) throws(OverlayError) {
+    /// subnet.env is 0644 in a 0755 directory, as flannel writes it (the CNI plugins of any runtime
+    /// read it; it holds no secret); the agent's own state beside it is 0600.
+    static func writeAtomically(_ text: String, to path: String, mode: mode_t = 0o600) throws(OverlayError) {
         do throws(FileError) {
             if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
-                try makeDirectories(String(path[..<slash]))
+                try makeDirectories(String(path[..<slash]), mode: 0o755)
             }
-            try writeFileAtomically(path, Array(text.utf8))
+            try writeFileAtomically(path, Array(text.utf8), mode: mode)
         } catch {
             throw OverlayError(.file, "cannot write \(path): \(error)")
         }

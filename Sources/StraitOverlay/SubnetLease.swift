@@ -110,9 +110,11 @@ public struct SubnetLease: Sendable, Hashable {
             guard let address = try? IPv6Address(parsing: text) else { return nil }
             publicIPv6 = address
         }
+        // IPv6 backend data means nothing without the IPv6 subnet in the key; it is not kept.
         self.init(subnet: subnet, publicIP: publicIP, backendType: wire.BackendType ?? BackendType.vxlan.rawValue,
                   vni: wire.BackendData?.VNI, vtepMAC: wire.BackendData?.VtepMAC?.lowercased(),
-                  ipv6Subnet: ipv6Subnet, publicIPv6: publicIPv6, ipv6VtepMAC: wire.BackendV6Data?.VtepMAC?.lowercased())
+                  ipv6Subnet: ipv6Subnet, publicIPv6: publicIPv6,
+                  ipv6VtepMAC: ipv6Subnet == nil ? nil : wire.BackendV6Data?.VtepMAC?.lowercased())
     }
 
     /// The key under `layout`.
@@ -124,7 +126,7 @@ public struct SubnetLease: Sendable, Hashable {
     /// The value as flannel's Go `encoding/json` writes `LeaseAttrs`: fields in declaration order,
     /// `PublicIPv6` null when unset, empty backend data left out.
     public var value: Data {
-        func text(_ value: String) -> String { "\"\(value)\"" }
+        func text(_ value: String) -> String { Self.jsonString(value) }
         func data(_ mac: String?) -> String? {
             guard vni != nil || mac != nil else { return nil }
             let fields = [vni.map { "\"VNI\":\($0)" }, mac.map { "\"VtepMAC\":\(text($0))" }].compactMap { $0 }
@@ -136,6 +138,26 @@ public struct SubnetLease: Sendable, Hashable {
         if let backend = data(vtepMAC) { fields.append("\"BackendData\":\(backend)") }
         if ipv6Subnet != nil, let backend = data(ipv6VtepMAC) { fields.append("\"BackendV6Data\":\(backend)") }
         return Data("{\(fields.joined(separator: ","))}".utf8)
+    }
+
+    /// `value` as a JSON string the way Go's `encoding/json` writes it: quotes, backslashes and control
+    /// characters escaped, and `<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes (Go's HTML-safe default).
+    static func jsonString(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "<", ">", "&", "\u{2028}", "\u{2029}", "\u{0}"..."\u{1f}":
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     /// The address the subnet's node gives its VXLAN device: the subnet's `.0`.

@@ -19,7 +19,7 @@ import StraitNetlink
 /// (DirectRouting applies to IPv4 only; IPv6 is always encapsulated).
 public struct VXLANBackend: OverlayBackend {
     /// VXLAN over IPv4 costs 50 bytes: outer IPv4 (20), UDP (8), VXLAN (8), inner Ethernet (14).
-    public static let encapsulationOverhead = 50
+    public static let encapsulationOverhead = BackendConfig.vxlanOverhead
     /// Over IPv6 the outer header is 40 bytes: 70 in all.
     public static let ipv6EncapsulationOverhead = 70
 

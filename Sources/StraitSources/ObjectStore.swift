@@ -127,8 +127,9 @@ public struct ObjectStore: Sendable {
     // MARK: Writing
 
     /// Every problem that stops `apply` writing `objects`: each object's `validationErrors()`,
-    /// and slices that name no Service, or a Service neither among `objects` nor in the store.
-    public func problems(_ objects: [KubeObject]) async throws -> [ModelError] {
+    /// addresses and ports outside `ranges` (as the API server refuses them), and slices that name
+    /// no Service, or a Service neither among `objects` nor in the store.
+    public func problems(_ objects: [KubeObject], ranges: ClusterRanges = ClusterRanges()) async throws -> [ModelError] {
         var problems: [ModelError] = []
         let objects = objects.map(Self.normalized)
         let services = Set(objects.compactMap { object -> ProxyObjectID? in
@@ -140,7 +141,7 @@ public struct ObjectStore: Sendable {
                 problems.append(ModelError(object: object.reference, field: "metadata.name",
                                            problem: "appears more than once in the input"))
             }
-            problems += object.validationErrors()
+            problems += object.validationErrors() + ranges.problems(object)
             guard case .endpointSlice(let slice) = object else { continue }
             guard let name = slice.serviceName else {
                 problems.append(ModelError(object: slice.reference, field: "metadata.labels",
@@ -168,8 +169,9 @@ public struct ObjectStore: Sendable {
 
     /// Validates every object (`problems`) and writes nothing if any is bad (`Invalid`);
     /// otherwise creates or replaces each. Services are written before slices.
-    public func apply(_ objects: [KubeObject]) async throws -> [(object: KubeObject, outcome: ApplyOutcome)] {
-        let problems = try await problems(objects)
+    public func apply(_ objects: [KubeObject], ranges: ClusterRanges = ClusterRanges())
+        async throws -> [(object: KubeObject, outcome: ApplyOutcome)] {
+        let problems = try await problems(objects, ranges: ranges)
         guard problems.isEmpty else { throw Invalid(problems: problems) }
         let ordered = objects.map(Self.normalized).enumerated().sorted { a, b in
             (Self.order(a.element), a.offset) < (Self.order(b.element), b.offset)

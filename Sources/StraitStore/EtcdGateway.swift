@@ -45,12 +45,14 @@ public struct EtcdTLSFiles: Hashable, Sendable {
 final class EtcdGateway: Sendable {
     let endpoints: [EtcdEndpoint]
     private let sslContext: NIOSSLContext?
+    private let tls: EtcdTLSFiles?
     private let preferred = NIOLockedValueBox(0)
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
     init(endpoints: [EtcdEndpoint], tls: EtcdTLSFiles?) throws {
         precondition(!endpoints.isEmpty, "at least one etcd endpoint")
         self.endpoints = endpoints
+        self.tls = tls
         if let tls {
             var configuration = TLSConfiguration.makeClientConfiguration()
             do {
@@ -166,7 +168,7 @@ final class EtcdGateway: Sendable {
             do {
                 channel = try await connect(endpoint)
             } catch {
-                failures.append("\(endpoint): \(error)")
+                failures.append("\(endpoint): \(describe(error))")
                 continue
             }
             if offset != 0 { preferred.withLockedValue { $0 = index } }
@@ -180,12 +182,29 @@ final class EtcdGateway: Sendable {
                 // The connection broke mid-call: the next call starts with the next endpoint.
                 preferred.withLockedValue { $0 = (index + 1) % endpoints.count }
                 if Task.isCancelled { throw CancellationError() }
-                throw StoreError(.unavailable, operation: operation, key: key, detail: "\(endpoint): \(error)")
+                throw StoreError(.unavailable, operation: operation, key: key, detail: "\(endpoint): \(describe(error))")
             }
         }
         throw StoreError(
             .unavailable, operation: operation, key: key,
             detail: "no etcd endpoint answered: " + failures.joined(separator: "; "))
+    }
+
+    /// A connection failure in an operator's words: a refused TLS handshake names the file to check.
+    private func describe(_ error: any Error) -> String {
+        guard error is NIOSSLError || error is BoringSSLError else { return "\(error)" }
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            let trusted = tls?.caFile.map { "the CA in \($0) (--etcd-cafile)" } ?? "the system's CAs (give --etcd-cafile)"
+            return "TLS: etcd's server certificate is not signed by \(trusted): \(text)"
+        }
+        if ["ALERT_BAD_CERTIFICATE", "ALERT_UNKNOWN_CA", "CERTIFICATE_REQUIRED", "ALERT_HANDSHAKE_FAILURE"]
+            .contains(where: text.contains) {
+            let mine = tls?.certFile.map { "the client certificate \($0) (--etcd-certfile)" }
+                ?? "a connection without a client certificate (give --etcd-certfile and --etcd-keyfile)"
+            return "TLS: etcd refused \(mine): \(text)"
+        }
+        return "TLS: \(text)"
     }
 
     private func connect(

@@ -1,5 +1,8 @@
 import CSQLite
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A value bound to or read from an SQLite statement.
 enum SQLValue: Sendable, Hashable {
@@ -35,6 +38,10 @@ final class SQLiteConnection: @unchecked Sendable {
         self.path = path
         self.queue = DispatchQueue(label: "strait.store.sqlite")
         var handle: OpaquePointer?
+        // SQLite would create the file 0644 (less the umask); its -wal and -shm files copy the mode.
+        // A new store is created 0600 here instead; an existing file keeps the mode its operator gave it.
+        let created = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if created >= 0 { Glibc.close(created) }
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &handle, flags, nil)
         guard status == SQLITE_OK, let handle else {

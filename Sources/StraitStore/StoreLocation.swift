@@ -96,11 +96,14 @@ public func openStore(_ location: StoreLocation) async throws -> any Store {
     switch location {
     case .sqlite(let path):
         let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw StoreError(.backend, operation: "open", detail: "cannot create \(directory): \(error)")
+        // The store is root's alone: directories Strait creates are 0700 (`mkdir -p -m 700`, every
+        // level), the file 0600 (SQLiteConnection).
+        var current = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") where !directory.isEmpty {
+            current += "/\(component)"
+            if mkdir(current, 0o700) != 0 && errno != EEXIST {
+                throw StoreError(.backend, operation: "open",
+                                 detail: "cannot create \(current): \(String(cString: strerror(errno)))")
             }
         }
         return try await SQLiteStore(path: path)

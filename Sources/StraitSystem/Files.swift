@@ -20,17 +20,19 @@ public func readTextFile(_ path: String) throws(FileError) -> String {
 /// mix: write a temporary file beside it, fsync it, rename it over. (The directory is not fsynced:
 /// a rename lost to a power failure loses only leases of pods that did not survive it either.)
 /// Any failure (a full disk fails the write, the fsync or the close) removes the temporary file and
-/// leaves `path` as it was; the error names `path`.
-/// Equivalent: `cat > path.tmp.PID && sync path.tmp.PID && mv path.tmp.PID path`.
-public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
+/// leaves `path` as it was; the error names `path`. The file gets exactly `mode` (0600 unless said
+/// otherwise: state is root's alone), whatever the umask.
+/// Equivalent: `cat > path.tmp.PID && chmod 600 path.tmp.PID && sync path.tmp.PID && mv path.tmp.PID path`.
+public func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(FileError) {
     let temporary = "\(path).tmp.\(getpid())"
     let fd = try fileCall("create a temporary file to write", temporary) {
-        open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     }
     var written = 0
     var failure: FileError?
+    if fchmod(fd, mode) != 0 { failure = FileError(operation: "chmod", path: temporary, errno: errno) }
     bytes.withUnsafeBytes { raw in
-        while written < raw.count {
+        while failure == nil && written < raw.count {
             let count = write(fd, raw.baseAddress! + written, raw.count - written)
             if count < 0 && errno == EINTR { continue }
             if count < 0 {
@@ -57,12 +59,13 @@ public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileErr
     }
 }
 
-/// Creates a directory and its parents, like `mkdir -p`.
-public func makeDirectories(_ path: String) throws(FileError) {
+/// Creates a directory and its parents, like `mkdir -p -m 700`: the ones it creates get `mode`
+/// (0700 unless said otherwise; the umask can only narrow it); existing ones are left as they are.
+public func makeDirectories(_ path: String, mode: mode_t = 0o700) throws(FileError) {
     var current = path.hasPrefix("/") ? "" : "."
     for component in path.split(separator: "/") {
         current += "/\(component)"
-        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+        if mkdir(current, mode) != 0 && errno != EEXIST {
             throw FileError(operation: "mkdir", path: current, errno: errno)
         }
     }

@@ -16,6 +16,14 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The manifest: a YAML stream or JSON; - for standard input.")
     var filename: String
 
+    @Option(name: .customLong("service-cluster-ip-range"),
+            help: "The API server's service CIDRs, one per family (10.96.0.0/12,fd00:10:96::/112): a clusterIP outside them is refused. Without it cluster IPs are not range-checked.")
+    var serviceClusterIPRange: String?
+
+    @Option(name: .customLong("service-node-port-range"),
+            help: "The API server's node port range: a nodePort or healthCheckNodePort outside it is refused. (default: 30000-32767)")
+    var serviceNodePortRange: String?
+
     @OptionGroup var storeOptions: ObjectStoreOptions
 
     func run() async throws {
@@ -28,6 +36,12 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             data = contents
         }
+        let ranges: ClusterRanges
+        do {
+            ranges = try ClusterRanges(serviceCIDRs: serviceClusterIPRange, nodePorts: serviceNodePortRange)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         let objects: [KubeObject]
         do {
             objects = try Manifest.decode(data)
@@ -36,7 +50,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let store = try await storeOptions.open()
         do {
-            let results = try await store.apply(objects)
+            let results = try await store.apply(objects, ranges: ranges)
             await store.close()
             for (object, outcome) in results { print("\(ObjectStore.kubectlName(object)) \(outcome.rawValue)") }
         } catch let invalid as ObjectStore.Invalid {

@@ -1,0 +1,1 @@
+../../../../Sources/StraitKube/KubeWire.swift

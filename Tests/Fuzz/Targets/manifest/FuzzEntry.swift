@@ -1,0 +1,1 @@
+../shared/FuzzEntry.swift

@@ -1,0 +1,1 @@
+../../../../Sources/StraitOverlay/NetworkConfig.swift

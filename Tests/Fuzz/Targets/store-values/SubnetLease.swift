@@ -1,0 +1,1 @@
+../../../../Sources/StraitOverlay/SubnetLease.swift
