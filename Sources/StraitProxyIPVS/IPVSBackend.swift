@@ -16,14 +16,18 @@ public struct IPVSSettings: Sendable, Hashable {
     /// `--ipvs-strict-arp`: the node answers ARP only for addresses on the asking interface
     /// (`arp_ignore=1`, `arp_announce=2`), so it does not answer for the service addresses.
     public var strictARP: Bool
+    /// `--ipvs-tcp-timeout`, `--ipvs-tcpfin-timeout`, `--ipvs-udp-timeout`: set at every full sync
+    /// when any is not 0 (a 0 leaves that one as it is).
+    public var timeouts: IPVSTimeouts
     public var options: ProxyOptions
     /// Tests: program this named network namespace instead of the caller's.
     public var namespace: String?
 
-    public init(scheduler: String = "rr", strictARP: Bool = false, options: ProxyOptions = ProxyOptions(),
-                namespace: String? = nil) {
+    public init(scheduler: String = "rr", strictARP: Bool = false, timeouts: IPVSTimeouts = IPVSTimeouts(),
+                options: ProxyOptions = ProxyOptions(), namespace: String? = nil) {
         self.scheduler = scheduler
         self.strictARP = strictARP
+        self.timeouts = timeouts
         self.options = options
         self.namespace = namespace
     }
@@ -169,11 +173,13 @@ public actor IPVSBackend: ProxyBackend {
     }
 
     /// The device (created when missing, and up), IPVS's connection tracking (so the helper table's
-    /// masquerade sees forwarded packets) and, with `--ipvs-strict-arp`, ARP answered only for an
-    /// interface's own addresses.
+    /// masquerade sees forwarded packets), the IPVS timeouts when any is set and, with
+    /// `--ipvs-strict-arp`, ARP answered only for an interface's own addresses.
     /// Equivalent: `ip link add kube-ipvs0 type dummy; ip link set kube-ipvs0 up;
-    /// sysctl net.ipv4.vs.conntrack=1 [net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2]`.
+    /// sysctl net.ipv4.vs.conntrack=1 [net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2];
+    /// ipvsadm --set TCP TCPFIN UDP`.
     private func prepareHost() throws {
+        if !settings.timeouts.isEmpty { try ipvs.setTimeouts(settings.timeouts) }
         if (try? links.link(named: Self.device)) == nil {
             do { try links.addLink(.dummy(Self.device)) } catch {
                 // The other family's backend may have made it meanwhile.
