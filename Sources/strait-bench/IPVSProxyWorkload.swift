@@ -14,7 +14,8 @@ import Glibc
 ///   every virtual service and real server, the helper table;
 /// - `ipvs-apply-ms`: the IPVS requests of that sync alone, sent again by the same code into the empty
 ///   namespace FLOORNS (then flushed, so `ipvsadm -R` finds it empty); `requests` counts them;
-/// - `change-ms p50 p99`: CHANGES (default 50) syncs that each replace one endpoint of one Service;
+/// - `change-ms p50 p99`: CHANGES (default 50) syncs that each replace one endpoint of one Service
+///   (tables that remember the changed port, as `ProxyObjects` makes them for the sync loop);
 ///   `observed-ms`: the same, until a netlink read of that one service (`GET_DEST`) shows the new
 ///   real server and not the old one (netlink requests are acknowledged once applied, so the read
 ///   confirms rather than waits);
@@ -29,7 +30,7 @@ func ipvsProxyWorkload(_ arguments: [String]) async throws {
     let reader = try IPVSConnection(namespace: namespace)
 
     var entries = (0..<count).map { benchService($0, generation: 0) }
-    var table = ServiceTable(entries)
+    var table = ServiceTable().replacing(entries)
     var start = monotonicSeconds()
     try await backend.sync(from: nil, to: table)
     let full = monotonicSeconds() - start
@@ -39,7 +40,7 @@ func ipvsProxyWorkload(_ arguments: [String]) async throws {
 
     // The IPVS part alone: the same differences (from nothing) by the same code into an empty namespace.
     let floor = try IPVSConnection(namespace: floorNamespace)
-    let desired = IPVSVirtualServers(kernel: try reader.services()) {
+    let desired = try IPVSVirtualServers(kernel: reader.services()) {
         try reader.destinations(of: $0).map(\.destination)
     }
     let fromNothing = IPVSChanges(from: IPVSVirtualServers(), to: desired)
@@ -54,7 +55,8 @@ func ipvsProxyWorkload(_ arguments: [String]) async throws {
         let old = entries[index].allEndpoints[0]
         entries[index] = benchService(index, generation: change + 1)
         let new = entries[index].allEndpoints[0]
-        let next = ServiceTable(entries)
+        // As `ProxyObjects` hands tables to the sync loop: remembering the one port that changed.
+        let next = table.replacing([entries[index]])
         let service = IPVSService(address: entries[index].clusterIPs[0].description, port: 80)
         start = monotonicSeconds()
         try await backend.sync(from: table, to: next)
