@@ -101,8 +101,8 @@ public actor IPVSBackend: ProxyBackend {
     /// address added meanwhile gets its node ports at the next full sync (`--sync-period`).
     public func sync(from old: ServiceTable?, to new: ServiceTable) async throws {
         do {
-            if let old, let shares {
-                try partialSync(from: old, to: new, shares: shares, nodeAddresses: sharesNodeAddresses)
+            if let old, shares != nil {
+                try partialSync(from: old, to: new, nodeAddresses: sharesNodeAddresses)
             } else {
                 try fullSync(new, nodeAddresses: try nodePortAddresses())
             }
@@ -181,25 +181,28 @@ public actor IPVSBackend: ProxyBackend {
     /// Sends only the differences of the ports that changed since `old` and of the ports still
     /// draining, from what the last sync programmed; rewrites the helper rules only when a changed
     /// port's rules changed, and otherwise adds and deletes hairpin elements alone.
-    private func partialSync(from old: ServiceTable, to new: ServiceTable, shares: [ServicePortName: IPVSPortShare],
-                             nodeAddresses: [IPAddress]) throws {
+    ///
+    /// Works on the backend's own state in place (a copy of thousands of shares and use counts
+    /// would cost more than the change itself); a failure leaves `shares` nil, so the next sync is full.
+    private func partialSync(from old: ServiceTable, to new: ServiceTable, nodeAddresses: [IPAddress]) throws {
+        // Taken out, so the dictionary is uniquely referenced and edited in place.
+        var next = shares ?? [:]
+        shares = nil
         let (upserted, removed) = new.changedPorts(since: old)
         var touched: [ServicePortName: IPVSPortShare?] = [:]
         for name in removed { touched[name] = .some(nil) }
         for entry in upserted { touched[entry.name] = .some(share(entry, nodeAddresses)) }
-        for name in drainingPorts where touched[name] == nil { touched[name] = .some(shares[name]) }
+        for name in drainingPorts where touched[name] == nil { touched[name] = .some(next[name]) }
 
-        var next = shares
         var changes = IPVSChanges()
         var draining = drainingPorts.subtracting(touched.keys)
         var counts = ConnectionCounts()
         var rulesChanged = false
         var drainingServers = 0
-        var users = addressUsers, hairpin = hairpinUsers
         var addedAddresses: Set<String> = [], deletedAddresses: Set<String> = []
         var addedHairpin: [Element] = [], deletedHairpin: [Element] = []
         for name in touched.keys.sorted() {
-            let before = shares[name]
+            let before = next[name]
             var after = touched[name] ?? nil
             let current = before?.programmed ?? IPVSVirtualServers()
             var desired = after?.wanted ?? IPVSVirtualServers()
@@ -210,10 +213,10 @@ public actor IPVSBackend: ProxyBackend {
             after?.programmed = desired
             changes.append(IPVSChanges(from: current, to: desired))
 
-            let addresses = users.update(removing: before?.addresses ?? [], adding: after?.addresses ?? [])
+            let addresses = addressUsers.update(removing: before?.addresses ?? [], adding: after?.addresses ?? [])
             addedAddresses.formUnion(addresses.first)
             deletedAddresses.formUnion(addresses.last)
-            let elements = hairpin.update(removing: before?.rules.hairpin ?? [], adding: after?.rules.hairpin ?? [])
+            let elements = hairpinUsers.update(removing: before?.rules.hairpin ?? [], adding: after?.rules.hairpin ?? [])
             addedHairpin += elements.first
             deletedHairpin += elements.last
             let rulesBefore = (before?.rules.marks ?? [], before?.rules.guards ?? [])
@@ -239,10 +242,8 @@ public actor IPVSBackend: ProxyBackend {
             if !gone.isEmpty || !new.isEmpty { try nft.commit(transaction) }
         }
 
-        self.shares = next
+        shares = next
         drainingPorts = draining
-        addressUsers = users
-        hairpinUsers = hairpin
         lastSync = IPVSSyncSummary(full: false, requests: changes.count, draining: drainingServers,
                                    addressesAdded: added, addressesDeleted: deleted, rewroteRules: rulesChanged)
     }
