@@ -8,7 +8,7 @@ struct IPVSTimeoutsTests {
     /// `ipvsadm -L --timeout` in `namespace`: "Timeout (tcp tcpfin udp): 900 120 300", as three numbers.
     private func ipvsadmTimeouts(_ namespace: TestNamespace) throws -> [String] {
         let line = try namespace.run(["ipvsadm", "-L", "--timeout"])
-        return line.split(separator: ":").last.map { $0.split(separator: " ").map(String.init) } ?? []
+        return line.split(separator: ":").last.map { $0.split(whereSeparator: \.isWhitespace).map(String.init) } ?? []
     }
 
     @Test("timeouts set read back through netlink and ipvsadm; a 0 leaves that timeout as it is")

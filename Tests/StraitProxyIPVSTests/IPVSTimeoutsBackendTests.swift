@@ -25,7 +25,7 @@ struct IPVSTimeoutsBackendTests {
     /// "Timeout (tcp tcpfin udp): 900 120 300" from `ipvsadm -L --timeout`, as its three numbers.
     private func ipvsadmTimeouts(_ namespace: TestNamespace) throws -> [String] {
         let line = try namespace.run(["ipvsadm", "-L", "--timeout"])
-        return line.split(separator: ":").last.map { $0.split(separator: " ").map(String.init) } ?? []
+        return line.split(separator: ":").last.map { $0.split(whereSeparator: \.isWhitespace).map(String.init) } ?? []
     }
 
     @Test("the kube-proxy durations, in whole seconds, read back from ipvsadm after the first sync")
