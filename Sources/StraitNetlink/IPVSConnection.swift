@@ -96,6 +96,43 @@ public final class IPVSConnection: Sendable {
                             configuration: false)
     }
 
+    // MARK: Timeouts
+
+    /// The namespace's IPVS connection timeouts. Equivalent: `ipvsadm -L --timeout`.
+    public func timeouts() throws -> IPVSTimeouts {
+        let operation = "read IPVS timeouts"
+        let request = try IPVSRequest(family: family, command: IPVS_CMD_GET_CONFIG)
+        let answers = try reply(request, operation, "all") { message -> IPVSTimeouts? in
+            guard let attributes = IPVSAttributes(message: message, max: ipvsCommandAttributeMax),
+                  let tcp = attributes.u32(IPVS_CMD_ATTR_TIMEOUT_TCP),
+                  let tcpFin = attributes.u32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN),
+                  let udp = attributes.u32(IPVS_CMD_ATTR_TIMEOUT_UDP) else { return nil }
+            return IPVSTimeouts(tcp: tcp, tcpFin: tcpFin, udp: udp)
+        }
+        guard let timeouts = answers.first else {
+            throw NetlinkError(operation: operation, object: "all", code: .invalidArgument, errno: nil,
+                               detail: "the kernel's answer holds no timeouts")
+        }
+        return timeouts
+    }
+
+    /// Sets the namespace's IPVS connection timeouts; a 0 leaves that one as it is. A timeout above
+    /// `IPVSTimeouts.maximum` is refused before anything is sent.
+    /// Equivalent: `ipvsadm --set TCP TCPFIN UDP`.
+    public func setTimeouts(_ timeouts: IPVSTimeouts) throws {
+        let operation = "set IPVS timeouts"
+        for (name, value) in [("tcp", timeouts.tcp), ("tcpfin", timeouts.tcpFin), ("udp", timeouts.udp)]
+        where value > IPVSTimeouts.maximum {
+            throw refused(operation, "\(timeouts)", "\(name) timeout \(value) s is above the kernel's limit of "
+                          + "\(IPVSTimeouts.maximum) s")
+        }
+        let request = try IPVSRequest(family: family, command: IPVS_CMD_SET_CONFIG)
+        request.put(IPVS_CMD_ATTR_TIMEOUT_TCP, u32: timeouts.tcp)
+        request.put(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, u32: timeouts.tcpFin)
+        request.put(IPVS_CMD_ATTR_TIMEOUT_UDP, u32: timeouts.udp)
+        try send(request, operation, timeouts.description)
+    }
+
     // MARK: Requests
 
     private func sendService(_ service: IPVSService, _ command: Int, _ operation: String) throws {
@@ -150,6 +187,19 @@ public final class IPVSConnection: Sendable {
     /// Sends a dump request and turns every answer into a value with `parse` (nil skips an answer).
     private func dump<Value>(_ request: IPVSRequest, _ operation: String, _ object: String,
                              _ parse: @escaping (OpaquePointer) -> Value?) throws -> [Value] {
+        try receive(request, operation, object, acknowledged: false, parse)
+    }
+
+    /// Sends a request the kernel answers with one message (not a dump) and turns the answer into a
+    /// value with `parse`; the acknowledgement that follows the answer is read too, so it does not
+    /// wait in the socket for the next request.
+    private func reply<Value>(_ request: IPVSRequest, _ operation: String, _ object: String,
+                              _ parse: @escaping (OpaquePointer) -> Value?) throws -> [Value] {
+        try receive(request, operation, object, acknowledged: true, parse)
+    }
+
+    private func receive<Value>(_ request: IPVSRequest, _ operation: String, _ object: String, acknowledged: Bool,
+                                _ parse: @escaping (OpaquePointer) -> Value?) throws -> [Value] {
         try request.checked(operation, object)
         var values: [Value] = []
         let receiver = DumpReceiver { message in
@@ -167,7 +217,8 @@ public final class IPVSConnection: Sendable {
                     Unmanaged<DumpReceiver>.fromOpaque(context).takeUnretainedValue().receive(message)
                     return Int32(NL_OK.rawValue)
                 }, Unmanaged.passUnretained(receiver).toOpaque())
-                return nl_recvmsgs(handle, callbacks)
+                let received = nl_recvmsgs(handle, callbacks)
+                return received < 0 || !acknowledged ? received : nl_wait_for_ack(handle)
             }
         }
         return values

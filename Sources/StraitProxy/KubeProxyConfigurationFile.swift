@@ -52,9 +52,9 @@ extension ProxyConfiguration {
               scheduler: \(ipvsScheduler == "rr" ? "\"\"" : ipvsScheduler)
               strictARP: \(ipvsStrictARP)
               syncPeriod: 0s
-              tcpFinTimeout: 0s
-              tcpTimeout: 0s
-              udpTimeout: 0s
+              tcpFinTimeout: \(duration(ipvsTCPFinTimeout))
+              tcpTimeout: \(duration(ipvsTCPTimeout))
+              udpTimeout: \(duration(ipvsUDPTimeout))
             kind: KubeProxyConfiguration
             logging:
               flushFrequency: 5s

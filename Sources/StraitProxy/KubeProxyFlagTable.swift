@@ -32,6 +32,10 @@ enum KubeProxyFlagTable {
         return value
     }
 
+    static func ipvsTimeout(_ text: String, _ flag: String) throws(Failure) -> Duration {
+        try ProxyConfiguration.checkIPVSTimeout(duration(text, flag), field: flag)
+    }
+
     static func number(_ text: String, _ flag: String, _ range: ClosedRange<Int> = 0...Int(Int32.max)) throws(Failure)
         -> Int {
         guard let value = Int(text), range.contains(value) else {
@@ -128,9 +132,15 @@ enum KubeProxyFlagTable {
             c, v throws(Failure) in c.ipvsStrictARP = v == "true"
         },
         ignored("ipvs-sync-period", .value("duration"), ipvs),
-        ignored("ipvs-tcp-timeout", .value("duration"), ipvs),
-        ignored("ipvs-tcpfin-timeout", .value("duration"), ipvs),
-        ignored("ipvs-udp-timeout", .value("duration"), ipvs),
+        set("ipvs-tcp-timeout", .value("duration"), "ipvs mode: idle timeout of TCP connections (0 leaves it).") {
+            c, v throws(Failure) in c.ipvsTCPTimeout = try ipvsTimeout(v, "--ipvs-tcp-timeout")
+        },
+        set("ipvs-tcpfin-timeout", .value("duration"), "ipvs mode: TCP timeout after a FIN (0 leaves it).") {
+            c, v throws(Failure) in c.ipvsTCPFinTimeout = try ipvsTimeout(v, "--ipvs-tcpfin-timeout")
+        },
+        set("ipvs-udp-timeout", .value("duration"), "ipvs mode: idle timeout of UDP flows (0 leaves it).") {
+            c, v throws(Failure) in c.ipvsUDPTimeout = try ipvsTimeout(v, "--ipvs-udp-timeout")
+        },
         ignored("log-flush-frequency", .value("duration"), logging),
         ignored("log-json-info-buffer-size", .value("quantity"), logging),
         ignored("log-json-split-stream", .bool, logging),

@@ -60,6 +60,11 @@ public struct ProxyConfiguration: Sendable, Hashable {
     public var ipvsScheduler = "rr"
     /// `--ipvs-strict-arp` (`ipvs.strictARP`).
     public var ipvsStrictARP = false
+    /// `--ipvs-tcp-timeout`, `--ipvs-tcpfin-timeout`, `--ipvs-udp-timeout` (`ipvs.tcpTimeout`,
+    /// `ipvs.tcpFinTimeout`, `ipvs.udpTimeout`): IPVS's idle timeouts, in whole seconds; 0 leaves one as it is.
+    public var ipvsTCPTimeout: Duration = .zero
+    public var ipvsTCPFinTimeout: Duration = .zero
+    public var ipvsUDPTimeout: Duration = .zero
     /// `--v` (`logging.verbosity`): 2 and above log debug lines.
     public var verbosity = 0
 
@@ -101,6 +106,18 @@ public struct ProxyConfiguration: Sendable, Hashable {
             self.problem = problem
         }
         public var description: String { "\(field): \(problem)" }
+    }
+
+    /// The longest IPVS timeout: the kernel refuses more than `INT_MAX / HZ` seconds (HZ at most 1000).
+    public static let ipvsTimeoutLimit: Duration = .seconds(Int32.max / 1000)
+
+    /// An IPVS timeout (`--ipvs-tcp-timeout`, `ipvs.udpTimeout`, …): not negative, at most `ipvsTimeoutLimit`.
+    public static func checkIPVSTimeout(_ value: Duration, field: String) throws(Error) -> Duration {
+        guard value >= .zero, value <= ipvsTimeoutLimit else {
+            throw Error(field: field, problem: "\(GoDuration.format(value)) is not between 0s and "
+                        + "\(GoDuration.format(ipvsTimeoutLimit)) (the kernel's limit)")
+        }
+        return value
     }
 
     /// Parses the `--cluster-cidr` flag value (comma-separated).
@@ -282,6 +299,12 @@ public struct ProxyConfiguration: Sendable, Hashable {
                         let text = try string(inner, field)
                         config.ipvsScheduler = text.isEmpty ? "rr" : text
                     case "strictARP": config.ipvsStrictARP = try bool(inner, field)
+                    case "tcpTimeout":
+                        config.ipvsTCPTimeout = try checkIPVSTimeout(duration(inner, field), field: field)
+                    case "tcpFinTimeout":
+                        config.ipvsTCPFinTimeout = try checkIPVSTimeout(duration(inner, field), field: field)
+                    case "udpTimeout":
+                        config.ipvsUDPTimeout = try checkIPVSTimeout(duration(inner, field), field: field)
                     default: return false
                     }
                     return true

@@ -16,14 +16,18 @@ public struct IPVSSettings: Sendable, Hashable {
     /// `--ipvs-strict-arp`: the node answers ARP only for addresses on the asking interface
     /// (`arp_ignore=1`, `arp_announce=2`), so it does not answer for the service addresses.
     public var strictARP: Bool
+    /// `--ipvs-tcp-timeout`, `--ipvs-tcpfin-timeout`, `--ipvs-udp-timeout`: set at every full sync
+    /// when any is not 0 (a 0 leaves that one as it is).
+    public var timeouts: IPVSTimeouts
     public var options: ProxyOptions
     /// Tests: program this named network namespace instead of the caller's.
     public var namespace: String?
 
-    public init(scheduler: String = "rr", strictARP: Bool = false, options: ProxyOptions = ProxyOptions(),
-                namespace: String? = nil) {
+    public init(scheduler: String = "rr", strictARP: Bool = false, timeouts: IPVSTimeouts = IPVSTimeouts(),
+                options: ProxyOptions = ProxyOptions(), namespace: String? = nil) {
         self.scheduler = scheduler
         self.strictARP = strictARP
+        self.timeouts = timeouts
         self.options = options
         self.namespace = namespace
     }
@@ -62,11 +66,16 @@ public actor IPVSBackend: ProxyBackend {
     private let links: NetlinkSocket
     private let nft: NFTConnection
 
-    /// What the kernel holds since the last successful sync (draining real servers included); nil
-    /// before it or after a failure.
-    private var programmed: IPVSVirtualServers?
+    /// Every port's share of what the kernel holds since the last successful sync; nil before it or
+    /// after a failure (the next sync is then a full one).
+    private var shares: [ServicePortName: IPVSPortShare]?
+    /// Ports with real servers draining at weight 0: looked at again by every sync until they are unused.
+    private var drainingPorts: Set<ServicePortName> = []
+    /// The node addresses the shares' node ports were made for.
+    private var sharesNodeAddresses: [IPAddress] = []
     private var deviceAddresses: Set<String> = []
-    private var helperRules: IPVSHelperRules?
+    private var addressUsers = UseCounts<String>()
+    private var hairpinUsers = UseCounts<Element>()
     public private(set) var lastSync: IPVSSyncSummary?
 
     /// Connects to IPVS, rtnetlink and nftables. Throws a `NetlinkError` with code `.familyNotFound`
@@ -83,97 +92,211 @@ public actor IPVSBackend: ProxyBackend {
         }
     }
 
+    /// A full sync at start, on the periodic resync and after a failure; otherwise a partial sync of
+    /// the ports that changed (and of those still draining).
+    ///
+    /// The node's addresses (where node ports answer) are read at each full sync, and a partial sync
+    /// uses those: reading them dumps every address of the node, the thousands of service addresses
+    /// on `kube-ipvs0` included, where a one-endpoint change otherwise sends three requests. A node
+    /// address added meanwhile gets its node ports at the next full sync (`--sync-period`).
     public func sync(from old: ServiceTable?, to new: ServiceTable) async throws {
         do {
-            try syncKernel(full: old == nil || programmed == nil, new)
+            if let old, shares != nil {
+                try partialSync(from: old, to: new, nodeAddresses: sharesNodeAddresses)
+            } else {
+                try fullSync(new, nodeAddresses: try nodePortAddresses())
+            }
         } catch {
-            programmed = nil
-            helperRules = nil
+            shares = nil
             throw error
         }
     }
 
-    private func syncKernel(full: Bool, _ table: ServiceTable) throws {
-        let plans = table.sortedEntries.compactMap { $0.plan(for: family) }
-        if full { try prepareHost() }
-        let nodeAddresses = try nodePortAddresses()
-        var desired = IPVSVirtualServers(plans: plans, scheduler: settings.scheduler, nodeAddresses: nodeAddresses)
-        let wantedAddresses = Set(plans.flatMap { $0.clusterIPs + $0.externalIPs + $0.loadBalancerIPs }
-            .map(\.description))
-        if full { deviceAddresses = try addressesOnDevice() }
+    private func share(_ entry: ServicePortEntry, _ nodeAddresses: [IPAddress]) -> IPVSPortShare? {
+        entry.plan(for: family).map {
+            IPVSPortShare(plan: $0, family: family, scheduler: settings.scheduler, nodeAddresses: nodeAddresses)
+        }
+    }
 
-        // Connection counts, read only for services that lose a real server.
-        var counts: [IPVSVirtualAddress: [IPVSRealAddress: IPVSDestinationInfo]] = [:]
-        func record(_ service: IPVSService, _ infos: [IPVSDestinationInfo]) {
-            counts[IPVSVirtualAddress(service)] = Dictionary(infos.map { (IPVSRealAddress($0.destination), $0) }) {
-                first, _ in first
+    // MARK: Full sync
+
+    /// Dumps the kernel's services and real servers and repairs every difference from the plans,
+    /// also what `ipvsadm` changed by hand; rewrites the helper table whole.
+    private func fullSync(_ table: ServiceTable, nodeAddresses: [IPAddress]) throws {
+        try prepareHost()
+        var next: [ServicePortName: IPVSPortShare] = [:]
+        for entry in table.sortedEntries { next[entry.name] = share(entry, nodeAddresses) }
+        var desired = IPVSVirtualServers()
+        var owners: [IPVSVirtualAddress: ServicePortName] = [:]
+        var users = UseCounts<String>()
+        var hairpin = UseCounts<Element>()
+        for (name, share) in next {
+            desired.merge(share.wanted)
+            for key in share.wanted.services.keys { owners[key] = name }
+            _ = users.update(removing: [], adding: share.addresses)
+            _ = hairpin.update(removing: [], adding: share.rules.hairpin)
+        }
+        let wantedAddresses = users.values
+        deviceAddresses = try addressesOnDevice()
+
+        // Ours: services of this family at a service address (on the device or wanted) or a node address.
+        let ours = deviceAddresses.union(wantedAddresses).union(nodeAddresses.map(\.description))
+        var current = IPVSVirtualServers()
+        var counts = ConnectionCounts()
+        for service in try ipvs.services() where service.isIPv6 == (family == .ipv6)
+            && ours.contains(canonical(service.address)) {
+            let infos = try ipvs.destinations(of: service)
+            counts.record(service, infos)
+            current.insert(service, infos.map(\.destination))
+        }
+        var draining: Set<ServicePortName> = []
+        let idle = try drain(from: current, to: desired, counts: &counts)
+        for (key, destination) in idle {
+            desired.insert(destination, at: key)
+            if let owner = owners[key] {
+                next[owner]?.programmed.insert(destination, at: key)
+                draining.insert(owner)
             }
         }
-        let current: IPVSVirtualServers
-        if full {
-            // Ours: services of this family at a service address (on the device or wanted) or a node address.
-            let ours = deviceAddresses.union(wantedAddresses).union(nodeAddresses.map(\.description))
-            let services = try ipvs.services().filter {
-                $0.isIPv6 == (family == .ipv6) && ours.contains(canonical($0.address))
-            }
-            var dumped = IPVSVirtualServers()
-            for service in services {
-                let infos = try ipvs.destinations(of: service)
-                record(service, infos)
-                dumped.insert(service, infos.map(\.destination))
-            }
-            current = dumped
-        } else {
-            current = programmed ?? IPVSVirtualServers()
+
+        let added = try addAddresses(wantedAddresses.subtracting(deviceAddresses))
+        let changes = IPVSChanges(from: current, to: desired)
+        try changes.apply(to: ipvs)
+        let deleted = try deleteAddresses(deviceAddresses.subtracting(wantedAddresses))
+
+        let rules = IPVSHelperRules(family: family, ports: next.keys.sorted().map { next[$0]!.rules })
+        try nft.commit(rules.transaction)
+
+        shares = next
+        drainingPorts = draining
+        sharesNodeAddresses = nodeAddresses
+        addressUsers = users
+        hairpinUsers = hairpin
+        lastSync = IPVSSyncSummary(full: true, requests: changes.count, draining: idle.count,
+                                   addressesAdded: added, addressesDeleted: deleted, rewroteRules: true)
+    }
+
+    // MARK: Partial sync
+
+    /// Sends only the differences of the ports that changed since `old` and of the ports still
+    /// draining, from what the last sync programmed; rewrites the helper rules only when a changed
+    /// port's rules changed, and otherwise adds and deletes hairpin elements alone.
+    ///
+    /// Works on the backend's own state in place (a copy of thousands of shares and use counts
+    /// would cost more than the change itself); a failure leaves `shares` nil, so the next sync is full.
+    private func partialSync(from old: ServiceTable, to new: ServiceTable, nodeAddresses: [IPAddress]) throws {
+        // Taken out, so the dictionary is uniquely referenced and edited in place.
+        var next = shares ?? [:]
+        shares = nil
+        let (upserted, removed) = new.changedPorts(since: old)
+        var touched: [ServicePortName: IPVSPortShare?] = [:]
+        for name in removed { touched[name] = .some(nil) }
+        for entry in upserted { touched[entry.name] = .some(share(entry, nodeAddresses)) }
+        for name in drainingPorts where touched[name] == nil { touched[name] = .some(next[name]) }
+
+        var changes = IPVSChanges()
+        var draining = drainingPorts.subtracting(touched.keys)
+        var counts = ConnectionCounts()
+        var rulesChanged = false
+        var drainingServers = 0
+        var addedAddresses: Set<String> = [], deletedAddresses: Set<String> = []
+        var addedHairpin: [Element] = [], deletedHairpin: [Element] = []
+        for name in touched.keys.sorted() {
+            let before = next[name]
+            var after = touched[name] ?? nil
+            let current = before?.programmed ?? IPVSVirtualServers()
+            var desired = after?.wanted ?? IPVSVirtualServers()
+            let idle = try drain(from: current, to: desired, counts: &counts)
+            for (key, destination) in idle { desired.insert(destination, at: key) }
+            if !idle.isEmpty { draining.insert(name) }
+            drainingServers += idle.count
+            after?.programmed = desired
+            changes.append(IPVSChanges(from: current, to: desired))
+
+            let addresses = addressUsers.update(removing: before?.addresses ?? [], adding: after?.addresses ?? [])
+            addedAddresses.formUnion(addresses.first)
+            deletedAddresses.formUnion(addresses.last)
+            let elements = hairpinUsers.update(removing: before?.rules.hairpin ?? [], adding: after?.rules.hairpin ?? [])
+            addedHairpin += elements.first
+            deletedHairpin += elements.last
+            let rulesBefore = (before?.rules.marks ?? [], before?.rules.guards ?? [])
+            if rulesBefore != (after?.rules.marks ?? [], after?.rules.guards ?? []) { rulesChanged = true }
+            next[name] = after
+        }
+        // An address that one port gave up and another took in the same sync stays.
+        let stay = addedAddresses.intersection(deletedAddresses)
+        let added = try addAddresses(addedAddresses.subtracting(stay).subtracting(deviceAddresses))
+        try changes.apply(to: ipvs)
+        let deleted = try deleteAddresses(deletedAddresses.subtracting(stay).intersection(deviceAddresses))
+
+        if rulesChanged {
+            let rules = IPVSHelperRules(family: family, ports: next.keys.sorted().map { next[$0]!.rules })
+            try nft.commit(rules.transaction)
+        } else if !addedHairpin.isEmpty || !deletedHairpin.isEmpty {
+            let set = IPVSHelperRules.hairpinSet(IPVSHelperRules.table(family))
+            var transaction = Transaction()
+            let kept = Set(addedHairpin).intersection(deletedHairpin)
+            let gone = deletedHairpin.filter { !kept.contains($0) }, new = addedHairpin.filter { !kept.contains($0) }
+            if !gone.isEmpty { transaction.delete(gone, from: set) }
+            if !new.isEmpty { transaction.add(new, to: set) }
+            if !gone.isEmpty || !new.isEmpty { try nft.commit(transaction) }
         }
 
-        var draining = 0
+        shares = next
+        drainingPorts = draining
+        lastSync = IPVSSyncSummary(full: false, requests: changes.count, draining: drainingServers,
+                                   addressesAdded: added, addressesDeleted: deleted, rewroteRules: rulesChanged)
+    }
+
+    // MARK: Shared steps
+
+    /// The real servers that leave a service of `desired` while connections (active or inactive)
+    /// still use them, at weight 0: they stay, taking no new connections, until a later sync finds
+    /// them unused. Counts are read for the services that lose a real server only.
+    private func drain(from current: IPVSVirtualServers, to desired: IPVSVirtualServers,
+                       counts: inout ConnectionCounts) throws -> [(IPVSVirtualAddress, IPVSDestination)] {
+        var idle: [(IPVSVirtualAddress, IPVSDestination)] = []
         for (key, service) in desired.services {
             let wanted = desired.destinations[key] ?? [:]
             let leaving = (current.destinations[key] ?? [:]).filter { wanted[$0.key] == nil }
             guard !leaving.isEmpty else { continue }
-            if counts[key] == nil { record(service, try ipvs.destinations(of: service)) }
-            for (realKey, destination) in leaving {
-                guard let info = counts[key]?[realKey],
-                      UInt64(info.activeConnections) + UInt64(info.inactiveConnections) > 0 else { continue }
-                var idle = destination
-                idle.weight = 0
-                desired.insert(idle, at: key)
-                draining += 1
+            if !counts.has(key) { counts.record(service, try ipvs.destinations(of: service)) }
+            for (realKey, destination) in leaving where counts.inUse(key, realKey) {
+                var drained = destination
+                drained.weight = 0
+                idle.append((key, drained))
             }
         }
+        return idle
+    }
 
-        // Addresses first, so a new service answers as soon as IPVS has it.
-        let added = wantedAddresses.subtracting(deviceAddresses).sorted()
-        for address in added {
+    /// Adds `addresses` to the device, in order; returns how many. Addresses go before their virtual
+    /// services, so a new service answers as soon as IPVS has it.
+    private func addAddresses(_ addresses: Set<String>) throws -> Int {
+        for address in addresses.sorted() {
             try links.addAddress(address, to: Self.device, skipDAD: family == .ipv6)
             deviceAddresses.insert(address)
         }
-        let changes = IPVSChanges(from: current, to: desired)
-        try changes.apply(to: ipvs)
-        programmed = desired
-        let deleted = deviceAddresses.subtracting(wantedAddresses).sorted()
-        for address in deleted {
+        return addresses.count
+    }
+
+    /// Deletes `addresses` from the device, after their virtual services; returns how many.
+    private func deleteAddresses(_ addresses: Set<String>) throws -> Int {
+        for address in addresses.sorted() {
             try links.deleteAddress(address, from: Self.device)
             deviceAddresses.remove(address)
         }
-
-        let rules = IPVSHelperRules(family: family, plans: plans, nodeAddresses: nodeAddresses)
-        let rewrite = full || rules != helperRules
-        if rewrite {
-            try nft.commit(rules.transaction)
-            helperRules = rules
-        }
-        lastSync = IPVSSyncSummary(full: full, requests: changes.count, draining: draining,
-                                   addressesAdded: added.count, addressesDeleted: deleted.count, rewroteRules: rewrite)
+        return addresses.count
     }
 
     /// The device (created when missing, and up), IPVS's connection tracking (so the helper table's
-    /// masquerade sees forwarded packets) and, with `--ipvs-strict-arp`, ARP answered only for an
-    /// interface's own addresses.
+    /// masquerade sees forwarded packets), the IPVS timeouts when any is set and, with
+    /// `--ipvs-strict-arp`, ARP answered only for an interface's own addresses.
     /// Equivalent: `ip link add kube-ipvs0 type dummy; ip link set kube-ipvs0 up;
-    /// sysctl net.ipv4.vs.conntrack=1 [net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2]`.
+    /// sysctl net.ipv4.vs.conntrack=1 [net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2];
+    /// ipvsadm --set TCP TCPFIN UDP`.
     private func prepareHost() throws {
+        if !settings.timeouts.isEmpty { try ipvs.setTimeouts(settings.timeouts) }
         if (try? links.link(named: Self.device)) == nil {
             do { try links.addLink(.dummy(Self.device)) } catch {
                 // The other family's backend may have made it meanwhile.
@@ -234,9 +357,30 @@ public actor IPVSBackend: ProxyBackend {
                 }
             }
         }
-        programmed = nil
-        helperRules = nil
+        shares = nil
+        drainingPorts = []
         deviceAddresses = []
+        addressUsers = UseCounts()
+        hairpinUsers = UseCounts()
+    }
+}
+
+/// Connection counts of real servers, read once per virtual service and sync.
+private struct ConnectionCounts {
+    private var byService: [IPVSVirtualAddress: [IPVSRealAddress: IPVSDestinationInfo]] = [:]
+
+    func has(_ key: IPVSVirtualAddress) -> Bool { byService[key] != nil }
+
+    mutating func record(_ service: IPVSService, _ infos: [IPVSDestinationInfo]) {
+        byService[IPVSVirtualAddress(service)] = Dictionary(infos.map { (IPVSRealAddress($0.destination), $0) }) {
+            first, _ in first
+        }
+    }
+
+    /// Whether connections (active or inactive) still use the real server.
+    func inUse(_ key: IPVSVirtualAddress, _ real: IPVSRealAddress) -> Bool {
+        guard let info = byService[key]?[real] else { return false }
+        return UInt64(info.activeConnections) + UInt64(info.inactiveConnections) > 0
     }
 }
 

@@ -11,10 +11,23 @@ public struct IPVSChanges: Sendable, Hashable {
     public var addedDestinations: [IPVSDestinationChange] = []
     public var updatedDestinations: [IPVSDestinationChange] = []
 
+    /// No changes.
+    public init() {}
+
+    /// Adds `other`'s changes after these, kind by kind, so the order stays one the kernel accepts.
+    public mutating func append(_ other: IPVSChanges) {
+        deletedDestinations += other.deletedDestinations
+        deletedServices += other.deletedServices
+        addedServices += other.addedServices
+        updatedServices += other.updatedServices
+        addedDestinations += other.addedDestinations
+        updatedDestinations += other.updatedDestinations
+    }
+
     /// The differences from `current` (the last sync's result, or the kernel's dump for a full sync,
     /// which also repairs what `ipvsadm` changed by hand) to `desired`.
     public init(from current: IPVSVirtualServers, to desired: IPVSVirtualServers) {
-        for (key, service) in current.services.sorted(by: byValueText) {
+        for (key, service) in byValueText(current.services) {
             guard desired.services[key] != nil else {
                 // Deleting the service takes its real servers with it.
                 deletedServices.append(service)
@@ -25,7 +38,7 @@ public struct IPVSChanges: Sendable, Hashable {
                 deletedDestinations.append(IPVSDestinationChange(destination, service))
             }
         }
-        for (key, service) in desired.services.sorted(by: byValueText) {
+        for (key, service) in byValueText(desired.services) {
             let existing = current.services[key]
             if existing == nil {
                 addedServices.append(service)
@@ -33,7 +46,7 @@ public struct IPVSChanges: Sendable, Hashable {
                 updatedServices.append(service)
             }
             let have = existing == nil ? [:] : current.destinations[key] ?? [:]
-            for (realKey, destination) in (desired.destinations[key] ?? [:]).sorted(by: byValueText) {
+            for (realKey, destination) in byValueText(desired.destinations[key] ?? [:]) {
                 if let present = have[realKey] {
                     if present != destination {
                         updatedDestinations.append(IPVSDestinationChange(destination, service))
@@ -69,9 +82,10 @@ public struct IPVSChanges: Sendable, Hashable {
     }
 }
 
-/// Orders dictionary entries by their value's text: the same differences, always in the same order.
-private func byValueText<Key, Value>(_ a: (key: Key, value: Value), _ b: (key: Key, value: Value)) -> Bool {
-    "\(a.value)" < "\(b.value)"
+/// The entries of `dictionary` ordered by their value's text (each text made once): the same
+/// differences, always in the same order.
+private func byValueText<Key, Value>(_ dictionary: [Key: Value]) -> [(key: Key, value: Value)] {
+    dictionary.map { (text: "\($0.value)", entry: $0) }.sorted { $0.text < $1.text }.map(\.entry)
 }
 
 /// One real server to add, edit or delete, with the virtual service it belongs to.

@@ -49,6 +49,12 @@ public struct IPVSVirtualServers: Sendable, Hashable {
         destinations[key, default: [:]][IPVSRealAddress(destination)] = destination
     }
 
+    /// Adds every service of `other` with its real servers (one of `other`'s replaces one here at the same identity).
+    public mutating func merge(_ other: IPVSVirtualServers) {
+        services.merge(other.services) { _, theirs in theirs }
+        destinations.merge(other.destinations) { _, theirs in theirs }
+    }
+
     /// Adds `service` with `destinations`; a second service at the same identity replaces the first.
     public mutating func insert(_ service: IPVSService, _ destinations: [IPVSDestination]) {
         let key = IPVSVirtualAddress(service)

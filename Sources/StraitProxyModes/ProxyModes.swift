@@ -23,6 +23,8 @@ public enum ProxyModes {
         public var ipvsScheduler: String
         /// IPVS mode: `--ipvs-strict-arp`.
         public var ipvsStrictARP: Bool
+        /// IPVS mode: `--ipvs-tcp-timeout`, `--ipvs-tcpfin-timeout`, `--ipvs-udp-timeout`.
+        public var ipvsTimeouts: IPVSTimeouts
         /// Tests: run the mode's tools in this named network namespace.
         public var namespace: String?
         /// `--iptables-masquerade-bit`: the fwmark bit of packets to masquerade.
@@ -32,13 +34,15 @@ public enum ProxyModes {
         public var metrics: ProxyMetrics?
 
         public init(options: ProxyOptions, families: [IPFamily] = [.ipv4], iptablesFlavor: IPTablesFlavor = .nft,
-                    ipvsScheduler: String = "rr", ipvsStrictARP: Bool = false, namespace: String? = nil,
+                    ipvsScheduler: String = "rr", ipvsStrictARP: Bool = false,
+                    ipvsTimeouts: IPVSTimeouts = IPVSTimeouts(), namespace: String? = nil,
                     masqueradeBit: Int = 14, metrics: ProxyMetrics? = nil) {
             self.options = options
             self.families = families
             self.iptablesFlavor = iptablesFlavor
             self.ipvsScheduler = ipvsScheduler
             self.ipvsStrictARP = ipvsStrictARP
+            self.ipvsTimeouts = ipvsTimeouts
             self.namespace = namespace
             self.masqueradeBit = masqueradeBit
             self.metrics = metrics
@@ -73,7 +77,8 @@ public enum ProxyModes {
                     + IPVSSettings.schedulers.joined(separator: ", ") + ")")
             }
             let ipvs = IPVSSettings(scheduler: settings.ipvsScheduler, strictARP: settings.ipvsStrictARP,
-                                    options: settings.options, namespace: settings.namespace)
+                                    timeouts: settings.ipvsTimeouts, options: settings.options,
+                                    namespace: settings.namespace)
             do {
                 perFamily = try settings.families.map { try IPVSBackend(family: $0, settings: ipvs) }
             } catch let error as NetlinkError where error.code == .familyNotFound {

@@ -12,6 +12,7 @@ let benchWorkloads: [String: BenchWorkload] = [
     "cni-floor": cniFloorWorkload,
     "nft-commit-cost": nftCommitCostWorkload,
     "nft-proxy": nftProxyWorkload,
+    "ipvs-proxy": ipvsProxyWorkload,
 ]
 
 /// Seconds since an arbitrary start, from the monotonic clock.

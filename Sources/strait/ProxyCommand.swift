@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import StraitDaemon
 import StraitModel
+import StraitNetlink
 import StraitProxy
 import StraitProxyIPTables
 import StraitProxyModes
@@ -83,6 +84,8 @@ struct ProxyCommand: AsyncParsableCommand {
         let backend = try ProxyModes.backend(configuration.mode, .init(
             options: options, families: families, iptablesFlavor: flavor,
             ipvsScheduler: configuration.ipvsScheduler, ipvsStrictARP: configuration.ipvsStrictARP,
+            ipvsTimeouts: IPVSTimeouts(tcp: configuration.ipvsTCPTimeout, tcpFin: configuration.ipvsTCPFinTimeout,
+                                       udp: configuration.ipvsUDPTimeout),
             namespace: nil, masqueradeBit: configuration.masqueradeBit, metrics: metrics))
         if flags.bool("cleanup") {
             try await backend.cleanup()

@@ -12,14 +12,32 @@ struct IPVSHelperRulesTests {
 
     private func chains(_ rules: IPVSHelperRules) -> [String] { rules.rules.map(\.chain) }
 
-    @Test("a forwarded cluster IP without masquerade needs only the hairpin rule")
+    @Test("a forwarded cluster IP without masquerade needs only its hairpin element")
     func plainClusterIP() {
         let plan = ServicePortPlan(name: Self.web, family: .ipv4, port: 80, clusterIPs: [IPAddress("10.96.0.10")!],
                                    clusterPool: [Self.endpoint], clusterIPTraffic: .forward(.cluster))
         let rules = IPVSHelperRules(family: .ipv4, plans: [plan], nodeAddresses: [Self.node])
         #expect(rules.table == Table(.ip, "strait-ipvs"))
-        // The mark's masquerade and the endpoint's hairpin.
+        // The mark's masquerade and the hairpin set's masquerade: the same two rules for any number of endpoints.
         #expect(chains(rules) == ["postrouting", "postrouting"])
+        #expect(rules.hairpin == [Element(["10.244.1.2", "10.244.1.2", .proto(.tcp), .port(8080)])])
+    }
+
+    @Test("an endpoint of two Services is one hairpin element; a changed endpoint changes elements, not rules")
+    func hairpinElements() {
+        func plan(_ name: String, _ endpoints: [ProxyEndpoint]) -> ServicePortPlan {
+            ServicePortPlan(name: ServicePortName(namespace: "default", name: name, port: "", protocol: .tcp),
+                            family: .ipv4, port: 80, clusterIPs: [IPAddress("10.96.0.10")!], clusterPool: endpoints,
+                            clusterIPTraffic: .forward(.cluster))
+        }
+        let other = ProxyEndpoint(address: IPAddress("10.244.1.3")!, port: 8080)
+        let shared = IPVSHelperRules(family: .ipv4, plans: [plan("a", [Self.endpoint]), plan("b", [Self.endpoint])],
+                                     nodeAddresses: [])
+        #expect(shared.hairpin.count == 1)
+        let before = IPVSHelperRules.Port(family: .ipv4, plan: plan("a", [Self.endpoint]), nodeAddresses: [])
+        let after = IPVSHelperRules.Port(family: .ipv4, plan: plan("a", [other]), nodeAddresses: [])
+        #expect(before.marks == after.marks && before.guards == after.guards)
+        #expect(before.hairpin != after.hairpin)
     }
 
     @Test("cluster IP from outside the pod network and a Cluster-policy node port are marked in prerouting and output")
@@ -46,7 +64,8 @@ struct IPVSHelperRulesTests {
         #expect(rules.table == Table(.ip6, "strait-ipvs"))
         // Fates: reject (cluster IP), drop (cluster IP), drop (LB IP); firewall: accept the range, drop the rest;
         // each in output and input; then the masquerade rule.
-        #expect(chains(rules) == Array(repeating: ["output", "input"], count: 5).flatMap { $0 } + ["postrouting"])
+        #expect(chains(rules)
+                == Array(repeating: ["output", "input"], count: 5).flatMap { $0 } + ["postrouting", "postrouting"])
         #expect(rules.rules.first?.expressions.contains(.reject(.icmpv6(code: 4))) == true)
     }
 }

@@ -28,15 +28,36 @@ import Testing
         #expect(try configuration(["--masquerade-all", "--masquerade-all=false"]).0.masqueradeAll == false)
         let ipvs = try configuration(["--ipvs-scheduler", "lc", "--ipvs-strict-arp"]).0
         #expect(ipvs.ipvsScheduler == "lc" && ipvs.ipvsStrictARP)
+        let (timeouts, warnings) = try configuration(["--ipvs-tcp-timeout", "15m", "--ipvs-tcpfin-timeout=2m30s",
+                                                      "--ipvs-udp-timeout", "5m"])
+        #expect(warnings.isEmpty, "\(warnings)")
+        #expect(timeouts.ipvsTCPTimeout == .seconds(900) && timeouts.ipvsTCPFinTimeout == .seconds(150)
+                && timeouts.ipvsUDPTimeout == .seconds(300))
+    }
+
+    @Test func ipvsTimeoutsOutOfRangeAreRefusedByName() throws {
+        for (flag, value) in [("--ipvs-tcp-timeout", "-5s"), ("--ipvs-udp-timeout", "1000h"),
+                              ("--ipvs-tcpfin-timeout", "soon")] {
+            #expect {
+                _ = try configuration(["\(flag)=\(value)"])
+            } throws: { error in
+                "\(error)".hasPrefix(flag + ":")
+            }
+        }
+        #expect {
+            _ = try ProxyConfiguration.load(yaml: "ipvs: {tcpTimeout: 1000h}\n")
+        } throws: { error in
+            "\(error)".hasPrefix("ipvs.tcpTimeout:") && "\(error)".contains("596h31m23s")
+        }
     }
 
     @Test func unimplementedFlagsWarnByName() throws {
-        let (_, warnings) = try configuration(["--feature-gates=A=true,B=false", "--ipvs-tcp-timeout", "10s", "--profiling",
+        let (_, warnings) = try configuration(["--feature-gates=A=true,B=false", "--ipvs-sync-period", "10s", "--profiling",
                                                "--oom-score-adj=-999", "--pod-interface-name-prefix=veth",
                                                "--detect-local-mode=ClusterCIDR", "--iptables-localhost-nodeports=false",
                                                "--detect-local-mode=NodeCIDR", "--iptables-localhost-nodeports"])
         #expect(warnings.count == 7, "\(warnings)")
-        for flag in ["--feature-gates", "--ipvs-tcp-timeout", "--profiling", "--oom-score-adj", "--pod-interface-name-prefix",
+        for flag in ["--feature-gates", "--ipvs-sync-period", "--profiling", "--oom-score-adj", "--pod-interface-name-prefix",
                      "--detect-local-mode=NodeCIDR", "--iptables-localhost-nodeports=true"] {
             #expect(warnings.contains { $0.hasPrefix(flag + " is accepted but not implemented") }, "\(flag)")
         }
@@ -125,13 +146,17 @@ import Testing
         let (_, warnings) = try ProxyConfiguration.load(yaml: """
             apiVersion: kubeproxy.config.k8s.io/v1alpha1
             kind: KubeProxyConfiguration
-            ipvs: {scheduler: lc, strictARP: true, tcpTimeout: 10s}
+            ipvs: {scheduler: lc, strictARP: true, tcpTimeout: 10s, syncPeriod: 10s}
             enableProfiling: false
             oomScoreAdj: -500
             """)
         #expect(warnings.count == 2, "\(warnings)")
-        #expect(warnings.contains { $0.hasPrefix("ipvs.tcpTimeout") } && warnings.contains { $0.hasPrefix("oomScoreAdj") })
-        let (read, _) = try ProxyConfiguration.load(yaml: "ipvs: {scheduler: lc, strictARP: true}\n")
+        #expect(warnings.contains { $0.hasPrefix("ipvs.syncPeriod") } && warnings.contains { $0.hasPrefix("oomScoreAdj") })
+        let (read, _) = try ProxyConfiguration.load(yaml: """
+            ipvs: {scheduler: lc, strictARP: true, tcpTimeout: 10s, tcpFinTimeout: 1m, udpTimeout: 0s}
+            """)
         #expect(read.ipvsScheduler == "lc" && read.ipvsStrictARP)
+        #expect(read.ipvsTCPTimeout == .seconds(10) && read.ipvsTCPFinTimeout == .seconds(60)
+                && read.ipvsUDPTimeout == .zero)
     }
 }

@@ -30,18 +30,19 @@ import Testing
         let result = try Command.output([
             strait, "proxy", "--masquerade-all=true", "--iptables-masquerade-bit", "12", "--v=3",
             "--iptables-sync-period=45s", "--conntrack-tcp-timeout-established=2h", "--cluster-cidr=10.244.0.0/16",
-            "--feature-gates=SomeGate=true", "--profiling", "--oom-score-adj=-998", "--ipvs-tcp-timeout=10s",
+            "--feature-gates=SomeGate=true", "--profiling", "--oom-score-adj=-998", "--ipvs-sync-period=10s",
+            "--ipvs-tcp-timeout=10s",
             "--detect-local-mode=NodeCIDR", "--iptables-localhost-nodeports=false",
             "--hostname-override", "Node-1", "--write-config-to=\(out)"])
         #expect(result.succeeded, "\(result.stderr)")
         #expect(!result.stderr.contains("--iptables-localhost-nodeports"), "\(result.stderr)")
-        for flag in ["--feature-gates", "--profiling", "--oom-score-adj", "--ipvs-tcp-timeout", "--detect-local-mode=NodeCIDR"] {
+        for flag in ["--feature-gates", "--profiling", "--oom-score-adj", "--ipvs-sync-period", "--detect-local-mode=NodeCIDR"] {
             #expect(result.stderr.contains("\(flag) is accepted but not implemented"), "\(flag): \(result.stderr)")
         }
         let yaml = try String(contentsOfFile: out, encoding: .utf8)
         for line in ["kind: KubeProxyConfiguration", "  masqueradeAll: true", "  masqueradeBit: 12", "  syncPeriod: 45s",
                      "  tcpEstablishedTimeout: 2h0m0s", "clusterCIDR: 10.244.0.0/16", "hostnameOverride: node-1",
-                     "  verbosity: 3"] {
+                     "  verbosity: 3", "  tcpTimeout: 10s"] {
             #expect(yaml.contains(line + "\n"), "\(line)")
         }
     }
