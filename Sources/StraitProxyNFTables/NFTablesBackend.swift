@@ -52,24 +52,30 @@ public actor NFTablesBackend: ProxyBackend {
 
     // MARK: Partial sync
 
+    /// Renders only the changed ports, old and new (the old from the plan and pools the state kept),
+    /// and commits their difference.
     private func partialSync(from old: ServiceTable, to new: ServiceTable) throws {
         let (upserted, removed) = new.changedPorts(since: old)
         var nextState = state, nextSlots = slots
-        var updates: [(ServicePortName, ServicePortObjects?)] = []
+        var updates: [PortUpdate] = []
+        func committed(_ name: ServicePortName) -> ServicePortObjects? {
+            state.plans[name].map { ServicePortObjects($0, pools: slots.pools(of: name), layout: layout) }
+        }
         for name in removed {
             nextSlots.release(name)
-            updates.append((name, nil))
+            updates.append(PortUpdate(name: name, old: committed(name), new: nil))
         }
         for entry in upserted {
             guard let plan = entry.plan(for: family) else {
                 nextSlots.release(entry.name)
-                updates.append((entry.name, nil))
+                updates.append(PortUpdate(name: entry.name, old: committed(entry.name), new: nil))
                 continue
             }
-            updates.append((entry.name, ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)))
+            let objects = ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)
+            updates.append(PortUpdate(name: entry.name, old: committed(entry.name), new: (plan, objects)))
         }
         var diff = NFTablesDiff()
-        nextState.replace(updates, recording: &diff)
+        nextState.replace(updates, layout: layout, recording: &diff)
         let tx = diff.transaction(layout)
         try kernel.commit(tx)
         lastTransaction = tx
@@ -79,21 +85,24 @@ public actor NFTablesBackend: ProxyBackend {
 
     // MARK: Full sync
 
+    /// Renders every port into the desired table, reads the kernel's table back and commits what
+    /// differs (everything, into an empty namespace).
     private func fullSync(_ new: ServiceTable) throws {
         var nextSlots = slots
         var nextState = NFTablesState()
-        var updates: [(ServicePortName, ServicePortObjects?)] = []
+        var desired = DesiredTable(layout: layout)
+        var kept: Set<ServicePortName> = []
         for entry in new.sortedEntries {
             guard let plan = entry.plan(for: family) else { continue }
-            updates.append((entry.name, ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)))
+            let objects = ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)
+            desired.add(objects)
+            nextState.record(entry.name, plan, objects, layout: layout)
+            kept.insert(entry.name)
         }
         // Pools of ports that are gone give their numbers back.
-        let kept = Set(updates.map(\.0))
         for key in nextSlots.pools.keys where !kept.contains(key.name) { nextSlots.release(key.name) }
-        var ignored = NFTablesDiff()
-        nextState.replace(updates, recording: &ignored)
+        desired.add(nextState.sharedElements(layout))
 
-        let desired = DesiredTable(layout: layout, state: nextState)
         let tx = desired.repair(try kernel.list(layout.table))
         try kernel.commit(tx)
         lastTransaction = tx
