@@ -121,7 +121,7 @@ let package = Package(
         ]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
         .executableTarget(name: "strait-bench", dependencies: [
-            "StraitModel", "StraitNetlink", "StraitNFT", "StraitProxy", "StraitProxyNFTables",
+            "StraitModel", "StraitNetlink", "StraitNFT", "StraitProxy", "StraitProxyNFTables", "StraitProxyIPTables",
         ]),
 
         // MARK: Tests

@@ -12,6 +12,7 @@ let benchWorkloads: [String: BenchWorkload] = [
     "cni-floor": cniFloorWorkload,
     "nft-commit-cost": nftCommitCostWorkload,
     "nft-proxy": nftProxyWorkload,
+    "proxy-load": proxyLoadWorkload,
 ]
 
 /// Seconds since an arbitrary start, from the monotonic clock.
