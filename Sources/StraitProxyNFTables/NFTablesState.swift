@@ -32,8 +32,8 @@ struct NFTablesState: Sendable {
 
         func adding(_ name: ServicePortName, _ element: Element) -> Claims {
             switch self {
-            case .one(let other, _) where other == name: .one(name, element)
-            case .one(let other, let otherElement): .many([other: otherElement, name: element])
+            case .one(let other, _) where other == name: return .one(name, element)
+            case .one(let other, let otherElement): return .many([other: otherElement, name: element])
             case .many(var claims):
                 claims[name] = element
                 return .many(claims)
