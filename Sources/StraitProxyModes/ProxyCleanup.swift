@@ -41,8 +41,9 @@ public enum ProxyCleanup {
     /// module. Equivalent: `nft delete table ip strait-ipvs; ip link del kube-ipvs0`.
     private static func ipvs(_ settings: ProxyModes.Settings, nft: NFTConnection) async throws -> [String] {
         let helperTables = settings.families.map { IPVSHelperRules.table($0) }
-        var removed: [String] = []
-        for table in helperTables where try nft.list(table) != nil { removed.append("nftables \(table)") }
+        var present: [Table] = []
+        for table in helperTables { if try nft.list(table) != nil { present.append(table) } }
+        var removed = present.map { "nftables \($0)" }
         let links = try NetlinkSocket(.route, namespace: settings.namespace)
         let device = (try? links.link(named: IPVSBackend.device)) != nil
         if device { removed.append("device \(IPVSBackend.device)") }
@@ -52,7 +53,7 @@ public enum ProxyCleanup {
             for family in settings.families { try await IPVSBackend(family: family, settings: ipvs).cleanup() }
         }
         var transaction = Transaction()
-        for table in helperTables where try nft.list(table) != nil { transaction.delete(table) }
+        for table in helperTables { if try nft.list(table) != nil { transaction.delete(table) } }
         if !transaction.isEmpty { try nft.commit(transaction) }
         if device, (try? links.link(named: IPVSBackend.device)) != nil {
             try links.deleteLink(named: IPVSBackend.device)
