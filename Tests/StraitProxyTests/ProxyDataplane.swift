@@ -55,8 +55,8 @@ extension ProxyTopology {
     func backend(_ dataplane: ProxyDataplane, family: IPFamily = .ipv4,
                  options: ProxyOptions = ProxyTopology.options()) throws -> any ProxyBackend {
         switch dataplane {
-        case .iptables(let flavor): backend(flavor: flavor, family: family, options: options)
-        case .nftables: try nftBackend(family: family, options: options)
+        case .iptables(let flavor): return backend(flavor: flavor, family: family, options: options)
+        case .nftables: return try nftBackend(family: family, options: options)
         }
     }
 

@@ -277,7 +277,8 @@ import Testing
             #expect(try net.probe("tcp", "10.96.0.10", 80) == ["ep0 10.244.1.1"])
 
             try await backend.cleanup()
-            #expect(try !net.holdsStraitRules(mode), "\(try net.programmed(mode))")
+            let left = try net.programmed(mode)
+            #expect(try !net.holdsStraitRules(mode), "\(left)")
             switch mode {
             case .iptables:
                 let saved = try net.programmed(mode)
@@ -398,14 +399,16 @@ import Testing
             try net.node.run(["ip", "link", "add", "kube-ipvs0", "type", "dummy"])
             try net.node.run(["ip", "addr", "add", "10.96.0.10/32", "dev", "kube-ipvs0"])
             for mode in ProxyDataplane.modes {
-                #expect(try net.holdsStraitRules(mode) && net.holdsStraitRules(mode, family: .ipv6), "\(mode)")
+                #expect(try net.holdsStraitRules(mode), "\(mode)")
+                #expect(try net.holdsStraitRules(mode, family: .ipv6), "\(mode)")
             }
 
             let output = try net.node.output([builtProduct("strait"), "proxy", "--cleanup"])
             #expect(output.succeeded, "\(output.stderr)")
             for mode in ProxyDataplane.modes {
-                #expect(try !net.holdsStraitRules(mode), "\(try net.programmed(mode))")
-                #expect(try !net.holdsStraitRules(mode, family: .ipv6), "\(try net.programmed(mode, family: .ipv6))")
+                let left = try net.programmed(mode), left6 = try net.programmed(mode, family: .ipv6)
+                #expect(try !net.holdsStraitRules(mode), "\(left)")
+                #expect(try !net.holdsStraitRules(mode, family: .ipv6), "\(left6)")
             }
             let tables = try net.node.run(["nft", "list", "tables"])
             #expect(!tables.contains("strait"), "\(tables)")
