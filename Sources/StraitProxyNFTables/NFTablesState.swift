@@ -115,8 +115,8 @@ struct NFTablesState: Sendable {
     private mutating func claim(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
         for (set, elements) in objects.elements where layout.isShared(set) {
             for element in elements {
-                claims[set, default: [:]][element.key] = claims[set]?[element.key]?.adding(name, element)
-                    ?? .one(name, element)
+                let claimed = claims[set]?[element.key]?.adding(name, element) ?? .one(name, element)
+                claims[set, default: [:]][element.key] = claimed
             }
         }
         for address in objects.hairpin { hairpin[address, default: 0] += 1 }
@@ -125,7 +125,8 @@ struct NFTablesState: Sendable {
     private mutating func release(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
         for (set, elements) in objects.elements where layout.isShared(set) {
             for element in elements {
-                claims[set]?[element.key] = claims[set]?[element.key]?.removing(name)
+                let remaining = claims[set]?[element.key]?.removing(name)
+                claims[set]?[element.key] = remaining
             }
         }
         for address in objects.hairpin {
