@@ -77,8 +77,12 @@ extension ProxyTopology {
         switch dataplane {
         case .iptables(let flavor): return try saved(flavor: flavor, family: family)
         case .nftables:
-            let listing = try node.output(["nft", "list", "table", family == .ipv4 ? "ip" : "ip6", "strait"])
-            return listing.succeeded ? listing.stdout : ""
+            let nftFamily = family == .ipv4 ? "ip" : "ip6"
+            let tables = try node.run(["nft", "list", "tables", nftFamily])
+            guard tables.contains("table \(nftFamily) strait\n") || tables.hasSuffix("table \(nftFamily) strait") else {
+                return ""
+            }
+            return try node.run(["nft", "list", "table", nftFamily, "strait"])
         }
     }
 

@@ -396,7 +396,8 @@ import Testing
                                   + "prerouting { type nat hook prerouting priority 0; }"])
             }
             try net.node.run(["nft", "add table ip foreign"])
-            try net.node.run(["ip", "link", "add", "kube-ipvs0", "type", "dummy"])
+            // This kernel has no dummy devices: a veth pair stands in (deleting one end deletes both).
+            try net.node.run(["ip", "link", "add", "kube-ipvs0", "type", "veth", "peer", "name", "kube-ipvs0p"])
             try net.node.run(["ip", "addr", "add", "10.96.0.10/32", "dev", "kube-ipvs0"])
             for mode in ProxyDataplane.modes {
                 #expect(try net.holdsStraitRules(mode), "\(mode)")
