@@ -122,6 +122,7 @@ let package = Package(
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
         .executableTarget(name: "strait-bench", dependencies: [
             "StraitModel", "StraitNetlink", "StraitNFT", "StraitProxy", "StraitProxyNFTables", "StraitProxyIPVS",
+            "StraitProxyIPTables",
         ]),
 
         // MARK: Fuzz targets

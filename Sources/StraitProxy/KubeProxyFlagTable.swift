@@ -58,7 +58,8 @@ enum KubeProxyFlagTable {
             c, v throws(Failure) in c.bindAddressHardFail = v == "true"
         },
         ignored("boot-id-file", .value("string"), notUsed),
-        Flag(name: "cleanup", kind: .bool, support: .command, help: "Remove every rule Strait made, then exit."),
+        Flag(name: "cleanup", kind: .bool, support: .command,
+             help: "Remove every rule Strait made in any mode (iptables, nftables, ipvs), then exit."),
         set("cluster-cidr", .value("string"),
             "Pod CIDRs, one per family: traffic to a cluster IP from outside them is masqueraded.") {
             c, v throws(Failure) in c.clusterCIDRs = try ProxyConfiguration.parseCIDRs(v)

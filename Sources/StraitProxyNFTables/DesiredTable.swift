@@ -4,15 +4,25 @@ import StraitNFT
 struct DesiredTable {
     let layout: NFTablesLayout
     /// Every chain with its rules, in creation order: the fixed chains, then each port's.
-    let chains: [(Chain, [Rule])]
-    let elements: [String: [Element]]
+    private(set) var chains: [(Chain, [Rule])]
+    private(set) var elements: [String: [Element]] = [:]
 
-    init(layout: NFTablesLayout, state: NFTablesState) {
+    init(layout: NFTablesLayout) {
         self.layout = layout
-        var chains = layout.fixedChains.map { ($0.chain, $0.rules) }
-        for name in state.ports.keys.sorted() { chains += state.ports[name]!.chains }
-        self.chains = chains
-        elements = state.elements
+        chains = layout.fixedChains.map { ($0.chain, $0.rules) }
+    }
+
+    /// Adds one port's chains and the elements of the maps only it writes to (the shared maps' come
+    /// from the state, once every port has claimed its keys).
+    mutating func add(_ objects: ServicePortObjects) {
+        chains += objects.chains
+        for (set, elements) in objects.elements where !layout.isShared(set) {
+            self.elements[set, default: []] += elements
+        }
+    }
+
+    mutating func add(_ elements: [String: [Element]]) {
+        for (set, elements) in elements { self.elements[set, default: []] += elements }
     }
 
     /// The transaction from `actual` to this table. A missing table, or one whose sets or base

@@ -33,6 +33,15 @@ struct EndpointSlots: Sendable {
         return result
     }
 
+    /// The pools `name` holds now.
+    func pools(of name: ServicePortName) -> [EndpointPool: PoolSlots] {
+        var result: [EndpointPool: PoolSlots] = [:]
+        for pool in [EndpointPool.cluster, .local] {
+            if let slots = pools[PoolKey(name: name, pool: pool)] { result[pool] = slots }
+        }
+        return result
+    }
+
     /// Frees both pools of a port that is gone.
     mutating func release(_ name: ServicePortName) {
         release(PoolKey(name: name, pool: .cluster))

@@ -19,6 +19,9 @@ public actor NFTablesBackend: ProxyBackend {
     private let kernel: any NFTKernel
     private var state = NFTablesState()
     private var slots = EndpointSlots()
+    /// Set when a partial sync's commit failed after the state took its changes: the next sync is
+    /// full (it rebuilds the state and repairs the table), whatever it is asked.
+    private var stateIsAhead = false
     /// The last transaction committed (for tests and logs): what the sync changed.
     public private(set) var lastTransaction = Transaction()
 
@@ -32,7 +35,7 @@ public actor NFTablesBackend: ProxyBackend {
     public nonisolated var table: Table { NFTablesLayout(family: family, options: ProxyOptions()).table }
 
     public func sync(from old: ServiceTable?, to new: ServiceTable) async throws {
-        if let old {
+        if let old, !stateIsAhead {
             try partialSync(from: old, to: new)
         } else {
             try fullSync(new)
@@ -43,6 +46,7 @@ public actor NFTablesBackend: ProxyBackend {
     public func cleanup() async throws {
         state = NFTablesState()
         slots = EndpointSlots()
+        stateIsAhead = true
         guard try kernel.list(layout.table) != nil else { return }
         var tx = Transaction()
         tx.delete(layout.table)
@@ -52,52 +56,63 @@ public actor NFTablesBackend: ProxyBackend {
 
     // MARK: Partial sync
 
+    /// Renders only the changed ports, old and new (the old from the plan and pools the state kept),
+    /// and commits their difference. The state and slots change in place (a copy to roll back to
+    /// would cost a copy of every port's entry per change); a failed commit makes the next sync full.
     private func partialSync(from old: ServiceTable, to new: ServiceTable) throws {
         let (upserted, removed) = new.changedPorts(since: old)
-        var nextState = state, nextSlots = slots
-        var updates: [(ServicePortName, ServicePortObjects?)] = []
+        var updates: [PortUpdate] = []
+        func committed(_ name: ServicePortName) -> ServicePortObjects? {
+            state.plans[name].map { ServicePortObjects($0, pools: slots.pools(of: name), layout: layout) }
+        }
         for name in removed {
-            nextSlots.release(name)
-            updates.append((name, nil))
+            updates.append(PortUpdate(name: name, old: committed(name), new: nil))
+            slots.release(name)
         }
         for entry in upserted {
+            let old = committed(entry.name)
             guard let plan = entry.plan(for: family) else {
-                nextSlots.release(entry.name)
-                updates.append((entry.name, nil))
+                slots.release(entry.name)
+                updates.append(PortUpdate(name: entry.name, old: old, new: nil))
                 continue
             }
-            updates.append((entry.name, ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)))
+            let objects = ServicePortObjects(plan, pools: slots.assign(plan), layout: layout)
+            updates.append(PortUpdate(name: entry.name, old: old, new: (plan, objects)))
         }
         var diff = NFTablesDiff()
-        nextState.replace(updates, recording: &diff)
+        stateIsAhead = true
+        state.replace(updates, layout: layout, recording: &diff)
         let tx = diff.transaction(layout)
         try kernel.commit(tx)
         lastTransaction = tx
-        state = nextState
-        slots = nextSlots
+        stateIsAhead = false
     }
 
     // MARK: Full sync
 
+    /// Renders every port into the desired table, reads the kernel's table back and commits what
+    /// differs (everything, into an empty namespace).
     private func fullSync(_ new: ServiceTable) throws {
         var nextSlots = slots
         var nextState = NFTablesState()
-        var updates: [(ServicePortName, ServicePortObjects?)] = []
+        var desired = DesiredTable(layout: layout)
+        var kept: Set<ServicePortName> = []
         for entry in new.sortedEntries {
             guard let plan = entry.plan(for: family) else { continue }
-            updates.append((entry.name, ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)))
+            let objects = ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)
+            desired.add(objects)
+            nextState.record(entry.name, plan, objects, layout: layout)
+            kept.insert(entry.name)
         }
         // Pools of ports that are gone give their numbers back.
-        let kept = Set(updates.map(\.0))
         for key in nextSlots.pools.keys where !kept.contains(key.name) { nextSlots.release(key.name) }
-        var ignored = NFTablesDiff()
-        nextState.replace(updates, recording: &ignored)
+        desired.add(nextState.sharedElements(layout))
 
-        let desired = DesiredTable(layout: layout, state: nextState)
         let tx = desired.repair(try kernel.list(layout.table))
         try kernel.commit(tx)
         lastTransaction = tx
         state = nextState
         slots = nextSlots
+        stateIsAhead = false
     }
 }

@@ -93,6 +93,13 @@ struct NFTablesLayout: Sendable {
     }
     /// `endpoint . endpoint`: a packet from an endpoint DNATed to itself (hairpin) is masqueraded.
     var hairpin: NFTSet { NFTSet(table: table, name: "hairpin-endpoints", keyType: [addressType, addressType]) }
+    func hairpinElement(_ endpoint: IPAddress) -> Element { Element([Datum(endpoint), Datum(endpoint)]) }
+
+    /// The maps two ports may put the same key in (an address and port claimed twice). The endpoint
+    /// data maps are keyed by pool numbers, each port's own; the hairpin set is counted apart.
+    static let sharedMaps: Set<String> = ["service-ips", "service-nodeports", "no-endpoint-services",
+                                          "no-endpoint-nodeports"]
+    func isShared(_ set: String) -> Bool { Self.sharedMaps.contains(set) }
 
     private func map(_ name: String, _ key: [DataType], _ value: DataType) -> NFTSet {
         NFTSet(table: table, name: name, keyType: key, dataType: value)

@@ -1,52 +1,93 @@
+import StraitModel
 import StraitNFT
 import StraitProxy
 
-/// What the table holds after the last successful commit, as the backend built it: every port's
-/// objects, and for each key of a shared map the ports that want it (two Services may claim the
-/// same external IP and port; the first by name shows, as the kernel holds one element per key).
+/// What the table holds after the last successful commit, kept small: each port's plan (its objects
+/// are rebuilt from the plan and its `EndpointSlots` pools when it changes, never stored), which
+/// ports claim each key of the maps two ports may share (two Services may claim the same external
+/// IP and port; the first by name shows, as the kernel holds one element per key), and how many
+/// ports hold each endpoint address (the hairpin set has one element per address).
+///
+/// The endpoint data maps are keyed by pool number, which no two ports share: their elements are
+/// diffed per port and not recorded here at all.
 struct NFTablesState: Sendable {
-    private(set) var ports: [ServicePortName: ServicePortObjects] = [:]
-    /// Set name → key → port → the element that port wants.
-    private var owners: [String: [[Datum]: [ServicePortName: Element]]] = [:]
+    private(set) var plans: [ServicePortName: ServicePortPlan] = [:]
+    /// Shared map name → key → the ports that want it, with the element each wants.
+    private var claims: [String: [[Datum]: Claims]] = [:]
+    /// Endpoint address → the number of ports whose pools hold it.
+    private var hairpin: [IPAddress: Int] = [:]
 
-    /// The element the kernel shows for `key` in `set`.
-    func visible(_ set: String, _ key: [Datum]) -> Element? {
-        owners[set]?[key]?.min { $0.key < $1.key }?.value
+    /// The ports claiming one key: nearly always one, so that case holds no dictionary.
+    enum Claims: Sendable {
+        case one(ServicePortName, Element)
+        case many([ServicePortName: Element])
+
+        /// The element the kernel shows: the first port's by name.
+        var visible: Element {
+            switch self {
+            case .one(_, let element): element
+            case .many(let claims): claims.min { $0.key < $1.key }!.value
+            }
+        }
+
+        func adding(_ name: ServicePortName, _ element: Element) -> Claims {
+            switch self {
+            case .one(let other, _) where other == name: return .one(name, element)
+            case .one(let other, let otherElement): return .many([other: otherElement, name: element])
+            case .many(var claims):
+                claims[name] = element
+                return .many(claims)
+            }
+        }
+
+        func removing(_ name: ServicePortName) -> Claims? {
+            switch self {
+            case .one(let other, _): return other == name ? nil : self
+            case .many(var claims):
+                claims[name] = nil
+                if claims.count == 1, let only = claims.first { return .one(only.key, only.value) }
+                return claims.isEmpty ? nil : .many(claims)
+            }
+        }
     }
 
-    /// Every element the sync owns, by set.
-    var elements: [String: [Element]] {
-        owners.mapValues { keys in keys.values.compactMap { $0.min { $0.key < $1.key }?.value } }
+    /// The element the kernel shows for `key` in the shared map `set`.
+    func visible(_ set: String, _ key: [Datum]) -> Element? { claims[set]?[key]?.visible }
+
+    /// Every element of the shared maps and the hairpin set, by set (for a full sync).
+    func sharedElements(_ layout: NFTablesLayout) -> [String: [Element]] {
+        var elements = claims.mapValues { keys in keys.values.map(\.visible) }
+        elements[layout.hairpin.name] = hairpin.keys.sorted().map(layout.hairpinElement)
+        return elements
     }
 
-    /// Replaces the objects of the given ports (nil: the port is gone) and records in `diff` what
-    /// the kernel must do to follow: elements whose shown value changed, chains added, rewritten
-    /// or deleted.
-    mutating func replace(_ updates: [(ServicePortName, ServicePortObjects?)], recording diff: inout NFTablesDiff) {
+    /// Replaces the objects of the given ports (`old` as the table holds them, `new` nil when the port
+    /// is gone) and records in `diff` what the kernel must do to follow: elements whose shown value
+    /// changed, chains added, rewritten or deleted.
+    mutating func replace(_ updates: [PortUpdate], layout: NFTablesLayout, recording diff: inout NFTablesDiff) {
         var touched: [String: Set<[Datum]>] = [:]
-        for (name, new) in updates {
-            for objects in [ports[name], new].compactMap({ $0 }) {
-                for (set, elements) in objects.elements { touched[set, default: []].formUnion(elements.map(\.key)) }
+        var touchedAddresses: Set<IPAddress> = []
+        for update in updates {
+            for objects in [update.old, update.new?.objects].compactMap({ $0 }) {
+                for (set, elements) in objects.elements where layout.isShared(set) {
+                    touched[set, default: []].formUnion(elements.map(\.key))
+                }
+                touchedAddresses.formUnion(objects.hairpin)
             }
         }
         var before: [String: [[Datum]: Element]] = [:]
         for (set, keys) in touched {
             for key in keys { before[set, default: [:]][key] = visible(set, key) }
         }
-        for (name, new) in updates {
-            let old = ports[name] ?? .none
-            let next = new ?? .none
-            for (set, elements) in old.elements {
-                for element in elements {
-                    owners[set]?[element.key]?[name] = nil
-                    if owners[set]?[element.key]?.isEmpty == true { owners[set]?[element.key] = nil }
-                }
-            }
-            for (set, elements) in next.elements {
-                for element in elements { owners[set, default: [:]][element.key, default: [:]][name] = element }
-            }
+        let heldBefore = Set(touchedAddresses.filter { hairpin[$0] != nil })
+        for update in updates {
+            let old = update.old ?? .none, next = update.new?.objects ?? .none
+            release(update.name, old, layout: layout)
+            claim(update.name, next, layout: layout)
+            plans[update.name] = update.new?.plan
             diff.replaceChains(old: old.chains, new: next.chains)
-            ports[name] = new
+            diff.replaceData(old: old.elements.filter { !layout.isShared($0.key) },
+                             new: next.elements.filter { !layout.isShared($0.key) })
         }
         for (set, keys) in touched {
             for key in keys {
@@ -56,7 +97,51 @@ struct NFTablesState: Sendable {
                 if let now { diff.addElements[set, default: []].append(now) }
             }
         }
+        let hairpinSet = layout.hairpin.name
+        for address in touchedAddresses {
+            let was = heldBefore.contains(address), now = hairpin[address] != nil
+            if was && !now { diff.deleteElements[hairpinSet, default: []].append(layout.hairpinElement(address)) }
+            if now && !was { diff.addElements[hairpinSet, default: []].append(layout.hairpinElement(address)) }
+        }
     }
+
+    /// Records a port of a full sync (the state starts empty): its plan, claims and addresses.
+    mutating func record(_ name: ServicePortName, _ plan: ServicePortPlan, _ objects: ServicePortObjects,
+                         layout: NFTablesLayout) {
+        claim(name, objects, layout: layout)
+        plans[name] = plan
+    }
+
+    private mutating func claim(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
+        for (set, elements) in objects.elements where layout.isShared(set) {
+            for element in elements {
+                let claimed = claims[set]?[element.key]?.adding(name, element) ?? .one(name, element)
+                claims[set, default: [:]][element.key] = claimed
+            }
+        }
+        for address in objects.hairpin { hairpin[address, default: 0] += 1 }
+    }
+
+    private mutating func release(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
+        for (set, elements) in objects.elements where layout.isShared(set) {
+            for element in elements {
+                let remaining = claims[set]?[element.key]?.removing(name)
+                claims[set]?[element.key] = remaining
+            }
+        }
+        for address in objects.hairpin {
+            let count = (hairpin[address] ?? 1) - 1
+            hairpin[address] = count > 0 ? count : nil
+        }
+    }
+}
+
+/// One port's change in a partial sync: its objects as the table holds them (nil: it was not
+/// there), and its new plan with its objects (nil: it goes).
+struct PortUpdate {
+    var name: ServicePortName
+    var old: ServicePortObjects?
+    var new: (plan: ServicePortPlan, objects: ServicePortObjects)?
 }
 
 /// The changes one sync makes, collected by kind and emitted in the one order the kernel accepts:
@@ -87,15 +172,26 @@ struct NFTablesDiff: Sendable {
         for (chain, _) in old.reversed() where !newNames.contains(chain.name) { deleteChains.append(chain) }
     }
 
+    /// The element changes between a port's old and new elements of maps only it writes to.
+    mutating func replaceData(old: [String: [Element]], new: [String: [Element]]) {
+        for set in Set(old.keys).union(new.keys) {
+            let had = Dictionary((old[set] ?? []).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+            let wants = Dictionary((new[set] ?? []).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+            for (key, element) in had where wants[key] != element {
+                deleteElements[set, default: []].append(element)
+            }
+            for (key, element) in wants where had[key] != element {
+                addElements[set, default: []].append(element)
+            }
+        }
+    }
+
     func transaction(_ layout: NFTablesLayout) -> Transaction {
         var tx = Transaction()
-        let sets = Dictionary(layout.sets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        func set(_ name: String) -> NFTSet {
-            sets[name] ?? NFTSet(table: layout.table, name: name, keyType: [.integer])
-        }
         for chain in flushStaleChains { tx.flush(chain) }
         for (name, elements) in deleteElements.sorted(by: { $0.key < $1.key }) where !elements.isEmpty {
-            tx.delete(elements, from: set(name))
+            // An element change names its set only (no types): no need to build the set's description.
+            tx.delete(elements, from: NFTSet(table: layout.table, name: name, keyType: []))
         }
         for chain in addChains { tx.add(chain) }
         for (chain, rules, flush) in writeRules {
@@ -103,7 +199,7 @@ struct NFTablesDiff: Sendable {
             for rule in rules { tx.add(rule) }
         }
         for (name, elements) in addElements.sorted(by: { $0.key < $1.key }) where !elements.isEmpty {
-            tx.add(elements, to: set(name))
+            tx.add(elements, toSet: name, in: layout.table)
         }
         for chain in deleteChains { tx.delete(chain) }
         for set in deleteSets { tx.delete(set) }

@@ -9,18 +9,22 @@ struct ServicePortObjects: Sendable, Hashable {
     /// The port's chains in the order they may be created; each refers only to chains before it
     /// (pools, then the external stage, then the firewall), so deletion runs backwards.
     var chains: [(Chain, [Rule])]
-    /// Elements by set name.
+    /// Elements by set name (the hairpin set aside).
     var elements: [String: [Element]]
+    /// The endpoint addresses of its pools, each once: the hairpin set's elements.
+    var hairpin: [IPAddress]
 
-    static let none = ServicePortObjects(chains: [], elements: [:])
+    static let none = ServicePortObjects(chains: [], elements: [:], hairpin: [])
 
     static func == (a: ServicePortObjects, b: ServicePortObjects) -> Bool {
         a.chains.map(\.0) == b.chains.map(\.0) && a.chains.map(\.1) == b.chains.map(\.1) && a.elements == b.elements
+            && a.hairpin == b.hairpin
     }
 
     func hash(into hasher: inout Hasher) {
         hasher.combine(chains.map(\.0))
         hasher.combine(elements)
+        hasher.combine(hairpin)
     }
 
     func rules(of chain: String) -> [Rule]? { chains.first { $0.0.name == chain }?.1 }
@@ -87,16 +91,19 @@ extension ServicePortObjects {
             }
             rules += Self.selection(chain: chain, pool: slots, affinity: plan.affinityTimeout, layout: layout)
             chains.append((chain, rules))
+            let shard = NFTablesLayout.shard(slots.id)
+            var addresses: [Element] = [], ports: [Element] = []
+            addresses.reserveCapacity(slots.slots.count)
+            ports.reserveCapacity(slots.slots.count)
             for (slot, endpoint) in slots.slots.enumerated() {
                 let key: [Datum] = [.mark(slots.id), .mark(UInt32(slot))]
-                let shard = NFTablesLayout.shard(slots.id)
-                add(layout.endpointAddresses(shard: shard), Element(key, .data([Datum(endpoint.address)])))
-                add(layout.endpointPorts(shard: shard), Element(key, .data([.port(endpoint.port)])))
+                addresses.append(Element(key, .data([Datum(endpoint.address)])))
+                ports.append(Element(key, .data([.port(endpoint.port)])))
             }
+            elements[layout.endpointAddresses(shard: shard).name, default: []] += addresses
+            elements[layout.endpointPorts(shard: shard).name, default: []] += ports
         }
-        for endpoint in Set(pools.values.flatMap(\.slots).map(\.address)).sorted() {
-            add(layout.hairpin, Element([Datum(endpoint), Datum(endpoint)]))
-        }
+        let hairpin = Set(pools.values.flatMap(\.slots).map(\.address)).sorted()
 
         // The external stage, and the firewall in front of it.
         if let stage = plan.externalStage {
@@ -126,7 +133,7 @@ extension ServicePortObjects {
                 chains.append((firewallChain, rules))
             }
         }
-        self.init(chains: chains, elements: elements)
+        self.init(chains: chains, elements: elements, hairpin: hairpin)
     }
 
     /// `fib saddr type local`: the packet comes from the node itself.

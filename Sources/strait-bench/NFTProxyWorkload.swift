@@ -29,6 +29,7 @@ func nftProxyWorkload(_ arguments: [String]) async throws {
     var start = monotonicSeconds()
     try await backend.sync(from: nil, to: table)
     let full = monotonicSeconds() - start
+    let residentAfterFull = residentMegabytes()
     let fullTransaction = await backend.lastTransaction
 
     // The floor: the same transaction, committed alone into a fresh table.
@@ -73,7 +74,7 @@ func nftProxyWorkload(_ arguments: [String]) async throws {
     print("endpoint-ms p50=\(ms(percentile(syncs, 0.5))) p99=\(ms(percentile(syncs, 0.99)))")
     print("endpoint-commit-ms p50=\(ms(percentile(commits, 0.5))) p99=\(ms(percentile(commits, 0.99)))")
     print("service-ms=\(ms(service)) service-commit-ms=\(ms(serviceCommit))")
-    print("rss-mb=\(usage.ru_maxrss / 1024)")
+    print("rss-mb=\(usage.ru_maxrss / 1024) rss-after-full-mb=\(residentAfterFull) rss-now-mb=\(residentMegabytes())")
     print("seconds=\(full)")
 }
 
@@ -91,6 +92,19 @@ func benchService(_ index: Int, generation: Int) -> ServicePortEntry {
                                clusterIPTraffic: .forward(.cluster),
                                clusterIPMasquerade: .outside(IPCIDR("10.128.0.0/9")!))
     return ServicePortEntry(name: name, port: 80, clusterIPs: [clusterIP], allEndpoints: endpoints, plans: [plan])
+}
+
+/// This process's resident set now (`/proc/self/statm`, second field, in pages).
+func residentMegabytes() -> Int {
+    guard let file = fopen("/proc/self/statm", "r") else { return -1 }
+    defer { fclose(file) }
+    var size = 0, resident = 0
+    guard withUnsafeMutablePointer(to: &size, { size in
+        withUnsafeMutablePointer(to: &resident) { resident in
+            withVaList([size, resident]) { vfscanf(file, "%ld %ld", $0) }
+        }
+    }) == 2 else { return -1 }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE))) / (1 << 20)
 }
 
 /// The connection, timing each commit.

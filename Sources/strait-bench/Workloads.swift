@@ -13,6 +13,7 @@ let benchWorkloads: [String: BenchWorkload] = [
     "nft-commit-cost": nftCommitCostWorkload,
     "nft-proxy": nftProxyWorkload,
     "ipvs-proxy": ipvsProxyWorkload,
+    "proxy-load": proxyLoadWorkload,
 ]
 
 /// Seconds since an arbitrary start, from the monotonic clock.

@@ -81,17 +81,19 @@ struct ProxyCommand: AsyncParsableCommand {
         let flavor = try flavor()
         let families = ProxyModes.hostFamilies()
         let metrics = ProxyMetrics(mode: configuration.mode, families: families)
-        let backend = try ProxyModes.backend(configuration.mode, .init(
+        let settings = ProxyModes.Settings(
             options: options, families: families, iptablesFlavor: flavor,
             ipvsScheduler: configuration.ipvsScheduler, ipvsStrictARP: configuration.ipvsStrictARP,
             ipvsTimeouts: IPVSTimeouts(tcp: configuration.ipvsTCPTimeout, tcpFin: configuration.ipvsTCPFinTimeout,
                                        udp: configuration.ipvsUDPTimeout),
-            namespace: nil, masqueradeBit: configuration.masqueradeBit, metrics: metrics))
+            namespace: nil, masqueradeBit: configuration.masqueradeBit, metrics: metrics)
         if flags.bool("cleanup") {
-            try await backend.cleanup()
-            log.info("removed every rule Strait made (\(configuration.mode.rawValue) mode, \(flavor) iptables)")
+            // Every mode's leftovers, whatever mode is configured (as kube-proxy's --cleanup).
+            let removed = try await ProxyCleanup.run(settings)
+            log.info("removed every rule Strait made: \(removed.joined(separator: ", "))")
             return
         }
+        let backend = try ProxyModes.backend(configuration.mode, settings)
         try ConntrackSysctls(settings: configuration.conntrack, log: log).apply()
         if flags.bool("init-only") {
             log.info("--init-only: the one-time set-up is done")

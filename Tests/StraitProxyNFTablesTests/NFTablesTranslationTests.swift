@@ -193,6 +193,30 @@ struct NFTablesTranslationTests {
             Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto(NFTablesChainName.cluster(b.name))))])
     }
 
+    @Test("a shared endpoint keeps its hairpin element until neither Service has it; a full sync then agrees")
+    func sharedEndpointHairpin() async throws {
+        let backend = self.backend
+        let shared = Plans.endpoints(1, from: 3)
+        let a = Plans.clusterIP(endpoints: Plans.endpoints(2) + shared)
+        let b = Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: shared)
+        func hairpin() throws -> Set<Element> { Set(try kernel.list(table)?.elements["hairpin-endpoints"] ?? []) }
+        let element = Plans.layout.hairpinElement(shared[0].address)
+        let both = Plans.table(a, b), onlyB = Plans.table(b)
+        try await backend.sync(from: nil, to: both)
+        #expect(try hairpin().count == 3 && hairpin().contains(element))
+        try await backend.sync(from: both, to: onlyB)
+        #expect(try hairpin() == [element])
+        let aWithout = Plans.clusterIP(endpoints: Plans.endpoints(2))
+        let next = Plans.table(aWithout)
+        try await backend.sync(from: onlyB, to: next)
+        #expect(try hairpin().count == 2 && !hairpin().contains(element))
+
+        // What the partial syncs left is what a full sync wants: it finds nothing to do.
+        try await backend.sync(from: nil, to: next)
+        let repair = await backend.lastTransaction
+        #expect(repair.isEmpty, "\(repair.changes)")
+    }
+
     @Test("cleanup removes the table; a sync that the kernel refuses leaves the last state for a full sync")
     func cleanup() async throws {
         let backend = self.backend

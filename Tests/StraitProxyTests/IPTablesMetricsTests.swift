@@ -7,7 +7,7 @@ import Testing
 /// kube-proxy's rule-count metrics of the iptables mode, checked against what `iptables-save`
 /// shows in a node namespace after full and partial syncs.
 @Suite(.serialized) struct IPTablesMetricsTests {
-    typealias E2E = IPTablesEndToEndTests
+    typealias E2E = ProxyEndToEndTests
 
     /// The rules in Strait's own chains of `table` (`-A KUBE-…`; the jumps from built-in chains
     /// aside, as kube-proxy counts them).
