@@ -157,7 +157,7 @@ public enum Manifest {
     /// One object as itself, several as a `kind: List` (`strait get -o json`). Pretty-printed.
     public static func json(_ objects: [KubeObject]) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         if objects.count == 1 { return try encoder.encode(objects[0]) }
         return try encoder.encode(KubeList(items: objects))
     }

@@ -361,11 +361,13 @@ public actor OverlayAgent {
         await setReady(backend.isIntact())
     }
 
-    /// Retries `body` while the store is unreachable; overlay errors (bad config) end the agent.
+    /// Retries `body` while the store is unreachable; overlay errors (bad config) and a damaged store
+    /// file (which waiting cannot mend) end the agent.
     private func retrying<T: Sendable>(_ what: String, _ body: @Sendable () async throws -> T) async throws -> T {
         var delay = Duration.milliseconds(250)
         while true {
-            do { return try await body() } catch let error as OverlayError { throw error } catch {
+            do { return try await body() } catch let error as OverlayError { throw error } catch let error as StoreError
+                where error.code == .corrupt { throw error } catch {
                 try Task.checkCancellation()
                 overlayLog.warning("cannot \(what): \(error); retrying in \(delay)")
                 try await Task.sleep(for: delay)

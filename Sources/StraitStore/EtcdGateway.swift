@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// One etcd client URL: `host:port`.
 public struct EtcdEndpoint: Hashable, Sendable, CustomStringConvertible {
@@ -211,22 +212,30 @@ final class EtcdGateway: Sendable {
         _ endpoint: EtcdEndpoint
     ) async throws -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart> {
         let sslContext = self.sslContext
-        return try await ClientBootstrap(group: group)
+        let (channel, handshake) = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(3))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    var handshake: EventLoopFuture<Void>?
                     if let sslContext {
                         let isAddress = (try? SocketAddress(ipAddress: endpoint.host, port: 0)) != nil
                         let handler = try NIOSSLClientHandler(
                             context: sslContext, serverHostname: isAddress ? nil : endpoint.host)
-                        try channel.pipeline.syncOperations.addHandler(handler)
+                        let waiter = TLSHandshakeWaiter(promise: channel.eventLoop.makePromise())
+                        handshake = waiter.promise.futureResult
+                        try channel.pipeline.syncOperations.addHandlers([handler, waiter])
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
-                        wrappingChannelSynchronously: channel)
+                    return (try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel), handshake)
                 }
             }
+        do { try await handshake?.get() } catch {
+            try? await channel.channel.close()
+            throw error
+        }
+        return channel
     }
 
     private static func send(
@@ -256,5 +265,41 @@ final class EtcdGateway: Sendable {
             default: .backend
             }
         return StoreError(code, operation: operation, key: key, detail: "etcd: HTTP \(status.code): \(message)")
+    }
+}
+
+/// Fails the connection with the TLS handshake's own error (a wrong CA, a refused client
+/// certificate) instead of the "I/O on closed channel" a request would meet afterwards.
+private final class TLSHandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+    let promise: EventLoopPromise<Void>
+    /// Only touched on the channel's event loop.
+    private var settled = false
+
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    private func settle(_ result: Result<Void, any Error>) {
+        guard !settled else { return }
+        settled = true
+        promise.completeWith(result)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event { settle(.success(())) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        settle(.failure(error))
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        settle(.failure(ChannelError.ioOnClosedChannel))
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        settle(.failure(ChannelError.ioOnClosedChannel))
     }
 }

@@ -40,8 +40,13 @@ import Testing
 
     /// What the store holds, as `strait get` prints it.
     func state(_ store: String) throws -> String {
-        try ["services", "endpointslices"].map { try strait(["get", $0, "-o", "json"], store: store).stdout }
-            .joined(separator: "\n")
+        try ["services", "endpointslices"].map { kind in
+            let got = try strait(["get", kind, "-o", "json"], store: store)
+            guard got.status == 0 else {
+                throw CommandFailure(arguments: ["strait", "get", kind], output: got, reason: "exited \(got.status)")
+            }
+            return got.stdout
+        }.joined(separator: "\n")
     }
 
     // MARK: strait apply and the cluster ranges

@@ -65,7 +65,7 @@ import Testing
         #expect(Self.fields(problems) == ["spec.ports[0].nodePort", "spec.ports[1].nodePort", "spec.healthCheckNodePort"])
         #expect(problems[0].problem == "29999 is not in the node port range 30000-32767 (--service-node-port-range)")
         let wide = ClusterRanges(nodePorts: 1000...40000)
-        #expect(Self.fields(wide.problems(object)) == ["spec.healthCheckNodePort"])
+        #expect(Self.fields(wide.problems(object)) == [], "inside a wider range every port is accepted")
     }
 
     @Test func nodePortOnAClusterIPServiceIsRefused() throws {

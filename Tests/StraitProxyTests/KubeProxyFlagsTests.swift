@@ -28,9 +28,9 @@ import Testing
         #expect(try configuration(["--masquerade-all", "--masquerade-all=false"]).0.masqueradeAll == false)
         let ipvs = try configuration(["--ipvs-scheduler", "lc", "--ipvs-strict-arp"]).0
         #expect(ipvs.ipvsScheduler == "lc" && ipvs.ipvsStrictARP)
-        let (timeouts, warnings) = try configuration(["--ipvs-tcp-timeout", "15m", "--ipvs-tcpfin-timeout=2m30s",
-                                                      "--ipvs-udp-timeout", "5m"])
-        #expect(warnings.isEmpty, "\(warnings)")
+        let (timeouts, timeoutWarnings) = try configuration(["--ipvs-tcp-timeout", "15m",
+                                                             "--ipvs-tcpfin-timeout=2m30s", "--ipvs-udp-timeout", "5m"])
+        #expect(timeoutWarnings.isEmpty, "\(timeoutWarnings)")
         #expect(timeouts.ipvsTCPTimeout == .seconds(900) && timeouts.ipvsTCPFinTimeout == .seconds(150)
                 && timeouts.ipvsUDPTimeout == .seconds(300))
     }

@@ -78,11 +78,17 @@ extension ProxyTopology {
         case .iptables(let flavor): return try saved(flavor: flavor, family: family)
         case .nftables:
             let nftFamily = family == .ipv4 ? "ip" : "ip6"
-            let tables = try node.run(["nft", "list", "tables", nftFamily])
-            guard tables.contains("table \(nftFamily) strait\n") || tables.hasSuffix("table \(nftFamily) strait") else {
-                return ""
+            let listing = try node.output(["nft", "list", "table", nftFamily, "strait"])
+            if listing.succeeded { return listing.stdout }
+            // No table, or Debian's nft 1.0.6 aborting (netlink_parse_concat_expr) on the ClientIP affinity
+            // rules, whose endpoint key is a map lookup's result: read the table over netlink instead.
+            guard let contents = try NFTConnection(namespace: node.name).list(Table(family == .ipv4 ? .ip : .ip6,
+                                                                                   "strait")) else { return "" }
+            var lines = contents.chains.map { "chain \($0.name)" }
+            for chain in contents.chains {
+                lines += contents.rules(in: chain.name).map { "\(chain.name): \($0.expressions)" }
             }
-            return try node.run(["nft", "list", "table", nftFamily, "strait"])
+            return lines.joined(separator: "\n")
         }
     }
 

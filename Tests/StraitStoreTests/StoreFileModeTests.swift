@@ -30,7 +30,8 @@ struct StoreFileModeTests {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let path = "\(root)/store.db"
-        #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]))
+        await (try await openStore(url: path)).close()
+        #expect(chmod(path, 0o640) == 0)
         let store = try await openStore(url: path)
         try await store.put("/a", value: Data("1".utf8))
         await store.close()
