@@ -13,33 +13,10 @@ import StraitSystem
 /// book that cannot be read *and* was last written before this boot starts over empty.
 /// (The reference `host-local` plugin does not fsync either, and has no such recovery.)
 enum LeaseBookFile {
-    /// Replaces `path` with `bytes`: a temporary file beside it, renamed over it.
+    /// Replaces `path` with `bytes`: a temporary file beside it, renamed over it (0600).
     /// Equivalent: `cat >PATH.tmp.PID && mv PATH.tmp.PID PATH`.
     static func replace(_ path: String, with bytes: [UInt8]) throws(FileError) {
-        let temporary = "\(path).tmp.\(getpid())"
-        let fd = try fileCall("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-        var written = 0
-        var failure: FileError?
-        bytes.withUnsafeBytes { raw in
-            while written < raw.count {
-                let count = write(fd, raw.baseAddress! + written, raw.count - written)
-                if count < 0 && errno == EINTR { continue }
-                if count < 0 {
-                    failure = FileError(operation: "write", path: temporary, errno: errno)
-                    return
-                }
-                written += count
-            }
-        }
-        if close(fd) != 0 && failure == nil { failure = FileError(operation: "close", path: temporary, errno: errno) }
-        if let failure {
-            unlink(temporary)
-            throw failure
-        }
-        do throws(FileError) { _ = try fileCall("rename", path) { rename(temporary, path) } } catch {
-            unlink(temporary)
-            throw error
-        }
+        try writeFileAtomically(path, bytes, durable: false)
     }
 
     /// True when `path` was last modified before the running kernel booted.

@@ -22,8 +22,12 @@ public func readTextFile(_ path: String) throws(FileError) -> String {
 /// Any failure (a full disk fails the write, the fsync or the close) removes the temporary file and
 /// leaves `path` as it was; the error names `path`. The file gets exactly `mode` (0600 unless said
 /// otherwise: state is root's alone), whatever the umask.
+/// `durable: false` skips the fsync, for state that a crash of the machine makes stale anyway
+/// (the rename alone still keeps every process from seeing a torn file).
 /// Equivalent: `cat > path.tmp.PID && chmod 600 path.tmp.PID && sync path.tmp.PID && mv path.tmp.PID path`.
-public func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(FileError) {
+public func writeFileAtomically(
+    _ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, durable: Bool = true
+) throws(FileError) {
     let temporary = "\(path).tmp.\(getpid())"
     let fd = try fileCall("create a temporary file to write", temporary) {
         open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
@@ -42,7 +46,7 @@ public func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t =
             written += count
         }
     }
-    if failure == nil && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: path, errno: errno) }
+    if failure == nil && durable && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: path, errno: errno) }
     // Some file systems report a full disk only when the file is closed.
     if close(fd) != 0 && failure == nil && errno != EINTR {
         failure = FileError(operation: "close", path: path, errno: errno)
