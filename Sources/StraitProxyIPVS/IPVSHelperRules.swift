@@ -143,6 +143,8 @@ public struct IPVSHelperRules: Sendable, Hashable {
         let chains = Self.chains(table)
         let set = Self.hairpinSet(table)
         transaction.add(set)
+        // `flush table` empties the chains only: a removed endpoint's element would stay.
+        transaction.flush(set)
         if !hairpin.isEmpty {
             // In a stable order, each element's text made once (tens of thousands at 5,000 Services).
             let ordered = hairpin.map { (text: $0.description, element: $0) }.sorted { $0.text < $1.text }
