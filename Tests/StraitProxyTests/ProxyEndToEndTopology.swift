@@ -35,30 +35,39 @@ struct ProxyTopology {
 
     /// Service `default/web` (cluster IP 10.96.0.10, port 80) with one slice: ep0 on this node ("node"),
     /// ep1 on another, both on port 8080 — what the built-proxy tests apply with `strait apply`.
-    static let webManifest = """
-        apiVersion: v1
-        kind: Service
-        metadata: {name: web, namespace: default}
-        spec:
-          clusterIP: 10.96.0.10
-          ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
-        ---
-        apiVersion: discovery.k8s.io/v1
-        kind: EndpointSlice
-        metadata:
-          name: web-1
-          namespace: default
-          labels: {kubernetes.io/service-name: web}
-        addressType: IPv4
-        ports: [{name: http, port: 8080, protocol: TCP}]
-        endpoints:
-        - addresses: [10.244.1.2]
-          conditions: {ready: true}
-          nodeName: node
-        - addresses: [10.244.2.2]
-          conditions: {ready: true}
-          nodeName: other
-        """
+    static let webManifest = webManifest(triggerTime: nil)
+
+    /// `webManifest`, its slice stamped with `endpoints.kubernetes.io/last-change-trigger-time` when
+    /// `triggerTime` is given (as the EndpointSlice controller stamps it).
+    static func webManifest(triggerTime: String?) -> String {
+        let annotations = triggerTime.map {
+            "\n  annotations: {endpoints.kubernetes.io/last-change-trigger-time: \"\($0)\"}"
+        } ?? ""
+        return """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web, namespace: default}
+            spec:
+              clusterIP: 10.96.0.10
+              ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+            ---
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata:
+              name: web-1
+              namespace: default
+              labels: {kubernetes.io/service-name: web}\(annotations)
+            addressType: IPv4
+            ports: [{name: http, port: 8080, protocol: TCP}]
+            endpoints:
+            - addresses: [10.244.1.2]
+              conditions: {ready: true}
+              nodeName: node
+            - addresses: [10.244.2.2]
+              conditions: {ready: true}
+              nodeName: other
+            """
+    }
 
     static func endpointIP(_ index: Int) -> String { "10.244.\(index + 1).2" }
     static func nodeSideIP(_ index: Int) -> String { "10.244.\(index + 1).1" }

@@ -9,34 +9,6 @@ import Testing
 @Suite(.serialized, .enabled(if: TestKubeAPIServer.isAvailable,
                              Comment(rawValue: TestKubeAPIServer.unavailableReason ?? "")))
 struct ProxyKubeEndToEndTests {
-    func manifest(triggerTime: String) -> String {
-        """
-        apiVersion: v1
-        kind: Service
-        metadata: {name: web, namespace: default}
-        spec:
-          clusterIP: 10.96.0.10
-          ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
-        ---
-        apiVersion: discovery.k8s.io/v1
-        kind: EndpointSlice
-        metadata:
-          name: web-1
-          namespace: default
-          labels: {kubernetes.io/service-name: web}
-          annotations: {endpoints.kubernetes.io/last-change-trigger-time: "\(triggerTime)"}
-        addressType: IPv4
-        ports: [{name: http, port: 8080, protocol: TCP}]
-        endpoints:
-        - addresses: [10.244.1.2]
-          conditions: {ready: true}
-          nodeName: node
-        - addresses: [10.244.2.2]
-          conditions: {ready: true}
-          nodeName: other
-        """
-    }
-
     func eventually(_ check: () throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
@@ -73,7 +45,7 @@ struct ProxyKubeEndToEndTests {
                 })
 
                 let formatter = ISO8601DateFormatter()
-                try server.apply(manifest(triggerTime: formatter.string(from: Date())))
+                try server.apply(ProxyTopology.webManifest(triggerTime: formatter.string(from: Date())))
                 #expect(try await eventually { ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, timeout: 0.5)).count == 1 })
                 #expect(ProxyTopology.names(try net.probe("tcp", "10.96.0.10", 80, count: 20)) == ["ep0", "ep1"])
 
