@@ -61,4 +61,18 @@ public enum Command {
     public static func waitForExit(_ pid: pid_t) {
         ChildProcess.waitForExit(pid)
     }
+
+    /// Ends a server the test started: SIGTERM, then SIGKILL if it has not exited within `grace`;
+    /// reaps it either way. Equivalent: `kill PID; timeout GRACE tail --pid PID -f /dev/null || kill -9 PID`.
+    public static func terminate(_ pid: pid_t, grace: Duration) {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
 }

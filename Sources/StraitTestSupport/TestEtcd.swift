@@ -186,14 +186,7 @@ public final class TestEtcd: @unchecked Sendable {
             defer { runningPID = nil }
             return runningPID
         }) else { return }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<250 {
-            if waitpid(pid, &status, WNOHANG) == pid { return }
-            usleep(20_000)
-        }
-        kill(pid, SIGKILL)
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        Command.terminate(pid, grace: .seconds(5))
     }
 
     /// SIGKILL, as a crash or the OOM killer ends it (no chance to hand over leadership); reaps it.

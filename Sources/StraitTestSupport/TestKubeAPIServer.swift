@@ -219,14 +219,7 @@ public final class TestKubeAPIServer: @unchecked Sendable {
             defer { runningPID = nil }
             return runningPID
         }) else { return }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<500 {
-            if waitpid(pid, &status, WNOHANG) == pid { return }
-            usleep(20_000)
-        }
-        kill(pid, SIGKILL)
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        Command.terminate(pid, grace: .seconds(10))
     }
 
     /// Stops the API server and (unless this is a peer) etcd, and deletes their files.
