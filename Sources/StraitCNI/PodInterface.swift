@@ -85,8 +85,10 @@ struct PodInterface {
     }
 
     /// Puts the host end on the bridge, gives the pod end its addresses, brings it up, adds its
-    /// routes and brings the host end up. The pod end's index and the host end's MAC come from one
-    /// lookup of the host end.
+    /// routes and brings the host end up. The pod end's index comes from a lookup of the host end
+    /// (`IFLA_LINK`); its MAC from a second one after it is up, as before: that lookup also lets the
+    /// kernel settle the pair's and the bridge's carrier before ADD returns (without it the host end
+    /// still showed NO-CARRIER when the runtime looked right after ADD).
     func configure(_ network: PodNetwork, bridgeIndex: Int32, leases: [Lease], mac: String) throws(CNIError)
         -> (hostMAC: String?, podMAC: String) {
         guard let pod else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
@@ -110,7 +112,7 @@ struct PodInterface {
         }
         try kernel("bring up \(hostName) on \(network.bridge)") { try host.setLink(hostName, up: true) }
         if network.hairpinMode { try? writeSysfs("/sys/class/net/\(hostName)/brport/hairpin_mode", "1") }
-        return (hostEnd?.mac, mac)
+        return ((try? host.link(named: hostName))?.mac ?? hostEnd?.mac, mac)
     }
 
     /// Takes the host end down, so the bridge stops forwarding to it; a missing link is fine.
