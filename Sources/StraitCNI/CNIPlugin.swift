@@ -30,7 +30,8 @@ public enum CNIPlugin {
             switch document {
             case .success(let document): config = try NetworkConfig.decode(document)
             case .failure(let error):
-                throw CNIError(.decodeFailure, "the network configuration on stdin is not JSON", details: error.description)
+                throw CNIError(.decodeFailure, "the network configuration on stdin is not JSON",
+                               details: error.description)
             }
             let version = try CNIVersion.negotiate(config.cniVersion)
             let output = try dispatch(environment, config, version)

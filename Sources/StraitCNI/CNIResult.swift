@@ -77,7 +77,8 @@ public struct CNIResult: Sendable, Hashable {
             for element in elements {
                 let fields = try JSONFields(element.value, path: element.path)
                 interfaces.append(Interface(name: try fields.string("name"), mac: try fields.optionalString("mac"),
-                                            mtu: try fields.optionalInt("mtu"), sandbox: try fields.optionalString("sandbox")))
+                                            mtu: try fields.optionalInt("mtu"),
+                                            sandbox: try fields.optionalString("sandbox")))
             }
             self.interfaces = interfaces
         }

@@ -116,9 +116,9 @@ public struct JSONReader {
     private mutating func unicodeEscape() throws(SyntaxError) -> Unicode.Scalar {
         let first = try hexQuad()
         if (0xd800...0xdbff).contains(first) {
-            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                throw error("unpaired surrogate in a string")
-            }
+            let escapeFollows = index + 1 < bytes.count && bytes[index] == UInt8(ascii: "\\")
+                && bytes[index + 1] == UInt8(ascii: "u")
+            guard escapeFollows else { throw error("unpaired surrogate in a string") }
             index += 2
             let second = try hexQuad()
             guard (0xdc00...0xdfff).contains(second) else { throw error("unpaired surrogate in a string") }

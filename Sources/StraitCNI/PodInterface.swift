@@ -58,7 +58,9 @@ struct PodInterface {
                     try? host.deleteAddress(stale, from: network.bridge)
                 }
                 if !present.contains(wanted) {
-                    do { try host.addAddress(wanted, toLink: bridge.index, skipDAD: true) } catch let error as NetlinkError where error.code == .objectExists {}
+                    do {
+                        try host.addAddress(wanted, toLink: bridge.index, skipDAD: true)
+                    } catch let error as NetlinkError where error.code == .objectExists {}
                 }
             }
             if !bridge.up { try host.setLink(network.bridge, up: true) }
@@ -98,7 +100,8 @@ struct PodInterface {
             hostEnd = try host.link(named: hostName)
         }
         guard let podIndex = hostEnd?.peerIndex else {
-            throw CNIError(.kernelFailure, "configure \(ifname) in the pod failed", details: "\(hostName) names no peer")
+            throw CNIError(.kernelFailure, "configure \(ifname) in the pod failed",
+                           details: "\(hostName) names no peer")
         }
         try kernel("configure \(ifname) in the pod") {
             for lease in leases {
@@ -107,7 +110,8 @@ struct PodInterface {
             }
             try pod.setLink(ifname, up: true)
             for route in Self.podRoutes(network, leases: leases) {
-                try pod.addRoute(RouteSpec(destination: route.dst, gateway: route.gw, device: ifname), deviceIndex: podIndex)
+                let spec = RouteSpec(destination: route.dst, gateway: route.gw, device: ifname)
+                try pod.addRoute(spec, deviceIndex: podIndex)
             }
         }
         try kernel("bring up \(hostName) on \(network.bridge)") { try host.setLink(hostName, up: true) }

@@ -10,7 +10,8 @@ import Testing
     func parse(_ text: String) throws -> JSONValue { try JSONReader.parse(Array(text.utf8)) }
 
     @Test func readsEveryKindOfValue() throws {
-        let value = try parse(#" {"a": [1, -2.5, 3e2, true, false, null], "b": {"c": "d\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}} "#)
+        let value = try parse(#" {"a": [1, -2.5, 3e2, true, false, null], "#
+                              + #""b": {"c": "d\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}} "#)
         #expect(value == .object([
             "a": .array([.number(1), .number(-2.5), .number(300), .bool(true), .bool(false), .null]),
             "b": .object(["c": .string("d\"\\/\u{08}\u{0C}\n\r\té😀")]),
@@ -92,7 +93,8 @@ import Testing
         #expect(config.isDefaultGateway == false && config.dns?["nameservers"] == .array([.string("10.96.0.10")]))
         #expect(config.runtimeConfig?.portMappings == [PortMapping(hostPort: 8080, containerPort: 80, protocol: "udp")])
         #expect(config.runtimeConfig?.ips == ["10.1.0.9"] && config.runtimeConfig?.mac == "0a:58:0a:01:00:09")
-        #expect(config.validAttachments?.map(\.containerID) == ["c"] && config.validAttachments?.map(\.ifname) == ["eth0"])
+        #expect(config.validAttachments?.map(\.containerID) == ["c"])
+        #expect(config.validAttachments?.map(\.ifname) == ["eth0"])
         #expect(config.prevResult?.ips?.first?.version == "4" && config.prevResult?.routes?.first?.gw == nil)
         let result = try #require(config.prevResult)
         #expect(try CNIResult(json: parse(JSONWriter.prettyPrinted(result.json))) == result)
