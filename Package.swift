@@ -114,11 +114,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The runtime execs strait-cni for every pod: a static Swift runtime makes it start as fast as a Go plugin.
+        // The runtime execs strait-cni for every pod, so its start-up is on every pod's path: the Swift runtime,
+        // libstdc++ and the unwinder are linked in (cni/static-link holds linker scripts that turn -lstdc++ and
+        // -lgcc_s into their static archives), and -static-stdlib's -export-dynamic is undone (the dynamic
+        // loader then has far fewer symbols to bind). See BENCHMARKS.md, "CNI ADD against the kernel floor".
         .executableTarget(name: "strait-cni", dependencies: ["StraitCNI"], linkerSettings: [
-            .unsafeFlags(["-static-stdlib"]),
-            // FoundationEssentials' own static dependencies, which -static-stdlib alone does not pull in.
-            .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"),
+            .unsafeFlags(["-static-stdlib", "-L\(Context.packageDirectory)/cni/static-link",
+                          "-Xlinker", "--no-export-dynamic"]),
         ]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
         .executableTarget(name: "strait-bench", dependencies: [

@@ -1,5 +1,5 @@
 /// The error codes of the CNI spec (0–99) and Strait's own (100 and up, documented in cni/README.md).
-public enum CNIErrorCode: Int, Sendable, Codable, CaseIterable {
+public enum CNIErrorCode: Int, Sendable, CaseIterable {
     case incompatibleVersion = 1
     case unsupportedField = 2
     case unknownContainer = 3
@@ -39,17 +39,12 @@ public struct CNIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { details.isEmpty ? msg : "\(msg): \(details)" }
 }
 
-/// The JSON shape of the spec's error object.
-struct CNIErrorObject: Encodable {
-    let cniVersion: String
-    let code: Int
-    let msg: String
-    let details: String?
-
-    init(_ error: CNIError, cniVersion: String) {
-        self.cniVersion = cniVersion
-        self.code = error.code.rawValue
-        self.msg = error.msg
-        self.details = error.details.isEmpty ? nil : error.details
-    }
+/// The spec's error object: `cniVersion`, `code`, `msg` and `details` when there are any.
+func errorObject(_ error: CNIError, cniVersion: String) -> JSONValue {
+    var object = JSONObjectBuilder()
+    object.set("cniVersion", cniVersion)
+    object.set("code", error.code.rawValue)
+    object.set("msg", error.msg)
+    object.set("details", error.details.isEmpty ? nil : error.details)
+    return object.value
 }

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,20 +17,28 @@ public enum CNIPlugin {
     ]
 
     public static func run(environment: [String: String], stdin: [UInt8]) -> Outcome {
-        // Errors are reported in the configuration's version when it can be read, else the latest.
-        let declaredVersion = (try? JSONDecoder().decode(VersionOnly.self, from: Data(stdin)))?.cniVersion
+        // stdin is parsed once. Errors are reported in the configuration's version when it can be
+        // read, else the latest.
+        let document = Result { () throws(JSONReader.SyntaxError) in try JSONReader.parse(stdin) }
+        let declaredVersion = (try? document.get())?["cniVersion"]?.stringValue
         do throws(CNIError) {
             let environment = try CNIEnvironment(environment)
             if environment.command == .version {
-                return Outcome(stdout: encode(VersionInfo(cniVersion: declaredVersion ?? CNIVersion.latest.description)), status: 0)
+                return Outcome(stdout: encode(versionInfo(declaredVersion ?? CNIVersion.latest.description)), status: 0)
             }
-            let config = try NetworkConfig.decode(stdin)
+            let config: NetworkConfig
+            switch document {
+            case .success(let document): config = try NetworkConfig.decode(document)
+            case .failure(let error):
+                throw CNIError(.decodeFailure, "the network configuration on stdin is not JSON",
+                               details: error.description)
+            }
             let version = try CNIVersion.negotiate(config.cniVersion)
             let output = try dispatch(environment, config, version)
             return Outcome(stdout: output, status: 0)
         } catch {
             let version = declaredVersion.flatMap(CNIVersion.init).map(\.description) ?? CNIVersion.latest.description
-            return Outcome(stdout: encode(CNIErrorObject(error, cniVersion: version)), status: 1)
+            return Outcome(stdout: encode(errorObject(error, cniVersion: version)), status: 1)
         }
     }
 
@@ -46,7 +49,7 @@ public enum CNIPlugin {
         case .add:
             try checkArgs(env)
             let result = try PodSetup(env: env, config: config, key: key, ipam: ipam).add()
-            return encode(result.shaped(for: version))
+            return encode(result.shaped(for: version).json)
         case .del:
             try PodSetup.delete(env: env, config: config, key: key, ipam: ipam)
             return ""
@@ -66,7 +69,7 @@ public enum CNIPlugin {
             try PodSetup.collectGarbage(config: config, keeping: valid, ipam: ipam)
             return ""
         case .version:
-            return encode(VersionInfo(cniVersion: version.description))
+            return encode(versionInfo(version.description))
         }
     }
 
@@ -95,16 +98,14 @@ public enum CNIPlugin {
         }
     }
 
-    private struct VersionOnly: Decodable { let cniVersion: String }
-
-    private struct VersionInfo: Encodable {
-        let cniVersion: String
-        let supportedVersions = CNIVersion.supported.map(\.description)
+    /// VERSION's answer: the configuration's version and every version strait-cni speaks.
+    private static func versionInfo(_ cniVersion: String) -> JSONValue {
+        .object([
+            "cniVersion": .string(cniVersion),
+            "supportedVersions": .array(CNIVersion.supported.map { .string($0.description) }),
+        ])
     }
 
-    static func encode(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "{}"
-    }
+    /// What the plugin prints on stdout.
+    static func encode(_ value: JSONValue) -> String { JSONWriter.prettyPrinted(value) }
 }

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +5,7 @@ import StraitModel
 import StraitSystem
 
 /// One pod address, leased to one (containerID, ifname).
-public struct Lease: Sendable, Hashable, Codable {
+public struct Lease: Sendable, Hashable {
     public var containerID: String
     public var ifname: String
     public var address: IPAddress
@@ -38,7 +33,7 @@ public struct AttachmentKey: Sendable, Hashable {
 /// book or the new one, never a torn one, and two leases can never share an address.
 public struct IPAM: Sendable {
     /// The on-disk state: every lease, and per subnet the last address handed out (round-robin).
-    struct LeaseBook: Codable, Equatable {
+    struct LeaseBook: Equatable {
         var leases: [Lease] = []
         var lastReserved: [String: IPAddress] = [:]
     }
@@ -148,11 +143,7 @@ public struct IPAM: Sendable {
         var book = original
         let result = try change(&book)
         if book != original {
-            let bytes: [UInt8]
-            do { bytes = Array(try Self.encoder.encode(book)) } catch {
-                throw CNIError(.ioFailure, "cannot encode the IPAM leases", details: "\(error)")
-            }
-            do throws(FileError) { try LeaseBookFile.replace(bookPath, with: bytes) } catch {
+            do throws(FileError) { try LeaseBookFile.replace(bookPath, with: Array(book.text.utf8)) } catch {
                 throw CNIError(.ioFailure, "cannot write the IPAM leases \(bookPath)", details: error.description)
             }
         }
@@ -166,18 +157,12 @@ public struct IPAM: Sendable {
             if error.errno == ENOENT { return LeaseBook() }
             throw CNIError(.ioFailure, "cannot read the IPAM leases", details: error.description)
         }
-        do { return try JSONDecoder().decode(LeaseBook.self, from: Data(text.utf8)) } catch {
+        do throws(LeaseBook.ReadError) { return try LeaseBook(text: text) } catch {
             // Lost to a crash of the previous boot, with every pod it named: start over.
             if LeaseBookFile.predatesBoot(bookPath) { return LeaseBook() }
             throw CNIError(.ioFailure, "the IPAM leases in \(bookPath) are corrupt", details: "\(error)")
         }
     }
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return encoder
-    }()
 }
 
 extension Lease {

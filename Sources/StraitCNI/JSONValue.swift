@@ -1,42 +1,17 @@
 /// Any JSON value, kept as it came, so fields strait-cni does not interpret (`dns`, `prevResult`,
 /// unknown keys) pass through unchanged as the spec requires.
-public enum JSONValue: Sendable, Hashable, Codable {
+///
+/// strait-cni reads and writes its few JSON shapes through this type (`JSONReader`, `JSONWriter`,
+/// `JSONFields`) instead of Foundation's `Codable` coders: the process lives for one request, and
+/// the coders' generic machinery (type metadata built from mangled names, protocol conformance
+/// scans over the whole static image) cost it more CPU than its kernel work.
+public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .number(let value):
-            if value.rounded() == value, abs(value) < 1e15 { try container.encode(Int64(value)) } else { try container.encode(value) }
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
 
     public subscript(key: String) -> JSONValue? {
         if case .object(let object) = self { return object[key] }
@@ -46,5 +21,22 @@ public enum JSONValue: Sendable, Hashable, Codable {
     public var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
+    }
+
+    /// What the value is, for errors: "a string", "an array", …
+    var kind: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    /// Parses one JSON document (RFC 8259); see `JSONReader`.
+    public static func parse(_ bytes: [UInt8]) throws(JSONReader.SyntaxError) -> JSONValue {
+        try JSONReader.parse(bytes)
     }
 }

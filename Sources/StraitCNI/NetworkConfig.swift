@@ -1,11 +1,5 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A hostPort mapping from the `portMappings` capability (`runtimeConfig.portMappings`).
-public struct PortMapping: Sendable, Hashable, Codable {
+public struct PortMapping: Sendable, Hashable {
     public var hostPort: Int
     public var containerPort: Int
     public var `protocol`: String?
@@ -17,29 +11,52 @@ public struct PortMapping: Sendable, Hashable, Codable {
         self.protocol = `protocol`
         self.hostIP = hostIP
     }
+
+    init(json value: JSONValue, path: String) throws(JSONFieldError) {
+        let fields = try JSONFields(value, path: path)
+        hostPort = try fields.int("hostPort")
+        containerPort = try fields.int("containerPort")
+        `protocol` = try fields.optionalString("protocol")
+        hostIP = try fields.optionalString("hostIP")
+    }
+
+    var json: JSONValue {
+        var object = JSONObjectBuilder()
+        object.set("hostPort", hostPort)
+        object.set("containerPort", containerPort)
+        object.set("protocol", `protocol`)
+        object.set("hostIP", hostIP)
+        return object.value
+    }
 }
 
 /// The network configuration strait-cni reads on stdin: its own keys (documented in cni/README.md)
 /// and the ones the runtime inserts (`name`, `cniVersion`, `runtimeConfig`, `prevResult`, `args`).
-public struct NetworkConfig: Sendable, Decodable {
-    public struct RuntimeConfig: Sendable, Decodable {
+public struct NetworkConfig: Sendable {
+    public struct RuntimeConfig: Sendable {
         public var portMappings: [PortMapping]?
         public var ips: [String]?
         /// The `mac` capability: the pod interface's MAC.
         public var mac: String?
         /// The `dns` capability: nameservers, domain, search and options for the result.
         public var dns: JSONValue?
+
+        init(_ fields: JSONFields) throws(JSONFieldError) {
+            if let elements = try fields.optionalArray("portMappings") {
+                var mappings: [PortMapping] = []
+                for element in elements { mappings.append(try PortMapping(json: element.value, path: element.path)) }
+                portMappings = mappings
+            }
+            ips = try fields.optionalStrings("ips")
+            mac = try fields.optionalString("mac")
+            dns = fields.optional("dns")
+        }
     }
 
     /// `subnet` is a CIDR, or a list of them for dual stack.
-    public enum Subnets: Sendable, Decodable {
+    public enum Subnets: Sendable {
         case one(String)
         case many([String])
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let one = try? container.decode(String.self) { self = .one(one) } else { self = .many(try container.decode([String].self)) }
-        }
 
         var all: [String] {
             switch self {
@@ -67,9 +84,15 @@ public struct NetworkConfig: Sendable, Decodable {
     public var validAttachments: [Attachment]?
     var ipam: JSONValue?
 
-    public struct Attachment: Sendable, Hashable, Decodable {
+    public struct Attachment: Sendable, Hashable {
         public var containerID: String
         public var ifname: String
+
+        init(json value: JSONValue, path: String) throws(JSONFieldError) {
+            let fields = try JSONFields(value, path: path)
+            containerID = try fields.string("containerID")
+            ifname = try fields.string("ifname")
+        }
     }
 
     public static let defaultSubnetFile = "/run/strait/subnet.env"
@@ -81,52 +104,70 @@ public struct NetworkConfig: Sendable, Decodable {
     public var dataDirectory: String { dataDir ?? Self.defaultDataDir }
     public var subnetList: [String] { subnet?.all ?? [] }
 
-    enum CodingKeys: String, CodingKey {
-        case cniVersion, name, type, subnetFile, subnet, bridge, mtu, dataDir, ipMasq, hairpinMode
-        case isDefaultGateway, dns, runtimeConfig, prevResult, ipam
-        case validAttachments = "cni.dev/valid-attachments"
-        case attachments = "cni.dev/attachments"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        cniVersion = try c.decode(String.self, forKey: .cniVersion)
-        name = try c.decode(String.self, forKey: .name)
-        type = try c.decode(String.self, forKey: .type)
-        subnetFile = try c.decodeIfPresent(String.self, forKey: .subnetFile)
-        subnet = try c.decodeIfPresent(Subnets.self, forKey: .subnet)
-        bridge = try c.decodeIfPresent(String.self, forKey: .bridge)
-        mtu = try c.decodeIfPresent(Int.self, forKey: .mtu)
-        dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir)
-        ipMasq = try c.decodeIfPresent(Bool.self, forKey: .ipMasq)
-        hairpinMode = try c.decodeIfPresent(Bool.self, forKey: .hairpinMode)
-        isDefaultGateway = try c.decodeIfPresent(Bool.self, forKey: .isDefaultGateway)
-        dns = try c.decodeIfPresent(JSONValue.self, forKey: .dns)
-        runtimeConfig = try c.decodeIfPresent(RuntimeConfig.self, forKey: .runtimeConfig)
-        prevResult = try c.decodeIfPresent(CNIResult.self, forKey: .prevResult)
-        ipam = try c.decodeIfPresent(JSONValue.self, forKey: .ipam)
-        validAttachments = try c.decodeIfPresent([Attachment].self, forKey: .validAttachments)
-            ?? c.decodeIfPresent([Attachment].self, forKey: .attachments)
+    /// Reads the configuration's members in the order the runtime's fields matter; the first
+    /// missing or mistyped one is the error.
+    init(json document: JSONValue) throws(JSONFieldError) {
+        let fields = try JSONFields(document)
+        cniVersion = try fields.string("cniVersion")
+        name = try fields.string("name")
+        type = try fields.string("type")
+        subnetFile = try fields.optionalString("subnetFile")
+        if let value = fields.optional("subnet") {
+            if case .string(let one) = value {
+                subnet = .one(one)
+            } else {
+                subnet = .many(try fields.optionalStrings("subnet") ?? [])
+            }
+        }
+        bridge = try fields.optionalString("bridge")
+        mtu = try fields.optionalInt("mtu")
+        dataDir = try fields.optionalString("dataDir")
+        ipMasq = try fields.optionalBool("ipMasq")
+        hairpinMode = try fields.optionalBool("hairpinMode")
+        isDefaultGateway = try fields.optionalBool("isDefaultGateway")
+        dns = fields.optional("dns")
+        runtimeConfig = try fields.optionalObject("runtimeConfig").map { fields throws(JSONFieldError) in
+            try RuntimeConfig(fields)
+        }
+        prevResult = try fields.optional("prevResult").map { value throws(JSONFieldError) in
+            try CNIResult(json: value, path: "prevResult")
+        }
+        ipam = fields.optional("ipam")
+        var attachments = try fields.optionalArray("cni.dev/valid-attachments")
+        if attachments == nil { attachments = try fields.optionalArray("cni.dev/attachments") }
+        if let attachments {
+            var valid: [Attachment] = []
+            for element in attachments { valid.append(try Attachment(json: element.value, path: element.path)) }
+            validAttachments = valid
+        }
     }
 
     /// Decodes stdin. Malformed JSON is error 6; a well-formed config with a wrong or missing
     /// field is error 7 naming the field; a field strait-cni does not support is error 2.
     public static func decode(_ bytes: [UInt8]) throws(CNIError) -> NetworkConfig {
+        let document: JSONValue
+        do throws(JSONReader.SyntaxError) { document = try JSONReader.parse(bytes) } catch {
+            throw CNIError(.decodeFailure, "the network configuration on stdin is not JSON", details: error.description)
+        }
+        return try decode(document)
+    }
+
+    /// Decodes a configuration already parsed (CNIPlugin parses stdin once).
+    static func decode(_ document: JSONValue) throws(CNIError) -> NetworkConfig {
         let config: NetworkConfig
-        do {
-            config = try JSONDecoder().decode(NetworkConfig.self, from: Data(bytes))
-        } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
-            throw CNIError(.decodeFailure, "the network configuration on stdin is not JSON",
-                           details: context.debugDescription)
-        } catch let DecodingError.keyNotFound(key, context) {
-            throw CNIError(.invalidNetworkConfig, "the network configuration has no \(path(context.codingPath + [key]))")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw CNIError(.invalidNetworkConfig, "field \(path(context.codingPath)) has the wrong type",
-                           details: context.debugDescription)
-        } catch let DecodingError.valueNotFound(_, context) {
-            throw CNIError(.invalidNetworkConfig, "field \(path(context.codingPath)) is null")
-        } catch {
-            throw CNIError(.decodeFailure, "the network configuration could not be decoded", details: "\(error)")
+        do throws(JSONFieldError) { config = try NetworkConfig(json: document) } catch {
+            switch error.problem {
+            case .missing:
+                throw CNIError(.invalidNetworkConfig, "the network configuration has no \(error.path)")
+            case .null:
+                throw CNIError(.invalidNetworkConfig, "field \(error.path) is null")
+            case .wrongType(let expected, let found) where error.path.isEmpty:
+                throw CNIError(.invalidNetworkConfig, "the network configuration is not a JSON object",
+                               details: "expected \(expected), found \(found)")
+            case .wrongType(let expected, let found):
+                throw CNIError(.invalidNetworkConfig, "field \(error.path) has the wrong type",
+                               details: "expected \(expected), found \(found)")
+            }
         }
         try config.validate()
         return config
@@ -138,10 +179,6 @@ public struct NetworkConfig: Sendable, Decodable {
         guard octets.count == 6, octets.allSatisfy({ $0.count == 2 }) else { return false }
         let bytes = octets.compactMap { UInt8($0, radix: 16) }
         return bytes.count == 6 && bytes[0] & 1 == 0
-    }
-
-    private static func path(_ keys: [any CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
 
     private func validate() throws(CNIError) {

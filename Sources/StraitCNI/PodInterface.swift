@@ -38,60 +38,85 @@ struct PodInterface {
 
     /// Creates the bridge if needed, brings it up, and gives it each pool's gateway address. An
     /// address of an older subnet left on the bridge is replaced, not left to break new pods.
+    /// Returns the bridge's index. On a node whose bridge is already up with its addresses this is
+    /// two requests: the bridge's lookup and the dump of its addresses.
     /// Equivalent: `ip link add BRIDGE type bridge; ip addr add GW/LEN dev BRIDGE; ip link set BRIDGE up`.
-    func ensureBridge(_ network: PodNetwork) throws(CNIError) {
+    func ensureBridge(_ network: PodNetwork) throws(CNIError) -> Int32 {
+        var index: Int32 = 0
         try kernel("create bridge \(network.bridge)") {
-            if (try? host.link(named: network.bridge)) == nil {
+            var bridge = try? host.link(named: network.bridge)
+            if bridge == nil {
                 do { try host.addLink(LinkSpec(name: network.bridge, kind: .bridge, up: true)) } catch let error as NetlinkError where error.code == .objectExists {}
+                bridge = try host.link(named: network.bridge)
             }
-            let present = try host.addresses(of: network.bridge).map(\.address)
+            guard let bridge else { return }
+            index = bridge.index
+            let present = try host.addresses(onLink: bridge.index).map(\.address)
             for pool in network.pools {
                 let wanted = pool.interfaceAddress(pool.gateway)
                 for stale in present where stale != wanted && isSameFamily(stale, pool) && !isLinkLocal(stale) {
                     try? host.deleteAddress(stale, from: network.bridge)
                 }
                 if !present.contains(wanted) {
-                    do { try host.addAddress(wanted, to: network.bridge, skipDAD: true) } catch let error as NetlinkError where error.code == .objectExists {}
+                    do {
+                        try host.addAddress(wanted, toLink: bridge.index, skipDAD: true)
+                    } catch let error as NetlinkError where error.code == .objectExists {}
                 }
             }
-            try host.setLink(network.bridge, up: true)
+            if !bridge.up { try host.setLink(network.bridge, up: true) }
         }
+        return index
     }
 
     /// Creates the veth pair: the host end here (not yet on the bridge), the pod end `ifname` in
-    /// the pod's namespace.
-    /// Equivalent: `ip link add HOST mtu M type veth peer name IFNAME netns NETNS`.
-    func createPair(_ network: PodNetwork) throws(CNIError) {
+    /// the pod's namespace with its MTU and MAC. A host end left by an ADD that was killed half-way
+    /// (the name is this attachment's) is deleted and the pair made again.
+    /// Equivalent: `ip link add HOST mtu M type veth peer name IFNAME netns NETNS mtu M address MAC`.
+    func createPair(_ network: PodNetwork, mac: String) throws(CNIError) {
         guard pod != nil else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
-        // A host end left by an ADD that was killed half-way belongs to this same attachment.
-        try? host.deleteLink(named: hostName)
+        var spec = LinkSpec.veth(hostName, peer: ifname, peerNamespace: netns)
+        spec.mtu = UInt32(network.mtu)
+        spec.peerMTU = UInt32(network.mtu)
+        spec.peerMAC = mac
         try kernel("create veth \(hostName) / \(ifname)") {
-            var spec = LinkSpec.veth(hostName, peer: ifname, peerNamespace: netns)
-            spec.mtu = UInt32(network.mtu)
-            try host.addLink(spec)
+            do { try host.addLink(spec) } catch let error as NetlinkError where error.code == .objectExists {
+                try? host.deleteLink(named: hostName)
+                try host.addLink(spec)
+            }
         }
     }
 
-    /// Puts the host end on the bridge, configures the pod end (MTU, MAC, addresses, routes) and
-    /// brings both ends up.
-    func configure(_ network: PodNetwork, leases: [Lease], mac: String) throws(CNIError) -> (hostMAC: String?, podMAC: String) {
+    /// Puts the host end on the bridge, gives the pod end its addresses, brings it up, adds its
+    /// routes and brings the host end up. The pod end's index comes from a lookup of the host end
+    /// (`IFLA_LINK`); its MAC from a second one after it is up, as before: that lookup also lets the
+    /// kernel settle the pair's and the bridge's carrier before ADD returns (without it the host end
+    /// still showed NO-CARRIER when the runtime looked right after ADD).
+    func configure(_ network: PodNetwork, bridgeIndex: Int32, leases: [Lease], mac: String) throws(CNIError)
+        -> (hostMAC: String?, podMAC: String) {
         guard let pod else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
-        try kernel("attach \(hostName) to \(network.bridge)") { try host.setLink(hostName, master: network.bridge) }
+        var hostEnd: LinkInfo?
+        try kernel("attach \(hostName) to \(network.bridge)") {
+            try host.setLink(hostName, masterIndex: bridgeIndex)
+            hostEnd = try host.link(named: hostName)
+        }
+        guard let podIndex = hostEnd?.peerIndex else {
+            throw CNIError(.kernelFailure, "configure \(ifname) in the pod failed",
+                           details: "\(hostName) names no peer")
+        }
         try kernel("configure \(ifname) in the pod") {
-            try pod.setLink(ifname, mtu: UInt32(network.mtu))
-            try pod.setLink(ifname, mac: mac)
             for lease in leases {
                 let pool = network.pools.first { $0.subnet == lease.subnet }!
-                try pod.addAddress(pool.interfaceAddress(lease.address), to: ifname, skipDAD: true)
+                try pod.addAddress(pool.interfaceAddress(lease.address), toLink: podIndex, skipDAD: true)
             }
             try pod.setLink(ifname, up: true)
             for route in Self.podRoutes(network, leases: leases) {
-                try pod.addRoute(RouteSpec(destination: route.dst, gateway: route.gw, device: ifname))
+                let spec = RouteSpec(destination: route.dst, gateway: route.gw, device: ifname)
+                try pod.addRoute(spec, deviceIndex: podIndex)
             }
         }
         try kernel("bring up \(hostName) on \(network.bridge)") { try host.setLink(hostName, up: true) }
         if network.hairpinMode { try? writeSysfs("/sys/class/net/\(hostName)/brport/hairpin_mode", "1") }
-        return ((try? host.link(named: hostName))?.mac, mac)
+        return ((try? host.link(named: hostName))?.mac ?? hostEnd?.mac, mac)
     }
 
     /// Takes the host end down, so the bridge stops forwarding to it; a missing link is fine.

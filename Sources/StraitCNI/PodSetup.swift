@@ -36,10 +36,11 @@ struct PodSetup {
         let leases = try ipam.allocate(key, pools: network.pools, requested: requested, portMappings: mappings,
                                        masquerade: masquerade)
         do throws(CNIError) {
-            try interface.createPair(network)
-            try interface.ensureBridge(network)
+            let mac = requestedMAC ?? podMAC(for: leases)
+            try interface.createPair(network, mac: mac)
+            let bridgeIndex = try interface.ensureBridge(network)
             try enableForwarding(network)
-            let macs = try interface.configure(network, leases: leases, mac: requestedMAC ?? podMAC(for: leases))
+            let macs = try interface.configure(network, bridgeIndex: bridgeIndex, leases: leases, mac: mac)
             if !mappings.isEmpty {
                 try HostPorts.add(key, mappings: mappings, podAddresses: leases.map(\.address), bridge: network.bridge)
             }

@@ -28,7 +28,17 @@ extension NetlinkSocket {
     /// `skipDAD` marks an IPv6 address usable at once, without duplicate address detection.
     /// Equivalent: `ip addr add ADDRESS dev DEVICE [nodad]`.
     public func addAddress(_ address: String, to device: String, skipDAD: Bool = false) throws {
-        let request = try addressRequest(address, device, "add address")
+        try addAddress(address, toLink: try linkIndex(device), named: device, skipDAD: skipDAD)
+    }
+
+    /// `addAddress(_:to:skipDAD:)` for the device with index `index`, known from an earlier lookup:
+    /// one request instead of two.
+    public func addAddress(_ address: String, toLink index: Int32, skipDAD: Bool = false) throws {
+        try addAddress(address, toLink: index, named: "index \(index)", skipDAD: skipDAD)
+    }
+
+    private func addAddress(_ address: String, toLink index: Int32, named device: String, skipDAD: Bool) throws {
+        let request = try addressRequest(address, index, "add address")
         defer { rtnl_addr_put(request) }
         if skipDAD { rtnl_addr_set_flags(request, UInt32(IFA_F_NODAD)) }
         try call("add address", "\(address) dev \(device)") { rtnl_addr_add($0, request, NLM_F_CREATE | NLM_F_EXCL) }
@@ -37,7 +47,7 @@ extension NetlinkSocket {
     /// Removes `address` from `device`.
     /// Equivalent: `ip addr del ADDRESS dev DEVICE`.
     public func deleteAddress(_ address: String, from device: String) throws {
-        let request = try addressRequest(address, device, "delete address")
+        let request = try addressRequest(address, try linkIndex(device), "delete address")
         defer { rtnl_addr_put(request) }
         try call("delete address", "\(address) dev \(device)") { rtnl_addr_delete($0, request, 0) }
     }
@@ -46,8 +56,18 @@ extension NetlinkSocket {
     /// Equivalent: `ip addr show [dev DEVICE]`.
     public func addresses(of device: String? = nil) throws -> [AddressInfo] {
         let index = try device.map { name throws(NetlinkError) in try linkIndex(name) }
+        return try addresses(index: index, named: device ?? "all")
+    }
+
+    /// The addresses on the device with index `index`, known from an earlier lookup: one dump, no lookup.
+    /// Equivalent: `ip addr show dev DEVICE`.
+    public func addresses(onLink index: Int32) throws -> [AddressInfo] {
+        try addresses(index: index, named: "index \(index)")
+    }
+
+    private func addresses(index: Int32?, named device: String) throws -> [AddressInfo] {
         var cache: OpaquePointer?
-        try call("list addresses", device ?? "all") { rtnl_addr_alloc_cache($0, &cache) }
+        try call("list addresses", device) { rtnl_addr_alloc_cache($0, &cache) }
         guard let cache else { return [] }
         defer { nl_cache_free(cache) }
         var result: [AddressInfo] = []
@@ -62,9 +82,8 @@ extension NetlinkSocket {
         return result
     }
 
-    private func addressRequest(_ address: String, _ device: String, _ operation: String) throws -> OpaquePointer {
+    private func addressRequest(_ address: String, _ index: Int32, _ operation: String) throws -> OpaquePointer {
         let local = try NetlinkAddress(ip: address, for: operation)
-        let index = try linkIndex(device)
         let request = try allocated(rtnl_addr_alloc(), address)
         rtnl_addr_set_ifindex(request, index)
         do { try netlink(operation, address, local.withPointer { rtnl_addr_set_local(request, $0) }) } catch {

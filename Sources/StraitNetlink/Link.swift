@@ -18,6 +18,11 @@ public struct LinkSpec: Sendable, Hashable {
     public var mac: String?
     /// Whether the device is created up.
     public var up: Bool
+    /// For a veth: the peer end's MTU and MAC ("aa:bb:cc:dd:ee:ff"), set in the same request that
+    /// creates the pair; `nil` keeps the kernel's defaults. (Not its state: the kernel refuses to open
+    /// a veth end before the pair is complete, ENOTCONN.)
+    public var peerMTU: UInt32?
+    public var peerMAC: String?
 
     public init(name: String, kind: Kind, mtu: UInt32? = nil, mac: String? = nil, up: Bool = false) {
         self.name = name
@@ -84,8 +89,11 @@ public struct LinkInfo: Sendable, Hashable {
     public let up: Bool
     /// The index of the bridge (or other master) the device is enslaved to.
     public let masterIndex: Int32?
+    /// The device it is linked to (`IFLA_LINK`): for a veth, its peer's index, in the peer's namespace.
+    public let peerIndex: Int32?
 
-    public init(name: String, index: Int32, kind: String?, mtu: UInt32, mac: String?, up: Bool, masterIndex: Int32?) {
+    public init(name: String, index: Int32, kind: String?, mtu: UInt32, mac: String?, up: Bool, masterIndex: Int32?,
+                peerIndex: Int32? = nil) {
         self.name = name
         self.index = index
         self.kind = kind
@@ -93,5 +101,6 @@ public struct LinkInfo: Sendable, Hashable {
         self.mac = mac
         self.up = up
         self.masterIndex = masterIndex
+        self.peerIndex = peerIndex
     }
 }

@@ -27,6 +27,10 @@ extension NetlinkSocket {
             defer { rtnl_link_put(peer) }
             rtnl_link_set_name(peer, peerName)
             if let peerNamespace { rtnl_link_set_ns_fd(peer, peerNamespace) }
+            if let mtu = spec.peerMTU { rtnl_link_set_mtu(peer, mtu) }
+            if let mac = spec.peerMAC {
+                try NetlinkAddress(mac: mac, for: operation).withPointer { rtnl_link_set_addr(peer, $0) }
+            }
         case .vxlan(let vxlan):
             try configure(vxlan: link, vxlan, name: spec.name)
         case .bridge:
@@ -138,6 +142,12 @@ extension NetlinkSocket {
         }
     }
 
+    /// Enslaves the device to the master with index `masterIndex`, known from an earlier lookup,
+    /// in one request. Equivalent: `ip link set NAME master MASTER`.
+    public func setLink(_ name: String, masterIndex: Int32) throws {
+        try change(name, "set link master index \(masterIndex)") { rtnl_link_set_master($0, masterIndex) }
+    }
+
     /// Sends one RTM_SETLINK for the device named `name` carrying what `apply` sets; the kernel
     /// finds the device by name, so no lookup round trip is needed.
     private func change(_ name: String, _ operation: String, _ apply: (OpaquePointer) -> Void) throws {
@@ -155,12 +165,14 @@ extension LinkInfo {
     /// Reads a libnl `rtnl_link`.
     init(_ link: OpaquePointer) {
         let master = rtnl_link_get_master(link)
+        let peer = rtnl_link_get_link(link)
         self.init(name: rtnl_link_get_name(link).map { String(cString: $0) } ?? "",
                   index: rtnl_link_get_ifindex(link),
                   kind: rtnl_link_get_type(link).map { String(cString: $0) },
                   mtu: rtnl_link_get_mtu(link),
                   mac: macText(rtnl_link_get_addr(link)),
                   up: rtnl_link_get_flags(link) & UInt32(IFF_UP) != 0,
-                  masterIndex: master == 0 ? nil : master)
+                  masterIndex: master == 0 ? nil : master,
+                  peerIndex: peer == 0 ? nil : peer)
     }
 }
