@@ -28,7 +28,13 @@ extension NetlinkSocket {
     /// `skipDAD` marks an IPv6 address usable at once, without duplicate address detection.
     /// Equivalent: `ip addr add ADDRESS dev DEVICE [nodad]`.
     public func addAddress(_ address: String, to device: String, skipDAD: Bool = false) throws {
-        let request = try addressRequest(address, device, "add address")
+        try addAddress(address, to: device, index: linkIndex(device), skipDAD: skipDAD)
+    }
+
+    /// `addAddress(_:to:skipDAD:)` for a device whose index the caller knows (`link(named:).index`),
+    /// so adding thousands of addresses does not look the device up once per address.
+    public func addAddress(_ address: String, to device: String, index: Int32, skipDAD: Bool = false) throws {
+        let request = try addressRequest(address, index, "add address")
         defer { rtnl_addr_put(request) }
         if skipDAD { rtnl_addr_set_flags(request, UInt32(IFA_F_NODAD)) }
         try call("add address", "\(address) dev \(device)") { rtnl_addr_add($0, request, NLM_F_CREATE | NLM_F_EXCL) }
@@ -37,7 +43,12 @@ extension NetlinkSocket {
     /// Removes `address` from `device`.
     /// Equivalent: `ip addr del ADDRESS dev DEVICE`.
     public func deleteAddress(_ address: String, from device: String) throws {
-        let request = try addressRequest(address, device, "delete address")
+        try deleteAddress(address, from: device, index: linkIndex(device))
+    }
+
+    /// `deleteAddress(_:from:)` for a device whose index the caller knows.
+    public func deleteAddress(_ address: String, from device: String, index: Int32) throws {
+        let request = try addressRequest(address, index, "delete address")
         defer { rtnl_addr_put(request) }
         try call("delete address", "\(address) dev \(device)") { rtnl_addr_delete($0, request, 0) }
     }
@@ -62,9 +73,8 @@ extension NetlinkSocket {
         return result
     }
 
-    private func addressRequest(_ address: String, _ device: String, _ operation: String) throws -> OpaquePointer {
+    private func addressRequest(_ address: String, _ index: Int32, _ operation: String) throws -> OpaquePointer {
         let local = try NetlinkAddress(ip: address, for: operation)
-        let index = try linkIndex(device)
         let request = try allocated(rtnl_addr_alloc(), address)
         rtnl_addr_set_ifindex(request, index)
         do { try netlink(operation, address, local.withPointer { rtnl_addr_set_local(request, $0) }) } catch {

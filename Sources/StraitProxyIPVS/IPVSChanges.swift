@@ -68,7 +68,7 @@ public struct IPVSChanges: Sendable, Hashable {
     }
 
     /// Sends every change over `connection`, in order; stops at the first refusal and throws it.
-    public func apply(to connection: IPVSConnection) throws {
+    public func apply(to connection: some IPVSKernel) throws {
         for change in deletedDestinations {
             try connection.deleteDestination(change.destination, from: change.service)
         }
