@@ -190,21 +190,21 @@ public final class IPVSConnection: Sendable {
     /// `operation` needs them (`configuration`: weight and thresholds too).
     static func validatedAddresses(of destination: IPVSDestination, in service: IPVSService, _ operation: String,
                                    configuration: Bool) throws(NetlinkError) -> (IPVSAddress, IPVSAddress) {
-        let object = "\(destination) in \(service)"
+        func object() -> String { "\(destination) in \(service)" }
         let serviceAddress = try validatedAddress(of: service, operation)
         guard let address = IPVSAddress(destination.address) else {
-            throw refused(operation, object, "\"\(destination.address)\" is not an IP address")
+            throw refused(operation, object(), "\"\(destination.address)\" is not an IP address")
         }
         guard address.family == serviceAddress.family else {
-            throw refused(operation, object, "destination and service are in different address families")
+            throw refused(operation, object(), "destination and service are in different address families")
         }
-        guard destination.port != 0 else { throw refused(operation, object, "port 0 is not a destination port") }
+        guard destination.port != 0 else { throw refused(operation, object(), "port 0 is not a destination port") }
         if configuration {
             guard destination.weight >= 0 else {
-                throw refused(operation, object, "weight \(destination.weight) is negative")
+                throw refused(operation, object(), "weight \(destination.weight) is negative")
             }
             guard destination.upperThreshold == 0 || destination.lowerThreshold <= destination.upperThreshold else {
-                throw refused(operation, object, "lower threshold \(destination.lowerThreshold) is above "
+                throw refused(operation, object(), "lower threshold \(destination.lowerThreshold) is above "
                               + "upper threshold \(destination.upperThreshold)")
             }
         }
@@ -212,9 +212,9 @@ public final class IPVSConnection: Sendable {
     }
 
     /// Sends a request and waits for the kernel's answer.
-    private func send(_ request: IPVSRequest, _ operation: String, _ object: String) throws {
-        try request.checked(operation, object)
-        try socket.call(operation, object) { handle in
+    private func send(_ request: IPVSRequest, _ operation: String, _ object: @autoclosure () -> String) throws {
+        try request.checked(operation, object())
+        try socket.call(operation, object()) { handle in
             let sent = nl_send_auto(handle, request.message)
             return sent < 0 ? sent : nl_wait_for_ack(handle)
         }

@@ -300,8 +300,10 @@ public actor IPVSBackend: ProxyBackend {
     /// Adds `addresses` to the device, in order; returns how many. Addresses go before their virtual
     /// services, so a new service answers as soon as IPVS has it.
     private func addAddresses(_ addresses: Set<String>) throws -> Int {
+        guard !addresses.isEmpty else { return 0 }
+        let index = try links.link(named: Self.device).index
         for address in addresses.sorted() {
-            try links.addAddress(address, to: Self.device, skipDAD: family == .ipv6)
+            try links.addAddress(address, to: Self.device, index: index, skipDAD: family == .ipv6)
             deviceAddresses.insert(address)
         }
         return addresses.count
@@ -309,8 +311,10 @@ public actor IPVSBackend: ProxyBackend {
 
     /// Deletes `addresses` from the device, after their virtual services; returns how many.
     private func deleteAddresses(_ addresses: Set<String>) throws -> Int {
+        guard !addresses.isEmpty else { return 0 }
+        let index = try links.link(named: Self.device).index
         for address in addresses.sorted() {
-            try links.deleteAddress(address, from: Self.device)
+            try links.deleteAddress(address, from: Self.device, index: index)
             deviceAddresses.remove(address)
         }
         return addresses.count
