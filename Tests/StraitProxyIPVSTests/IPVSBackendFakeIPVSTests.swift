@@ -83,7 +83,8 @@ struct IPVSBackendFakeIPVSTests {
             ipvs.clearRequests()
 
             try await backend.sync(from: nil, to: table)
-            #expect(ipvs.requests == [.deleteService(stray), .addDestination(Self.server("10.244.1.6"), Self.service(0))])
+            #expect(ipvs.requests == [.deleteService(stray),
+                                      .addDestination(Self.server("10.244.1.6"), Self.service(0))])
             #expect(try self.table(ipvs) == before)
             #expect(await backend.lastSync?.requests == 2)
         }
