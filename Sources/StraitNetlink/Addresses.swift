@@ -28,16 +28,19 @@ extension NetlinkSocket {
     /// `skipDAD` marks an IPv6 address usable at once, without duplicate address detection.
     /// Equivalent: `ip addr add ADDRESS dev DEVICE [nodad]`.
     public func addAddress(_ address: String, to device: String, skipDAD: Bool = false) throws {
-        try addAddress(address, toLink: try linkIndex(device), named: device, skipDAD: skipDAD)
+        try addAddress(address, to: device, index: linkIndex(device), skipDAD: skipDAD)
     }
 
     /// `addAddress(_:to:skipDAD:)` for the device with index `index`, known from an earlier lookup:
     /// one request instead of two.
     public func addAddress(_ address: String, toLink index: Int32, skipDAD: Bool = false) throws {
-        try addAddress(address, toLink: index, named: "index \(index)", skipDAD: skipDAD)
+        try addAddress(address, to: "index \(index)", index: index, skipDAD: skipDAD)
     }
 
-    private func addAddress(_ address: String, toLink index: Int32, named device: String, skipDAD: Bool) throws {
+    /// `addAddress(_:to:skipDAD:)` for a device whose index the caller knows (`link(named:).index`),
+    /// so adding thousands of addresses does not look the device up once per address; `device`
+    /// names it in errors.
+    public func addAddress(_ address: String, to device: String, index: Int32, skipDAD: Bool = false) throws {
         let request = try addressRequest(address, index, "add address")
         defer { rtnl_addr_put(request) }
         if skipDAD { rtnl_addr_set_flags(request, UInt32(IFA_F_NODAD)) }
@@ -47,7 +50,12 @@ extension NetlinkSocket {
     /// Removes `address` from `device`.
     /// Equivalent: `ip addr del ADDRESS dev DEVICE`.
     public func deleteAddress(_ address: String, from device: String) throws {
-        let request = try addressRequest(address, try linkIndex(device), "delete address")
+        try deleteAddress(address, from: device, index: linkIndex(device))
+    }
+
+    /// `deleteAddress(_:from:)` for a device whose index the caller knows.
+    public func deleteAddress(_ address: String, from device: String, index: Int32) throws {
+        let request = try addressRequest(address, index, "delete address")
         defer { rtnl_addr_put(request) }
         try call("delete address", "\(address) dev \(device)") { rtnl_addr_delete($0, request, 0) }
     }

@@ -11,6 +11,8 @@ import CNetlink
 public final class IPVSConnection: Sendable {
     private let socket: NetlinkSocket
     public let family: IPVSFamily
+    /// The namespace given at connection, for the settings IPVS keeps in `/proc/sys`.
+    private let namespace: String?
 
     /// Connects in the calling thread's namespace or, given `namespace`, inside that one (a name under
     /// `/run/netns` or an absolute path). Throws a `NetlinkError` with code `.familyNotFound` when
@@ -18,6 +20,7 @@ public final class IPVSConnection: Sendable {
     public init(namespace: String? = nil) throws {
         socket = try NetlinkSocket(.generic, namespace: namespace)
         family = try IPVSFamily.resolve(on: socket)
+        self.namespace = namespace
     }
 
     // MARK: Services
@@ -49,7 +52,7 @@ public final class IPVSConnection: Sendable {
     /// Only protocol, address and port of `service` count. Equivalent: `ipvsadm -D -t ADDRESS:PORT`.
     public func deleteService(_ service: IPVSService) throws {
         let operation = "delete IPVS service"
-        let address = try validatedAddress(of: service, operation)
+        let address = try Self.validatedAddress(of: service, operation)
         let request = try IPVSRequest(family: family, command: IPVS_CMD_DEL_SERVICE)
         request.putService(service, address: address, configuration: false)
         try send(request, operation, service.description)
@@ -67,7 +70,7 @@ public final class IPVSConnection: Sendable {
     /// Equivalent: `ipvsadm -Ln -t ADDRESS:PORT`.
     public func destinations(of service: IPVSService) throws -> [IPVSDestinationInfo] {
         let operation = "list IPVS destinations"
-        let address = try validatedAddress(of: service, operation)
+        let address = try Self.validatedAddress(of: service, operation)
         let request = try IPVSRequest(family: family, command: IPVS_CMD_GET_DEST, dump: true)
         request.putService(service, address: address, configuration: false)
         return try dump(request, operation, service.description) { message in
@@ -121,11 +124,7 @@ public final class IPVSConnection: Sendable {
     /// Equivalent: `ipvsadm --set TCP TCPFIN UDP`.
     public func setTimeouts(_ timeouts: IPVSTimeouts) throws {
         let operation = "set IPVS timeouts"
-        for (name, value) in [("tcp", timeouts.tcp), ("tcpfin", timeouts.tcpFin), ("udp", timeouts.udp)]
-        where value > IPVSTimeouts.maximum {
-            throw refused(operation, "\(timeouts)", "\(name) timeout \(value) s is above the kernel's limit of "
-                          + "\(IPVSTimeouts.maximum) s")
-        }
+        try Self.validate(timeouts, operation)
         let request = try IPVSRequest(family: family, command: IPVS_CMD_SET_CONFIG)
         request.put(IPVS_CMD_ATTR_TIMEOUT_TCP, u32: timeouts.tcp)
         request.put(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, u32: timeouts.tcpFin)
@@ -133,11 +132,39 @@ public final class IPVSConnection: Sendable {
         try send(request, operation, timeouts.description)
     }
 
+    /// Refuses a timeout the kernel cannot hold (also `FakeIPVSKernel`'s check).
+    static func validate(_ timeouts: IPVSTimeouts, _ operation: String) throws(NetlinkError) {
+        for (name, value) in [("tcp", timeouts.tcp), ("tcpfin", timeouts.tcpFin), ("udp", timeouts.udp)]
+        where value > IPVSTimeouts.maximum {
+            throw refused(operation, "\(timeouts)", "\(name) timeout \(value) s is above the kernel's limit of "
+                          + "\(IPVSTimeouts.maximum) s")
+        }
+    }
+
+    // MARK: Connection tracking
+
+    /// Makes IPVS keep netfilter connection-tracking entries for the connections it forwards, so rules
+    /// after it (masquerade in a nat chain) see them. Equivalent: `sysctl -w net.ipv4.vs.conntrack=1`.
+    public func enableConnectionTracking() throws {
+        let path = "/proc/sys/net/ipv4/vs/conntrack"
+        let write = { () throws(NetlinkError) in
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw NetlinkError(operation: "open", object: path, code: .system, errno: errno)
+            }
+            defer { close(fd) }
+            guard Glibc.write(fd, "1", 1) == 1 else {
+                throw NetlinkError(operation: "write 1 to", object: path, code: .system, errno: errno)
+            }
+        }
+        if let namespace { try NetworkNamespace.run(named: namespace, write) } else { try write() }
+    }
+
     // MARK: Requests
 
     private func sendService(_ service: IPVSService, _ command: Int, _ operation: String) throws {
-        let address = try validatedAddress(of: service, operation)
-        try validateConfiguration(of: service, operation)
+        let address = try Self.validatedAddress(of: service, operation)
+        try Self.validateConfiguration(of: service, operation)
         let request = try IPVSRequest(family: family, command: command)
         request.putService(service, address: address, configuration: true)
         do {
@@ -151,34 +178,43 @@ public final class IPVSConnection: Sendable {
 
     private func sendDestination(_ destination: IPVSDestination, _ service: IPVSService, _ command: Int,
                                  _ operation: String, configuration: Bool) throws {
-        let object = "\(destination) in \(service)"
-        let serviceAddress = try validatedAddress(of: service, operation)
-        guard let address = IPVSAddress(destination.address) else {
-            throw refused(operation, object, "\"\(destination.address)\" is not an IP address")
-        }
-        guard address.family == serviceAddress.family else {
-            throw refused(operation, object, "destination and service are in different address families")
-        }
-        guard destination.port != 0 else { throw refused(operation, object, "port 0 is not a destination port") }
-        if configuration {
-            guard destination.weight >= 0 else {
-                throw refused(operation, object, "weight \(destination.weight) is negative")
-            }
-            guard destination.upperThreshold == 0 || destination.lowerThreshold <= destination.upperThreshold else {
-                throw refused(operation, object, "lower threshold \(destination.lowerThreshold) is above "
-                              + "upper threshold \(destination.upperThreshold)")
-            }
-        }
+        let (serviceAddress, address) = try Self.validatedAddresses(of: destination, in: service, operation,
+                                                                     configuration: configuration)
         let request = try IPVSRequest(family: family, command: command)
         request.putService(service, address: serviceAddress, configuration: false)
         request.putDestination(destination, address: address, configuration: configuration)
-        try send(request, operation, object)
+        try send(request, operation, "\(destination) in \(service)")
+    }
+
+    /// The service's and the destination's addresses, once both are checked as a request of
+    /// `operation` needs them (`configuration`: weight and thresholds too).
+    static func validatedAddresses(of destination: IPVSDestination, in service: IPVSService, _ operation: String,
+                                   configuration: Bool) throws(NetlinkError) -> (IPVSAddress, IPVSAddress) {
+        func object() -> String { "\(destination) in \(service)" }
+        let serviceAddress = try validatedAddress(of: service, operation)
+        guard let address = IPVSAddress(destination.address) else {
+            throw refused(operation, object(), "\"\(destination.address)\" is not an IP address")
+        }
+        guard address.family == serviceAddress.family else {
+            throw refused(operation, object(), "destination and service are in different address families")
+        }
+        guard destination.port != 0 else { throw refused(operation, object(), "port 0 is not a destination port") }
+        if configuration {
+            guard destination.weight >= 0 else {
+                throw refused(operation, object(), "weight \(destination.weight) is negative")
+            }
+            guard destination.upperThreshold == 0 || destination.lowerThreshold <= destination.upperThreshold else {
+                throw refused(operation, object(), "lower threshold \(destination.lowerThreshold) is above "
+                              + "upper threshold \(destination.upperThreshold)")
+            }
+        }
+        return (serviceAddress, address)
     }
 
     /// Sends a request and waits for the kernel's answer.
-    private func send(_ request: IPVSRequest, _ operation: String, _ object: String) throws {
-        try request.checked(operation, object)
-        try socket.call(operation, object) { handle in
+    private func send(_ request: IPVSRequest, _ operation: String, _ object: @autoclosure () -> String) throws {
+        try request.checked(operation, object())
+        try socket.call(operation, object()) { handle in
             let sent = nl_send_auto(handle, request.message)
             return sent < 0 ? sent : nl_wait_for_ack(handle)
         }
@@ -226,7 +262,7 @@ public final class IPVSConnection: Sendable {
 
     // MARK: Checks
 
-    private func validatedAddress(of service: IPVSService, _ operation: String) throws(NetlinkError) -> IPVSAddress {
+    static func validatedAddress(of service: IPVSService, _ operation: String) throws(NetlinkError) -> IPVSAddress {
         guard let address = IPVSAddress(service.address) else {
             throw refused(operation, service.description, "\"\(service.address)\" is not an IP address")
         }
@@ -234,7 +270,7 @@ public final class IPVSConnection: Sendable {
         return address
     }
 
-    private func validateConfiguration(of service: IPVSService, _ operation: String) throws(NetlinkError) {
+    static func validateConfiguration(of service: IPVSService, _ operation: String) throws(NetlinkError) {
         guard Self.schedulers.contains(service.scheduler) else {
             throw refused(operation, service.description, "unknown scheduler \"\(service.scheduler)\" (known: "
                           + Self.schedulers.sorted().joined(separator: ", ") + ")")

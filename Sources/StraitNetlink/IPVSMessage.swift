@@ -61,8 +61,8 @@ final class IPVSRequest {
     deinit { nlmsg_free(message) }
 
     /// Throws when an attribute did not fit, naming `operation` and `object`.
-    func checked(_ operation: String, _ object: String) throws(NetlinkError) {
-        try netlink(operation, object, failure)
+    func checked(_ operation: String, _ object: @autoclosure () -> String) throws(NetlinkError) {
+        try netlink(operation, object(), failure)
     }
 
     func put(_ type: Int, u16 value: UInt16) { record(nla_put_u16(message, Int32(type), value)) }

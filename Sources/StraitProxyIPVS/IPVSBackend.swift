@@ -43,6 +43,8 @@ public struct IPVSSyncSummary: Sendable, Hashable {
     public var addressesAdded: Int
     public var addressesDeleted: Int
     public var rewroteRules: Bool
+    /// Where the sync's time went.
+    public var phases = IPVSSyncPhases()
 }
 
 /// The IPVS mode for one family: a virtual service per service address (IPVS over generic netlink),
@@ -62,9 +64,9 @@ public actor IPVSBackend: ProxyBackend {
 
     public nonisolated let family: IPFamily
     public nonisolated let settings: IPVSSettings
-    private let ipvs: IPVSConnection
+    private let ipvs: any IPVSKernel
     private let links: NetlinkSocket
-    private let nft: NFTConnection
+    private let nft: any NFTKernel
 
     /// Every port's share of what the kernel holds since the last successful sync; nil before it or
     /// after a failure (the next sync is then a full one).
@@ -81,15 +83,20 @@ public actor IPVSBackend: ProxyBackend {
     /// Connects to IPVS, rtnetlink and nftables. Throws a `NetlinkError` with code `.familyNotFound`
     /// when the kernel has no IPVS.
     public init(family: IPFamily, settings: IPVSSettings) throws {
+        let nft = if let namespace = settings.namespace { try NFTConnection(namespace: namespace) }
+            else { try NFTConnection() }
+        try self.init(family: family, settings: settings, ipvs: IPVSConnection(namespace: settings.namespace),
+                      nft: nft)
+    }
+
+    /// Programs `ipvs` and `nft` (a kernel's, or `FakeIPVSKernel` and `FakeNFTKernel` in tests and
+    /// host-side measurements) and the device in the namespace of `settings` through rtnetlink.
+    public init(family: IPFamily, settings: IPVSSettings, ipvs: any IPVSKernel, nft: any NFTKernel) throws {
         self.family = family
         self.settings = settings
-        ipvs = try IPVSConnection(namespace: settings.namespace)
+        self.ipvs = ipvs
+        self.nft = nft
         links = try NetlinkSocket(.route, namespace: settings.namespace)
-        if let namespace = settings.namespace {
-            nft = try NFTConnection(namespace: namespace)
-        } else {
-            nft = try NFTConnection()
-        }
     }
 
     /// A full sync at start, on the periodic resync and after a failure; otherwise a partial sync of
@@ -104,7 +111,7 @@ public actor IPVSBackend: ProxyBackend {
             if let old, shares != nil {
                 try partialSync(from: old, to: new, nodeAddresses: sharesNodeAddresses)
             } else {
-                try fullSync(new, nodeAddresses: try nodePortAddresses())
+                try fullSync(new)
             }
         } catch {
             shares = nil
@@ -122,35 +129,41 @@ public actor IPVSBackend: ProxyBackend {
 
     /// Dumps the kernel's services and real servers and repairs every difference from the plans,
     /// also what `ipvsadm` changed by hand; rewrites the helper table whole.
-    private func fullSync(_ table: ServiceTable, nodeAddresses: [IPAddress]) throws {
-        try prepareHost()
+    private func fullSync(_ table: ServiceTable) throws {
+        var phases = IPVSSyncPhases()
+        try phases.measure(\.prepare) { try prepareHost() }
+        let nodeAddresses = try phases.measure(\.dump) { try nodePortAddresses() }
         var next: [ServicePortName: IPVSPortShare] = [:]
-        for entry in table.sortedEntries { next[entry.name] = share(entry, nodeAddresses) }
         var desired = IPVSVirtualServers()
         var owners: [IPVSVirtualAddress: ServicePortName] = [:]
         var users = UseCounts<String>()
         var hairpin = UseCounts<Element>()
-        for (name, share) in next {
-            desired.merge(share.wanted)
-            for key in share.wanted.services.keys { owners[key] = name }
-            _ = users.update(removing: [], adding: share.addresses)
-            _ = hairpin.update(removing: [], adding: share.rules.hairpin)
+        phases.measure(\.translate) {
+            for entry in table.sortedEntries { next[entry.name] = share(entry, nodeAddresses) }
+            for (name, share) in next {
+                desired.merge(share.wanted)
+                for key in share.wanted.services.keys { owners[key] = name }
+                _ = users.update(removing: [], adding: share.addresses)
+                _ = hairpin.update(removing: [], adding: share.rules.hairpin)
+            }
         }
         let wantedAddresses = users.values
-        deviceAddresses = try addressesOnDevice()
 
-        // Ours: services of this family at a service address (on the device or wanted) or a node address.
-        let ours = deviceAddresses.union(wantedAddresses).union(nodeAddresses.map(\.description))
         var current = IPVSVirtualServers()
         var counts = ConnectionCounts()
-        for service in try ipvs.services() where service.isIPv6 == (family == .ipv6)
-            && ours.contains(canonical(service.address)) {
-            let infos = try ipvs.destinations(of: service)
-            counts.record(service, infos)
-            current.insert(service, infos.map(\.destination))
+        try phases.measure(\.dump) {
+            deviceAddresses = try addressesOnDevice()
+            // Ours: services of this family at a service address (on the device or wanted) or a node address.
+            let ours = deviceAddresses.union(wantedAddresses).union(nodeAddresses.map(\.description))
+            for service in try ipvs.services() where service.isIPv6 == (family == .ipv6)
+                && ours.contains(canonical(service.address)) {
+                let infos = try ipvs.destinations(of: service)
+                counts.record(service, infos)
+                current.insert(service, infos.map(\.destination))
+            }
         }
         var draining: Set<ServicePortName> = []
-        let idle = try drain(from: current, to: desired, counts: &counts)
+        let idle = try phases.measure(\.drain) { try drain(from: current, to: desired, counts: &counts) }
         for (key, destination) in idle {
             desired.insert(destination, at: key)
             if let owner = owners[key] {
@@ -159,13 +172,17 @@ public actor IPVSBackend: ProxyBackend {
             }
         }
 
-        let added = try addAddresses(wantedAddresses.subtracting(deviceAddresses))
-        let changes = IPVSChanges(from: current, to: desired)
-        try changes.apply(to: ipvs)
-        let deleted = try deleteAddresses(deviceAddresses.subtracting(wantedAddresses))
+        let added = try phases.measure(\.addresses) { try addAddresses(wantedAddresses.subtracting(deviceAddresses)) }
+        let changes = phases.measure(\.compare) { IPVSChanges(from: current, to: desired) }
+        try phases.measure(\.requests) { try changes.apply(to: ipvs) }
+        let deleted = try phases.measure(\.addresses) {
+            try deleteAddresses(deviceAddresses.subtracting(wantedAddresses))
+        }
 
-        let rules = IPVSHelperRules(family: family, ports: next.keys.sorted().map { next[$0]!.rules })
-        try nft.commit(rules.transaction)
+        let transaction = phases.measure(\.buildRules) {
+            IPVSHelperRules(family: family, ports: next.keys.sorted().map { next[$0]!.rules }).transaction
+        }
+        try phases.measure(\.commitRules) { try nft.commit(transaction) }
 
         shares = next
         drainingPorts = draining
@@ -173,7 +190,8 @@ public actor IPVSBackend: ProxyBackend {
         addressUsers = users
         hairpinUsers = hairpin
         lastSync = IPVSSyncSummary(full: true, requests: changes.count, draining: idle.count,
-                                   addressesAdded: added, addressesDeleted: deleted, rewroteRules: true)
+                                   addressesAdded: added, addressesDeleted: deleted, rewroteRules: true,
+                                   phases: phases)
     }
 
     // MARK: Partial sync
@@ -185,14 +203,17 @@ public actor IPVSBackend: ProxyBackend {
     /// Works on the backend's own state in place (a copy of thousands of shares and use counts
     /// would cost more than the change itself); a failure leaves `shares` nil, so the next sync is full.
     private func partialSync(from old: ServiceTable, to new: ServiceTable, nodeAddresses: [IPAddress]) throws {
+        var phases = IPVSSyncPhases()
         // Taken out, so the dictionary is uniquely referenced and edited in place.
         var next = shares ?? [:]
         shares = nil
-        let (upserted, removed) = new.changedPorts(since: old)
         var touched: [ServicePortName: IPVSPortShare?] = [:]
-        for name in removed { touched[name] = .some(nil) }
-        for entry in upserted { touched[entry.name] = .some(share(entry, nodeAddresses)) }
-        for name in drainingPorts where touched[name] == nil { touched[name] = .some(next[name]) }
+        phases.measure(\.translate) {
+            let (upserted, removed) = new.changedPorts(since: old)
+            for name in removed { touched[name] = .some(nil) }
+            for entry in upserted { touched[entry.name] = .some(share(entry, nodeAddresses)) }
+            for name in drainingPorts where touched[name] == nil { touched[name] = .some(next[name]) }
+        }
 
         var changes = IPVSChanges()
         var draining = drainingPorts.subtracting(touched.keys)
@@ -206,12 +227,12 @@ public actor IPVSBackend: ProxyBackend {
             var after = touched[name] ?? nil
             let current = before?.programmed ?? IPVSVirtualServers()
             var desired = after?.wanted ?? IPVSVirtualServers()
-            let idle = try drain(from: current, to: desired, counts: &counts)
+            let idle = try phases.measure(\.drain) { try drain(from: current, to: desired, counts: &counts) }
             for (key, destination) in idle { desired.insert(destination, at: key) }
             if !idle.isEmpty { draining.insert(name) }
             drainingServers += idle.count
             after?.programmed = desired
-            changes.append(IPVSChanges(from: current, to: desired))
+            phases.measure(\.compare) { changes.append(IPVSChanges(from: current, to: desired)) }
 
             let addresses = addressUsers.update(removing: before?.addresses ?? [], adding: after?.addresses ?? [])
             addedAddresses.formUnion(addresses.first)
@@ -225,27 +246,33 @@ public actor IPVSBackend: ProxyBackend {
         }
         // An address that one port gave up and another took in the same sync stays.
         let stay = addedAddresses.intersection(deletedAddresses)
-        let added = try addAddresses(addedAddresses.subtracting(stay).subtracting(deviceAddresses))
-        try changes.apply(to: ipvs)
-        let deleted = try deleteAddresses(deletedAddresses.subtracting(stay).intersection(deviceAddresses))
+        let added = try phases.measure(\.addresses) {
+            try addAddresses(addedAddresses.subtracting(stay).subtracting(deviceAddresses))
+        }
+        try phases.measure(\.requests) { try changes.apply(to: ipvs) }
+        let deleted = try phases.measure(\.addresses) {
+            try deleteAddresses(deletedAddresses.subtracting(stay).intersection(deviceAddresses))
+        }
 
-        if rulesChanged {
-            let rules = IPVSHelperRules(family: family, ports: next.keys.sorted().map { next[$0]!.rules })
-            try nft.commit(rules.transaction)
-        } else if !addedHairpin.isEmpty || !deletedHairpin.isEmpty {
+        let transaction = phases.measure(\.buildRules) {
+            if rulesChanged {
+                return IPVSHelperRules(family: family, ports: next.keys.sorted().map { next[$0]!.rules }).transaction
+            }
             let set = IPVSHelperRules.hairpinSet(IPVSHelperRules.table(family))
             var transaction = Transaction()
             let kept = Set(addedHairpin).intersection(deletedHairpin)
             let gone = deletedHairpin.filter { !kept.contains($0) }, new = addedHairpin.filter { !kept.contains($0) }
             if !gone.isEmpty { transaction.delete(gone, from: set) }
             if !new.isEmpty { transaction.add(new, to: set) }
-            if !gone.isEmpty || !new.isEmpty { try nft.commit(transaction) }
+            return transaction
         }
+        if !transaction.isEmpty { try phases.measure(\.commitRules) { try nft.commit(transaction) } }
 
         shares = next
         drainingPorts = draining
         lastSync = IPVSSyncSummary(full: false, requests: changes.count, draining: drainingServers,
-                                   addressesAdded: added, addressesDeleted: deleted, rewroteRules: rulesChanged)
+                                   addressesAdded: added, addressesDeleted: deleted, rewroteRules: rulesChanged,
+                                   phases: phases)
     }
 
     // MARK: Shared steps
@@ -273,8 +300,10 @@ public actor IPVSBackend: ProxyBackend {
     /// Adds `addresses` to the device, in order; returns how many. Addresses go before their virtual
     /// services, so a new service answers as soon as IPVS has it.
     private func addAddresses(_ addresses: Set<String>) throws -> Int {
+        guard !addresses.isEmpty else { return 0 }
+        let index = try links.link(named: Self.device).index
         for address in addresses.sorted() {
-            try links.addAddress(address, to: Self.device, skipDAD: family == .ipv6)
+            try links.addAddress(address, to: Self.device, index: index, skipDAD: family == .ipv6)
             deviceAddresses.insert(address)
         }
         return addresses.count
@@ -282,8 +311,10 @@ public actor IPVSBackend: ProxyBackend {
 
     /// Deletes `addresses` from the device, after their virtual services; returns how many.
     private func deleteAddresses(_ addresses: Set<String>) throws -> Int {
+        guard !addresses.isEmpty else { return 0 }
+        let index = try links.link(named: Self.device).index
         for address in addresses.sorted() {
-            try links.deleteAddress(address, from: Self.device)
+            try links.deleteAddress(address, from: Self.device, index: index)
             deviceAddresses.remove(address)
         }
         return addresses.count
@@ -304,9 +335,9 @@ public actor IPVSBackend: ProxyBackend {
             }
         }
         try links.setLink(Self.device, up: true)
-        var sysctls = [("net/ipv4/vs/conntrack", "1")]
-        if settings.strictARP { sysctls += [("net/ipv4/conf/all/arp_ignore", "1"), ("net/ipv4/conf/all/arp_announce", "2")] }
-        for (key, value) in sysctls {
+        try ipvs.enableConnectionTracking()
+        guard settings.strictARP else { return }
+        for (key, value) in [("net/ipv4/conf/all/arp_ignore", "1"), ("net/ipv4/conf/all/arp_announce", "2")] {
             if let namespace = settings.namespace {
                 try NetworkNamespace.run(named: namespace) { try writeSysctl(key, value) }
             } else {

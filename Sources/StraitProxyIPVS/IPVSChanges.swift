@@ -27,7 +27,7 @@ public struct IPVSChanges: Sendable, Hashable {
     /// The differences from `current` (the last sync's result, or the kernel's dump for a full sync,
     /// which also repairs what `ipvsadm` changed by hand) to `desired`.
     public init(from current: IPVSVirtualServers, to desired: IPVSVirtualServers) {
-        for (key, service) in byValueText(current.services) {
+        for (key, service) in byIdentity(current.services) {
             guard desired.services[key] != nil else {
                 // Deleting the service takes its real servers with it.
                 deletedServices.append(service)
@@ -38,7 +38,7 @@ public struct IPVSChanges: Sendable, Hashable {
                 deletedDestinations.append(IPVSDestinationChange(destination, service))
             }
         }
-        for (key, service) in byValueText(desired.services) {
+        for (key, service) in byIdentity(desired.services) {
             let existing = current.services[key]
             if existing == nil {
                 addedServices.append(service)
@@ -46,7 +46,7 @@ public struct IPVSChanges: Sendable, Hashable {
                 updatedServices.append(service)
             }
             let have = existing == nil ? [:] : current.destinations[key] ?? [:]
-            for (realKey, destination) in byValueText(desired.destinations[key] ?? [:]) {
+            for (realKey, destination) in byIdentity(desired.destinations[key] ?? [:]) {
                 if let present = have[realKey] {
                     if present != destination {
                         updatedDestinations.append(IPVSDestinationChange(destination, service))
@@ -56,7 +56,10 @@ public struct IPVSChanges: Sendable, Hashable {
                 }
             }
         }
-        deletedDestinations.sort { "\($0.destination) \($0.service)" < "\($1.destination) \($1.service)" }
+        deletedDestinations.sort {
+            let (a, b) = (IPVSRealAddress($0.destination), IPVSRealAddress($1.destination))
+            return a != b ? a < b : IPVSVirtualAddress($0.service) < IPVSVirtualAddress($1.service)
+        }
     }
 
     public var isEmpty: Bool { count == 0 }
@@ -68,7 +71,7 @@ public struct IPVSChanges: Sendable, Hashable {
     }
 
     /// Sends every change over `connection`, in order; stops at the first refusal and throws it.
-    public func apply(to connection: IPVSConnection) throws {
+    public func apply(to connection: some IPVSKernel) throws {
         for change in deletedDestinations {
             try connection.deleteDestination(change.destination, from: change.service)
         }
@@ -82,10 +85,10 @@ public struct IPVSChanges: Sendable, Hashable {
     }
 }
 
-/// The entries of `dictionary` ordered by their value's text (each text made once): the same
-/// differences, always in the same order.
-private func byValueText<Key, Value>(_ dictionary: [Key: Value]) -> [(key: Key, value: Value)] {
-    dictionary.map { (text: "\($0.value)", entry: $0) }.sorted { $0.text < $1.text }.map(\.entry)
+/// The entries of `dictionary` ordered by their identity (no text made): the same differences,
+/// always in the same order.
+private func byIdentity<Key: Comparable, Value>(_ dictionary: [Key: Value]) -> [(key: Key, value: Value)] {
+    dictionary.sorted { $0.key < $1.key }
 }
 
 /// One real server to add, edit or delete, with the virtual service it belongs to.

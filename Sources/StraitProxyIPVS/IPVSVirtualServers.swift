@@ -63,8 +63,8 @@ public struct IPVSVirtualServers: Sendable, Hashable {
     }
 }
 
-/// A virtual service's identity: protocol, address, port.
-public struct IPVSVirtualAddress: Sendable, Hashable {
+/// A virtual service's identity: protocol, address, port; ordered by address, port, protocol.
+public struct IPVSVirtualAddress: Sendable, Hashable, Comparable {
     public let ipProtocol: IPVSProtocol
     public let address: String
     public let port: UInt16
@@ -74,10 +74,15 @@ public struct IPVSVirtualAddress: Sendable, Hashable {
         address = service.address
         port = service.port
     }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        a.address != b.address ? a.address < b.address
+            : a.port != b.port ? a.port < b.port : a.ipProtocol.rawValue < b.ipProtocol.rawValue
+    }
 }
 
-/// A real server's identity within its virtual service: address, port.
-public struct IPVSRealAddress: Sendable, Hashable {
+/// A real server's identity within its virtual service: address, port; ordered by address, port.
+public struct IPVSRealAddress: Sendable, Hashable, Comparable {
     public let address: String
     public let port: UInt16
 
@@ -85,6 +90,8 @@ public struct IPVSRealAddress: Sendable, Hashable {
         address = destination.address
         port = destination.port
     }
+
+    public static func < (a: Self, b: Self) -> Bool { a.address != b.address ? a.address < b.address : a.port < b.port }
 }
 
 extension IPVSProtocol {

@@ -19,6 +19,7 @@ import Glibc
 ///   `observed-ms`: the same, until a netlink read of that one service (`GET_DEST`) shows the new
 ///   real server and not the old one (netlink requests are acknowledged once applied, so the read
 ///   confirms rather than waits);
+/// - `full-sync-phases`: where the full sync's time went (`IPVSSyncPhases`);
 /// - `rss-mb`: this process's peak resident set.
 /// Leaves the services in NETNS, for `ipvsadm -Sn` and `ipvsadm -R` comparisons by `scripts/bench`.
 func ipvsProxyWorkload(_ arguments: [String]) async throws {
@@ -81,6 +82,7 @@ func ipvsProxyWorkload(_ arguments: [String]) async throws {
     }
     print("full-sync-ms=\(ms(full)) ipvs-apply-ms=\(ms(apply)) requests=\(fromNothing.count) "
           + "addresses=\(summary.addressesAdded)")
+    print("full-sync-phases \(summary.phases)")
     print("change-ms p50=\(ms(percentile(syncs, 0.5))) p99=\(ms(percentile(syncs, 0.99)))")
     print("observed-ms p50=\(ms(percentile(observed, 0.5))) p99=\(ms(percentile(observed, 0.99)))")
     print("rss-mb=\(usage.ru_maxrss / 1024)")

@@ -13,6 +13,7 @@ let benchWorkloads: [String: BenchWorkload] = [
     "nft-commit-cost": nftCommitCostWorkload,
     "nft-proxy": nftProxyWorkload,
     "ipvs-proxy": ipvsProxyWorkload,
+    "ipvs-host-sync": ipvsHostSyncWorkload,
     "proxy-load": proxyLoadWorkload,
 ]
 
