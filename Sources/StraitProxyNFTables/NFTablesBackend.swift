@@ -8,7 +8,7 @@ import StraitProxy
 ///
 /// A partial sync diffs the changed ports against what the last sync committed; a full sync reads
 /// the table back and repairs whatever differs from the desired state (a chain or element deleted
-/// by hand comes back). Endpoints are data (`endpoint-addresses`, `endpoint-ports`), so a changed
+/// by hand comes back). Endpoints are data (the maps `endpoints-S`), so a changed
 /// endpoint is a data-only commit that the kernel applies without re-validating the table; rules
 /// and verdict elements change only when a Service appears, goes, changes its addresses or fates,
 /// or its endpoint count changes (the `numgen` modulus).
@@ -61,6 +61,8 @@ public actor NFTablesBackend: ProxyBackend {
     /// would cost a copy of every port's entry per change); a failed commit makes the next sync full.
     private func partialSync(from old: ServiceTable, to new: ServiceTable) throws {
         let (upserted, removed) = new.changedPorts(since: old)
+        // The slots change from here: whatever fails next leaves the next sync full.
+        stateIsAhead = true
         var updates: [PortUpdate] = []
         func committed(_ name: ServicePortName) -> ServicePortObjects? {
             state.plans[name].map { ServicePortObjects($0, pools: slots.pools(of: name), layout: layout) }
@@ -76,11 +78,10 @@ public actor NFTablesBackend: ProxyBackend {
                 updates.append(PortUpdate(name: entry.name, old: old, new: nil))
                 continue
             }
-            let objects = ServicePortObjects(plan, pools: slots.assign(plan), layout: layout)
+            let objects = ServicePortObjects(plan, pools: try slots.assign(plan), layout: layout)
             updates.append(PortUpdate(name: entry.name, old: old, new: (plan, objects)))
         }
         var diff = NFTablesDiff()
-        stateIsAhead = true
         state.replace(updates, layout: layout, recording: &diff)
         let tx = diff.transaction(layout)
         try kernel.commit(tx)
@@ -99,7 +100,7 @@ public actor NFTablesBackend: ProxyBackend {
         var kept: Set<ServicePortName> = []
         for entry in new.sortedEntries {
             guard let plan = entry.plan(for: family) else { continue }
-            let objects = ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)
+            let objects = ServicePortObjects(plan, pools: try nextSlots.assign(plan), layout: layout)
             desired.add(objects)
             nextState.record(entry.name, plan, objects, layout: layout)
             kept.insert(entry.name)
