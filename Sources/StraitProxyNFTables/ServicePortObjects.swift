@@ -186,7 +186,7 @@ extension ServicePortObjects {
         let count = UInt32(pool.slots.count), base = NFTablesLayout.endpointKey(pool: pool.id, slot: 0)
         func dnat(_ key: Expression) -> [Expression] {
             [key, .lookup(set: map, sreg: .reg1, dreg: .reg1),
-             .nat(.dnat, family: layout.nftFamily, addressMin: .reg1, addressMax: .reg1, portMin: port, portMax: port)]
+             .nat(.dnat, family: layout.nftFamily, addressMin: .reg1, portMin: port)]
         }
         guard let affinity else {
             return [Rule(in: chain, proto, dnat(.numgen(.random, modulus: count, offset: base, dreg: .reg1)))]

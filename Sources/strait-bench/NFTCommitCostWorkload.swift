@@ -106,7 +106,7 @@ struct ProxyShapedTable {
         tx.add(Rule(in: chain, .match(l4proto: .tcp), [
             .numgen(.random, modulus: 10, offset: UInt32(service) << 16, dreg: .reg1),
             .lookup(set: endpoints(service).name, sreg: .reg1, dreg: .reg1),
-            .nat(.dnat, family: .ip, addressMin: .reg1, addressMax: .reg1, portMin: .reg32(1), portMax: .reg32(1)),
+            .nat(.dnat, family: .ip, addressMin: .reg1, portMin: .reg32(1)),
         ]))
         if elements { addElements(service, to: &tx) }
     }

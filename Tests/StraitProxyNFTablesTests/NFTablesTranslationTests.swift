@@ -37,8 +37,7 @@ struct NFTablesTranslationTests {
         #expect(rules.last?.expressions.contains {
             if case .lookup(let set, .reg1, .reg1?, _) = $0 { set.hasPrefix("endpoints-") } else { false }
         } == true)
-        #expect(rules.last?.expressions.last == .nat(.dnat, family: .ip, addressMin: .reg1, addressMax: .reg1,
-                                                     portMin: .reg32(1), portMax: .reg32(1)))
+        #expect(rules.last?.expressions.last == .nat(.dnat, family: .ip, addressMin: .reg1, portMin: .reg32(1)))
         let bases = ["nat-prerouting", "nat-output", "nat-postrouting",
                      "filter-input", "filter-forward", "filter-output"]
         for base in bases {

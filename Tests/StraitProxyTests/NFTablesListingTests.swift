@@ -60,6 +60,10 @@ import Testing
             let backend = NFTablesBackend(family: family, options: ProxyTopology.options(),
                                           kernel: try NFTConnection(namespace: node.name))
             try await backend.sync(from: nil, to: Self.everyFeature(family))
+            // Every rule reads back as written: a second full sync has nothing to change.
+            try await backend.sync(from: nil, to: Self.everyFeature(family))
+            let second = await backend.lastTransaction
+            #expect(second.isEmpty, "\(second.changes)")
             let nftFamily = family == .ipv4 ? "ip" : "ip6"
             let listed = try node.output(["nft", "list", "table", nftFamily, "strait"])
             try #require(listed.succeeded, "nft list: \(listed.stderr)")
