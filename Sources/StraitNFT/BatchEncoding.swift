@@ -191,8 +191,24 @@ struct BatchEncoder {
     }
 
     /// Set element messages: as many as it takes, each under the kernel's 64 KiB attribute limit.
+    /// libnftnl holds a copy of each element until its message is built, so a big list goes in
+    /// slices: a full sync's 100,000 elements would otherwise hold about 15 MB of them at once.
     private func emitElements(_ type: nf_tables_msg_types, _ set: SetReference, id: UInt32?,
                               _ elements: [Element], _ operation: String, _ flags: UInt16) throws(NFTError) {
+        guard elements.count > Self.elementsPerSlice else {
+            return try emitElementSlice(type, set, id: id, elements[...], operation, flags)
+        }
+        for start in stride(from: 0, to: elements.count, by: Self.elementsPerSlice) {
+            let end = min(start + Self.elementsPerSlice, elements.count)
+            try emitElementSlice(type, set, id: id, elements[start..<end], operation, flags)
+        }
+    }
+
+    static let elementsPerSlice = 1024
+
+    private func emitElementSlice(_ type: nf_tables_msg_types, _ set: SetReference, id: UInt32?,
+                                  _ elements: ArraySlice<Element>, _ operation: String,
+                                  _ flags: UInt16) throws(NFTError) {
         let object = setObject(table: set.table, name: set.name, id: id)
         defer { nftnl_set_free(object) }
         for element in elements {

@@ -22,13 +22,18 @@ public actor NFTablesBackend: ProxyBackend {
     /// Set when a partial sync's commit failed after the state took its changes: the next sync is
     /// full (it rebuilds the state and repairs the table), whatever it is asked.
     private var stateIsAhead = false
-    /// The last transaction committed (for tests and logs): what the sync changed.
+    /// The last transaction committed (for tests): what the sync changed. Empty unless
+    /// `keepsLastTransaction`: a full sync's transaction holds every element of the table.
     public private(set) var lastTransaction = Transaction()
+    private let keepsLastTransaction: Bool
 
-    public init(family: IPFamily, options: ProxyOptions, kernel: any NFTKernel) {
+    /// `keepsLastTransaction`: keep each sync's transaction in `lastTransaction` (tests); the proxy
+    /// does not, so that a full sync's elements are freed once committed.
+    public init(family: IPFamily, options: ProxyOptions, kernel: any NFTKernel, keepsLastTransaction: Bool = true) {
         self.family = family
         self.layout = NFTablesLayout(family: family, options: options)
         self.kernel = kernel
+        self.keepsLastTransaction = keepsLastTransaction
     }
 
     /// The table this backend owns. Equivalent: `nft list table ip strait`.
@@ -51,7 +56,7 @@ public actor NFTablesBackend: ProxyBackend {
         var tx = Transaction()
         tx.delete(layout.table)
         try kernel.commit(tx)
-        lastTransaction = tx
+        if keepsLastTransaction { lastTransaction = tx }
     }
 
     // MARK: Partial sync
@@ -85,7 +90,7 @@ public actor NFTablesBackend: ProxyBackend {
         state.replace(updates, layout: layout, recording: &diff)
         let tx = diff.transaction(layout)
         try kernel.commit(tx)
-        lastTransaction = tx
+        if keepsLastTransaction { lastTransaction = tx }
         stateIsAhead = false
     }
 
@@ -94,6 +99,10 @@ public actor NFTablesBackend: ProxyBackend {
     /// Renders every port into the desired table, reads the kernel's table back and commits what
     /// differs (everything, into an empty namespace).
     private func fullSync(_ new: ServiceTable) throws {
+        // The state is rebuilt whole: the old one goes first (not two at once); should this sync
+        // fail, the next is full again.
+        stateIsAhead = true
+        state = NFTablesState()
         var nextSlots = slots
         var nextState = NFTablesState()
         var desired = DesiredTable(layout: layout)
@@ -110,8 +119,9 @@ public actor NFTablesBackend: ProxyBackend {
         desired.add(nextState.sharedElements(layout))
 
         let tx = desired.repair(try kernel.list(layout.table))
+        desired = DesiredTable(layout: layout)
         try kernel.commit(tx)
-        lastTransaction = tx
+        if keepsLastTransaction { lastTransaction = tx }
         state = nextState
         slots = nextSlots
         stateIsAhead = false
