@@ -58,7 +58,8 @@ public enum TypeofExpression: Sendable, Hashable {
         let fields = TLV.parse(body)
         switch kind {
         case 7:
-            guard let description = fields[0].flatMap(TLV.u32), let field = fields[1].flatMap(TLV.u32) else { return nil }
+            guard let description = fields[0].flatMap(TLV.u32),
+                  let field = fields[1].flatMap(TLV.u32) else { return nil }
             self = .payload(PayloadTemplate(protocolDescription: description, field: field))
         case 23:
             guard let modulus = fields[1].flatMap(TLV.u32) else { return nil }

@@ -29,7 +29,11 @@ struct EndpointSlots: Sendable {
                 continue
             }
             var current: PoolSlots
-            if let existing = pools[key] { current = existing } else { current = PoolSlots(id: try allocate(key), slots: []) }
+            if let existing = pools[key] {
+                current = existing
+            } else {
+                current = PoolSlots(id: try allocate(key), slots: [])
+            }
             current.slots = Self.reslot(current.slots, endpoints)
             pools[key] = current
             result[pool] = current
@@ -59,8 +63,9 @@ struct EndpointSlots: Sendable {
     /// A 16-bit number from the pool's hash, the next free one on a collision.
     private mutating func allocate(_ key: PoolKey) throws(PoolsExhausted) -> UInt32 {
         guard taken.count < Self.maxPools else { throw PoolsExhausted(port: key.name) }
+        let name = key.name
         var id = UInt32(truncatingIfNeeded: NFTablesChainName.fnv1a(
-            "\(key.name.namespace)/\(key.name.name)/\(key.name.port)/\(key.name.protocol.rawValue)/\(key.pool)")) & 0xffff
+            "\(name.namespace)/\(name.name)/\(name.port)/\(name.protocol.rawValue)/\(key.pool)")) & 0xffff
         while taken.contains(id) { id = (id + 1) & 0xffff }
         taken.insert(id)
         return id

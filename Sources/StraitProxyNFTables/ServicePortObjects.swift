@@ -89,7 +89,8 @@ extension ServicePortObjects {
             if case .forward(pool) = plan.clusterIPTraffic {
                 rules += Self.clusterIPMasquerade(plan, chain: chain, layout: layout)
             }
-            rules += Self.selection(chain: chain, pool: slots, affinity: plan.affinityTimeout, plan: plan, layout: layout)
+            rules += Self.selection(chain: chain, pool: slots, affinity: plan.affinityTimeout, plan: plan,
+                                    layout: layout)
             chains.append((chain, rules))
             let map = layout.endpoints(shard: NFTablesLayout.shard(slots.id)).name
             var entries: [Element] = []

@@ -43,7 +43,9 @@ func nftProxyWorkload(_ arguments: [String]) async throws {
         try await backend.sync(from: table, to: next)
         syncs.append(monotonicSeconds() - start)
         commits.append(kernel.lastCommit)
-        guard kernel.lastWasDataOnly else { throw NFTProxyUsage(problem: "an endpoint change was not a data-only commit") }
+        guard kernel.lastWasDataOnly else {
+            throw NFTProxyUsage(problem: "an endpoint change was not a data-only commit")
+        }
         table = next
     }
     entries.append(benchService(count, generation: 0))

@@ -156,7 +156,9 @@ struct NFTablesTranslationTests {
         let contents = try #require(try kernel.list(table))
         let rules = contents.rules(in: NFTablesChainName.cluster(Plans.web))
         #expect(rules.count == 1 + 3 + 3, "masquerade, 3 remembered slots, 3 draws")
-        let keys = Self.all(contents, "endpoints").compactMap { if case .integer(let k) = $0.key.first { k } else { nil } }
+        let keys = Self.all(contents, "endpoints").compactMap {
+            if case .integer(let key) = $0.key.first { key } else { nil }
+        }
         let base = try #require(keys.min())
         func dynset(_ operation: DynsetOperation) -> Expression {
             .dynset(set: "affinity", operation: operation, sregKey: .reg1, timeout: .seconds(10800))
