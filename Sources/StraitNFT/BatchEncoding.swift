@@ -164,7 +164,7 @@ struct BatchEncoder {
         let object = setObject(table: set.table, name: set.name, id: id ?? takeSetID())
         defer { nftnl_set_free(object) }
         var kernelFlags = set.flags.rawValue | extraFlags
-        if set.dataType != nil { kernelFlags |= SetFlags.map }
+        if set.isMap { kernelFlags |= SetFlags.map }
         if set.keyType.count > 1 && set.flags.contains(.interval) { kernelFlags |= SetFlags.concat }
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_FLAGS), kernelFlags)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_TYPE), set.keyType.kernelTypeID)
@@ -175,15 +175,13 @@ struct BatchEncoder {
             var lengths = set.keyType.map { UInt8($0.length) }
             nftnl_set_set_data(object, UInt16(NFTNL_SET_DESC_CONCAT), &lengths, UInt32(lengths.count))
         }
-        if let dataType = set.dataType {
-            if dataType == .verdict {
-                // nft sends a zero data length for verdicts, and the kernel wants the attribute present.
-                nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
-                nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_LEN), 0)
-            } else {
-                nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_TYPE), dataType.rawValue)
-                nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_LEN), UInt32(dataType.length))
-            }
+        if set.dataType == .verdict {
+            // nft sends a zero data length for verdicts, and the kernel wants the attribute present.
+            nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
+            nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_LEN), 0)
+        } else if set.isMap {
+            nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_TYPE), set.valueType.kernelTypeID)
+            nftnl_set_set_u32(object, UInt16(NFTNL_SET_DATA_LEN), UInt32(set.valueType.kernelLength))
         }
         if let timeout = set.timeout { nftnl_set_set_u64(object, UInt16(NFTNL_SET_TIMEOUT), timeout.milliseconds) }
         UserData.setDescription(set) { data, length in
@@ -193,8 +191,24 @@ struct BatchEncoder {
     }
 
     /// Set element messages: as many as it takes, each under the kernel's 64 KiB attribute limit.
+    /// libnftnl holds a copy of each element until its message is built, so a big list goes in
+    /// slices: a full sync's 100,000 elements would otherwise hold about 15 MB of them at once.
     private func emitElements(_ type: nf_tables_msg_types, _ set: SetReference, id: UInt32?,
                               _ elements: [Element], _ operation: String, _ flags: UInt16) throws(NFTError) {
+        guard elements.count > Self.elementsPerSlice else {
+            return try emitElementSlice(type, set, id: id, elements[...], operation, flags)
+        }
+        for start in stride(from: 0, to: elements.count, by: Self.elementsPerSlice) {
+            let end = min(start + Self.elementsPerSlice, elements.count)
+            try emitElementSlice(type, set, id: id, elements[start..<end], operation, flags)
+        }
+    }
+
+    static let elementsPerSlice = 1024
+
+    private func emitElementSlice(_ type: nf_tables_msg_types, _ set: SetReference, id: UInt32?,
+                                  _ elements: ArraySlice<Element>, _ operation: String,
+                                  _ flags: UInt16) throws(NFTError) {
         let object = setObject(table: set.table, name: set.name, id: id)
         defer { nftnl_set_free(object) }
         for element in elements {
@@ -295,14 +309,24 @@ enum UserData {
             // nft's BYTEORDER_HOST_ENDIAN is 1, BYTEORDER_BIG_ENDIAN is 2.
             let keyOrder: UInt32 = set.keyType.count == 1 && set.keyType[0].isHostOrder ? 1 : 2
             nftnl_udata_put_u32(buffer, UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), keyOrder)
-            if let dataType = set.dataType, dataType != .verdict {
+            if set.isMap, set.dataType != .verdict {
                 nftnl_udata_put_u32(buffer, UInt8(NFTNL_UDATA_SET_DATABYTEORDER.rawValue),
-                                    dataType.isHostOrder ? 1 : 2)
+                                    set.valueType.count == 1 && set.valueType[0].isHostOrder ? 1 : 2)
+            }
+            if let typeof = set.typeof {
+                put(buffer, UInt8(NFTNL_UDATA_SET_KEY_TYPEOF.rawValue), typeof.key.userData)
+                if let value = typeof.value {
+                    put(buffer, UInt8(NFTNL_UDATA_SET_DATA_TYPEOF.rawValue), value.userData)
+                }
             }
             if let comment = set.comment {
                 nftnl_udata_put_strz(buffer, UInt8(NFTNL_UDATA_SET_COMMENT.rawValue), comment)
             }
         }
+    }
+
+    private static func put(_ buffer: OpaquePointer, _ type: UInt8, _ value: [UInt8]) {
+        _ = value.withUnsafeBytes { nftnl_udata_put(buffer, type, UInt32($0.count), $0.baseAddress) }
     }
 
     private static func build(_ apply: (UnsafeRawPointer, UInt32) -> Void,

@@ -54,7 +54,11 @@ public struct Register: RawRepresentable, Sendable, Hashable {
     public static let reg2 = Register(rawValue: 2)
     public static let reg3 = Register(rawValue: 3)
     public static let reg4 = Register(rawValue: 4)
-    public static func reg32(_ index: UInt32) -> Register { Register(rawValue: 8 + index) }
+    /// A 4-byte unit that starts a 16-byte register is named as that register (`reg32(4)` is `reg2`),
+    /// as the kernel dumps it, so an expression reads back equal to what was written.
+    public static func reg32(_ index: UInt32) -> Register {
+        index % 4 == 0 ? Register(rawValue: 1 + index / 4) : Register(rawValue: 8 + index)
+    }
 
     /// The 4-byte register `bytes` past this one, for the next field of a concatenation.
     func advanced(byBytes bytes: Int) -> Register {

@@ -116,7 +116,7 @@ public final class FakeNFTKernel: NFTKernel {
                 }
                 if let index = table.setIndex(set.name) {
                     let existing = table.sets[index]
-                    let same = existing.keyType == set.keyType && existing.dataType == set.dataType
+                    let same = existing.keyType == set.keyType && existing.valueType == set.valueType && existing.typeof == set.typeof
                         && existing.flags == set.flags && existing.timeout == set.timeout
                     if exclusive || !same { throw NFTError(operation: op, errno: EEXIST) }
                     return
@@ -237,7 +237,7 @@ struct FakeTable {
             guard element.key.count == set.keyType.count else {
                 throw NFTError(operation: op, errno: EINVAL, detail: "key of \(set.keyType.count) fields in \(element)")
             }
-            switch (element.value, set.dataType) {
+            switch (element.value, set.isMap ? set.valueType.first : nil) {
             case (nil, nil): break
             case (.verdict(let verdict)?, .verdict?):
                 if let chain = verdict.chain, chainIndex(chain) == nil {

@@ -5,24 +5,37 @@ public struct NFTSet: Sendable, Hashable, CustomStringConvertible {
     public var table: Table
     public var name: String
     public var keyType: [DataType]
-    public var dataType: DataType?
+    /// A map's value: one type, or a concatenation (`ipv4_addr . inet_service`); empty for a set.
+    public var valueType: [DataType]
     public var flags: SetFlags
     /// Default lifetime of elements (needs `.timeout` in `flags`).
     public var timeout: Duration?
     public var comment: String?
+    /// The expressions `nft` shows the key and value as (`typeof numgen random mod 2`), for types
+    /// it cannot name on its own: an `integer` key prints and re-parses only with them.
+    public var typeof: SetTypeof?
 
     public init(table: Table, name: String, keyType: [DataType], dataType: DataType? = nil,
                 flags: SetFlags = [], timeout: Duration? = nil, comment: String? = nil) {
+        self.init(table: table, name: name, keyType: keyType, valueType: dataType.map { [$0] } ?? [],
+                  flags: flags, timeout: timeout, comment: comment)
+    }
+
+    public init(table: Table, name: String, keyType: [DataType], valueType: [DataType],
+                flags: SetFlags = [], timeout: Duration? = nil, comment: String? = nil, typeof: SetTypeof? = nil) {
         self.table = table.identity
         self.name = name
         self.keyType = keyType
-        self.dataType = dataType
+        self.valueType = valueType
         self.flags = flags
         self.timeout = timeout
         self.comment = comment
+        self.typeof = typeof
     }
 
-    public var isMap: Bool { dataType != nil }
+    public var isMap: Bool { !valueType.isEmpty }
+    /// The value's type when it is a single field (`.verdict` for a verdict map).
+    public var dataType: DataType? { valueType.count == 1 ? valueType[0] : nil }
 
     public var description: String { "\(isMap ? "map" : "set") \(name) in \(table)" }
 }

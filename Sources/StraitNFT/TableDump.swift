@@ -96,19 +96,23 @@ struct TableDump {
                   let name = string(nftnl_set_get_str(object, UInt16(NFTNL_SET_NAME))) else { return }
             let flags = nftnl_set_get_u32(object, UInt16(NFTNL_SET_FLAGS))
             let keyType = [DataType](kernelTypeID: nftnl_set_get_u32(object, UInt16(NFTNL_SET_KEY_TYPE))) ?? [.integer]
-            var dataType: DataType?
+            var valueType: [DataType] = []
             if flags & SetFlags.map != 0 {
                 let raw = nftnl_set_get_u32(object, UInt16(NFTNL_SET_DATA_TYPE))
-                dataType = raw == NFT_DATA_VERDICT.rawValue ? .verdict : DataType(rawValue: raw) ?? .integer
+                valueType = raw == NFT_DATA_VERDICT.rawValue ? [.verdict] : [DataType](kernelTypeID: raw) ?? [.integer]
             }
             let timeout = nftnl_set_is_set(object, UInt16(NFTNL_SET_TIMEOUT))
                 ? Duration.milliseconds(Int64(nftnl_set_get_u64(object, UInt16(NFTNL_SET_TIMEOUT)))) : nil
             var length: UInt32 = 0
             let userData = nftnl_set_get_data(object, UInt16(NFTNL_SET_USERDATA), &length)
-            let comment = UserData.string(UserData.parse(userData, length)[UInt8(NFTNL_UDATA_SET_COMMENT.rawValue)])
-            let set = NFTSet(table: table, name: name, keyType: keyType, dataType: dataType,
+            let tlvs = UserData.parse(userData, length)
+            let comment = UserData.string(tlvs[UInt8(NFTNL_UDATA_SET_COMMENT.rawValue)])
+            let typeof = tlvs[UInt8(NFTNL_UDATA_SET_KEY_TYPEOF.rawValue)].flatMap { key in
+                SetTypeof(userData: key, value: tlvs[UInt8(NFTNL_UDATA_SET_DATA_TYPEOF.rawValue)])
+            }
+            let set = NFTSet(table: table, name: name, keyType: keyType, valueType: valueType,
                              flags: SetFlags(rawValue: flags & SetFlags.userVisible), timeout: timeout,
-                             comment: comment)
+                             comment: comment, typeof: typeof)
             if flags & SetFlags.anonymous != 0 { anonymous.append(set) } else { named.append(set) }
         }
         return (named, anonymous)
@@ -149,9 +153,9 @@ struct TableDump {
                 let chain = nftnl_set_elem_is_set(item, UInt16(NFTNL_SET_ELEM_CHAIN))
                     ? string(nftnl_set_elem_get_str(item, UInt16(NFTNL_SET_ELEM_CHAIN))) : nil
                 element.value = Verdict(code: code, chain: chain).map { .verdict($0) }
-            } else if let data = nftnl_set_elem_get(item, UInt16(NFTNL_SET_ELEM_DATA), &length), let type = set.dataType {
+            } else if let data = nftnl_set_elem_get(item, UInt16(NFTNL_SET_ELEM_DATA), &length), set.isMap {
                 element.value = .data([Datum](decoding: Array(UnsafeRawBufferPointer(start: data, count: Int(length))),
-                                              as: [type]))
+                                              as: set.valueType))
             }
             if nftnl_set_elem_is_set(item, UInt16(NFTNL_SET_ELEM_TIMEOUT)) {
                 let timeout = Duration.milliseconds(Int64(nftnl_set_elem_get_u64(item, UInt16(NFTNL_SET_ELEM_TIMEOUT))))

@@ -70,7 +70,9 @@ public enum ProxyModes {
         case .nftables:
             // One netlink socket serves both families' tables (its calls are serialized).
             let kernel = try settings.namespace.map { try NFTConnection(namespace: $0) } ?? NFTConnection()
-            perFamily = settings.families.map { NFTablesBackend(family: $0, options: settings.options, kernel: kernel) }
+            perFamily = settings.families.map {
+                NFTablesBackend(family: $0, options: settings.options, kernel: kernel, keepsLastTransaction: false)
+            }
         case .ipvs:
             guard IPVSSettings.schedulers.contains(settings.ipvsScheduler) else {
                 throw Unavailable(mode: mode, reason: "--ipvs-scheduler \(settings.ipvsScheduler): unknown scheduler ("

@@ -14,18 +14,26 @@ struct EndpointSlots: Sendable {
     private(set) var pools: [PoolKey: PoolSlots] = [:]
     private var taken: Set<UInt32> = []
 
+    /// Pool numbers and slots share one 32-bit map key, 16 bits each (`NFTablesLayout.endpointKey`).
+    static let maxPools = 1 << 16, maxSlots = 1 << 16
+
     /// The pools of `plan` with their slots, assigning numbers to new pools and freeing those of
-    /// pools the plan no longer has.
-    mutating func assign(_ plan: ServicePortPlan) -> [EndpointPool: PoolSlots] {
+    /// pools the plan no longer has. A pool beyond `maxSlots` endpoints uses its first `maxSlots`.
+    mutating func assign(_ plan: ServicePortPlan) throws(PoolsExhausted) -> [EndpointPool: PoolSlots] {
         var result: [EndpointPool: PoolSlots] = [:]
         for pool in [EndpointPool.cluster, .local] {
             let key = PoolKey(name: plan.name, pool: pool)
-            let endpoints = plan.endpoints(of: pool)
+            let endpoints = Array(plan.endpoints(of: pool).prefix(Self.maxSlots))
             guard !endpoints.isEmpty else {
                 release(key)
                 continue
             }
-            var current = pools[key] ?? PoolSlots(id: allocate(key), slots: [])
+            var current: PoolSlots
+            if let existing = pools[key] {
+                current = existing
+            } else {
+                current = PoolSlots(id: try allocate(key), slots: [])
+            }
             current.slots = Self.reslot(current.slots, endpoints)
             pools[key] = current
             result[pool] = current
@@ -52,11 +60,13 @@ struct EndpointSlots: Sendable {
         if let pool = pools.removeValue(forKey: key) { taken.remove(pool.id) }
     }
 
-    /// A number from the pool's hash, the next free one on a collision.
-    private mutating func allocate(_ key: PoolKey) -> UInt32 {
+    /// A 16-bit number from the pool's hash, the next free one on a collision.
+    private mutating func allocate(_ key: PoolKey) throws(PoolsExhausted) -> UInt32 {
+        guard taken.count < Self.maxPools else { throw PoolsExhausted(port: key.name) }
+        let name = key.name
         var id = UInt32(truncatingIfNeeded: NFTablesChainName.fnv1a(
-            "\(key.name.namespace)/\(key.name.name)/\(key.name.port)/\(key.name.protocol.rawValue)/\(key.pool)"))
-        while taken.contains(id) { id &+= 1 }
+            "\(name.namespace)/\(name.name)/\(name.port)/\(name.protocol.rawValue)/\(key.pool)")) & 0xffff
+        while taken.contains(id) { id = (id + 1) & 0xffff }
         taken.insert(id)
         return id
     }
@@ -78,5 +88,14 @@ struct EndpointSlots: Sendable {
         }
         var rest = new.filter { placed.insert(Address(address: $0.address, port: $0.port)).inserted }.makeIterator()
         return slots.map { $0 ?? rest.next()! }
+    }
+}
+
+/// Every one of the 65,536 pool numbers is taken (`EndpointSlots.maxPools`): the port cannot be programmed.
+struct PoolsExhausted: Error, CustomStringConvertible {
+    var port: ServicePortName
+    var description: String {
+        "nftables: no endpoint pool number left for \(port.namespace)/\(port.name):\(port.port) "
+            + "(\(EndpointSlots.maxPools) pools in use)"
     }
 }

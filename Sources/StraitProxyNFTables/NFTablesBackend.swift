@@ -8,7 +8,7 @@ import StraitProxy
 ///
 /// A partial sync diffs the changed ports against what the last sync committed; a full sync reads
 /// the table back and repairs whatever differs from the desired state (a chain or element deleted
-/// by hand comes back). Endpoints are data (`endpoint-addresses`, `endpoint-ports`), so a changed
+/// by hand comes back). Endpoints are data (the maps `endpoints-S`), so a changed
 /// endpoint is a data-only commit that the kernel applies without re-validating the table; rules
 /// and verdict elements change only when a Service appears, goes, changes its addresses or fates,
 /// or its endpoint count changes (the `numgen` modulus).
@@ -22,13 +22,18 @@ public actor NFTablesBackend: ProxyBackend {
     /// Set when a partial sync's commit failed after the state took its changes: the next sync is
     /// full (it rebuilds the state and repairs the table), whatever it is asked.
     private var stateIsAhead = false
-    /// The last transaction committed (for tests and logs): what the sync changed.
+    /// The last transaction committed (for tests): what the sync changed. Empty unless
+    /// `keepsLastTransaction`: a full sync's transaction holds every element of the table.
     public private(set) var lastTransaction = Transaction()
+    private let keepsLastTransaction: Bool
 
-    public init(family: IPFamily, options: ProxyOptions, kernel: any NFTKernel) {
+    /// `keepsLastTransaction`: keep each sync's transaction in `lastTransaction` (tests); the proxy
+    /// does not, so that a full sync's elements are freed once committed.
+    public init(family: IPFamily, options: ProxyOptions, kernel: any NFTKernel, keepsLastTransaction: Bool = true) {
         self.family = family
         self.layout = NFTablesLayout(family: family, options: options)
         self.kernel = kernel
+        self.keepsLastTransaction = keepsLastTransaction
     }
 
     /// The table this backend owns. Equivalent: `nft list table ip strait`.
@@ -51,7 +56,7 @@ public actor NFTablesBackend: ProxyBackend {
         var tx = Transaction()
         tx.delete(layout.table)
         try kernel.commit(tx)
-        lastTransaction = tx
+        if keepsLastTransaction { lastTransaction = tx }
     }
 
     // MARK: Partial sync
@@ -61,6 +66,8 @@ public actor NFTablesBackend: ProxyBackend {
     /// would cost a copy of every port's entry per change); a failed commit makes the next sync full.
     private func partialSync(from old: ServiceTable, to new: ServiceTable) throws {
         let (upserted, removed) = new.changedPorts(since: old)
+        // The slots change from here: whatever fails next leaves the next sync full.
+        stateIsAhead = true
         var updates: [PortUpdate] = []
         func committed(_ name: ServicePortName) -> ServicePortObjects? {
             state.plans[name].map { ServicePortObjects($0, pools: slots.pools(of: name), layout: layout) }
@@ -76,15 +83,14 @@ public actor NFTablesBackend: ProxyBackend {
                 updates.append(PortUpdate(name: entry.name, old: old, new: nil))
                 continue
             }
-            let objects = ServicePortObjects(plan, pools: slots.assign(plan), layout: layout)
+            let objects = ServicePortObjects(plan, pools: try slots.assign(plan), layout: layout)
             updates.append(PortUpdate(name: entry.name, old: old, new: (plan, objects)))
         }
         var diff = NFTablesDiff()
-        stateIsAhead = true
         state.replace(updates, layout: layout, recording: &diff)
         let tx = diff.transaction(layout)
         try kernel.commit(tx)
-        lastTransaction = tx
+        if keepsLastTransaction { lastTransaction = tx }
         stateIsAhead = false
     }
 
@@ -93,13 +99,17 @@ public actor NFTablesBackend: ProxyBackend {
     /// Renders every port into the desired table, reads the kernel's table back and commits what
     /// differs (everything, into an empty namespace).
     private func fullSync(_ new: ServiceTable) throws {
+        // The state is rebuilt whole: the old one goes first (not two at once); should this sync
+        // fail, the next is full again.
+        stateIsAhead = true
+        state = NFTablesState()
         var nextSlots = slots
         var nextState = NFTablesState()
         var desired = DesiredTable(layout: layout)
         var kept: Set<ServicePortName> = []
         for entry in new.sortedEntries {
             guard let plan = entry.plan(for: family) else { continue }
-            let objects = ServicePortObjects(plan, pools: nextSlots.assign(plan), layout: layout)
+            let objects = ServicePortObjects(plan, pools: try nextSlots.assign(plan), layout: layout)
             desired.add(objects)
             nextState.record(entry.name, plan, objects, layout: layout)
             kept.insert(entry.name)
@@ -109,8 +119,9 @@ public actor NFTablesBackend: ProxyBackend {
         desired.add(nextState.sharedElements(layout))
 
         let tx = desired.repair(try kernel.list(layout.table))
+        desired = DesiredTable(layout: layout)
         try kernel.commit(tx)
-        lastTransaction = tx
+        if keepsLastTransaction { lastTransaction = tx }
         state = nextState
         slots = nextSlots
         stateIsAhead = false

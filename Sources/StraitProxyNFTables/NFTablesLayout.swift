@@ -8,8 +8,8 @@ import StraitProxy
 ///
 /// A packet's way: nat `prerouting`/`output` → `services`: the verdict map `service-ips`
 /// (`daddr . l4proto . dport`), then for local destinations `service-nodeports`; a port's chain
-/// picks an endpoint with `numgen random mod N` from the data maps `endpoint-addresses` and
-/// `endpoint-ports` (keyed pool id . slot), so an endpoint change is a data-only commit. The filter
+/// picks an endpoint with `numgen random mod N` from the data maps `endpoints-S` (keyed by pool
+/// and slot), so an endpoint change is a data-only commit. The filter
 /// chains (before DNAT) reject or drop what `no-endpoint-services` / `no-endpoint-nodeports` name.
 /// nat `postrouting` masquerades what carries the mark.
 struct NFTablesLayout: Sendable {
@@ -71,26 +71,36 @@ struct NFTablesLayout: Sendable {
     /// Addresses whose traffic is rejected (`goto reject-chain`) or dropped, before DNAT.
     var noEndpointServices: NFTSet { map("no-endpoint-services", [addressType, .inetProto, .inetService], .verdict) }
     var noEndpointNodePorts: NFTSet { map("no-endpoint-nodeports", [.inetProto, .inetService], .verdict) }
-    /// `pool id . slot : address` and `: port` — the endpoints `numgen` picks from, in one of
-    /// `endpointShards` pairs of maps by pool id. Pool ids and slots are typed `mark` (any fixed
-    /// 32-bit type would do): `nft` refuses `integer` in a concatenation, and the table must stay
-    /// listable.
+    /// `pool key + slot : address . port` — the endpoints `numgen` picks from, in one of
+    /// `endpointShards` maps by pool. The key is one integer, a pool's number in its high 16 bits
+    /// and the slot in the low ones (`numgen random mod N offset POOL<<16`), typed by `typeof` so
+    /// that `nft` 1.0.6 prints the map and its rules in a form it parses again
+    /// (`dnat ip to numgen random mod 3 offset 327680 map @endpoints-5`); the value's
+    /// concatenation sets address and port in one `dnat`.
     ///
     /// Why shards: every rule that looks a map up is a binding of it, and the kernel checks each
     /// new element of a map against every binding (`nft_validate_register_store` per binding), so
-    /// one pair of maps for all Services made a full sync quadratic (10.5 s for the 100,000
-    /// elements of 5,000 Services × 10) and one endpoint change cost a walk over every Service.
-    /// Many shards cost a name lookup per rule (the kernel finds sets by walking a list).
-    func endpointAddresses(shard: Int) -> NFTSet { map("endpoint-addresses-\(shard)", [.mark, .mark], addressType) }
-    func endpointPorts(shard: Int) -> NFTSet { map("endpoint-ports-\(shard)", [.mark, .mark], .inetService) }
+    /// one map for all Services made a full sync quadratic (10.5 s for the 100,000 elements of
+    /// 5,000 Services × 10) and one endpoint change cost a walk over every Service. Many shards cost
+    /// a name lookup per rule (the kernel finds sets by walking a list).
+    func endpoints(shard: Int) -> NFTSet {
+        let value: TypeofExpression = .concat([.payload(daddrTemplate), .payload(.thDport)])
+        return NFTSet(table: table, name: "endpoints-\(shard)", keyType: [.integer],
+                      valueType: [addressType, .inetService], typeof: SetTypeof(key: .numgen(modulus: 2), value: value))
+    }
     static let endpointShards = 256
     static func shard(_ pool: UInt32) -> Int { Int(pool % UInt32(endpointShards)) }
-    /// `pool id . saddr : slot`, written by the packet path: ClientIP affinity, each entry with the
-    /// Service's timeout.
+    /// The key of a pool's slot in its endpoint map.
+    static func endpointKey(pool: UInt32, slot: Int) -> UInt32 { pool << 16 | UInt32(slot) }
+    /// `saddr . endpoint key`, written by the packet path: ClientIP affinity, a client and the
+    /// slot it was given, each entry with its Service's timeout.
     var affinity: NFTSet {
-        NFTSet(table: table, name: "affinity", keyType: [.mark, addressType], dataType: .mark,
-               flags: [.dynamic, .timeout])
+        let key: TypeofExpression = .concat([.payload(saddrTemplate), .numgen(modulus: 2)])
+        return NFTSet(table: table, name: "affinity", keyType: [addressType, .integer], valueType: [],
+                      flags: [.dynamic, .timeout], typeof: SetTypeof(key: key))
     }
+    private var saddrTemplate: PayloadTemplate { family == .ipv4 ? .ipSaddr : .ip6Saddr }
+    private var daddrTemplate: PayloadTemplate { family == .ipv4 ? .ipDaddr : .ip6Daddr }
     /// `endpoint . endpoint`: a packet from an endpoint DNATed to itself (hairpin) is masqueraded.
     var hairpin: NFTSet { NFTSet(table: table, name: "hairpin-endpoints", keyType: [addressType, addressType]) }
     func hairpinElement(_ endpoint: IPAddress) -> Element { Element([Datum(endpoint), Datum(endpoint)]) }
@@ -107,7 +117,7 @@ struct NFTablesLayout: Sendable {
 
     var sets: [NFTSet] {
         [serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts, affinity, hairpin]
-            + (0..<Self.endpointShards).flatMap { [endpointAddresses(shard: $0), endpointPorts(shard: $0)] }
+            + (0..<Self.endpointShards).map { endpoints(shard: $0) }
     }
 
     /// Sets whose elements the packet path writes: a sync neither fills nor repairs them.

@@ -30,8 +30,8 @@ struct ServicePortObjects: Sendable, Hashable {
     func rules(of chain: String) -> [Rule]? { chains.first { $0.0.name == chain }?.1 }
 }
 
-/// One endpoint pool of a port as the table holds it: a number the data maps key it by, and its
-/// endpoints in slot order (slot i holds `slots[i]`).
+/// One endpoint pool of a port as the table holds it: a 16-bit number the data maps key it by (the
+/// high half of each key), and its endpoints in slot order (slot i holds `slots[i]`, key `id << 16 | i`).
 struct PoolSlots: Sendable, Hashable {
     var id: UInt32
     var slots: [ProxyEndpoint]
@@ -89,19 +89,17 @@ extension ServicePortObjects {
             if case .forward(pool) = plan.clusterIPTraffic {
                 rules += Self.clusterIPMasquerade(plan, chain: chain, layout: layout)
             }
-            rules += Self.selection(chain: chain, pool: slots, affinity: plan.affinityTimeout, layout: layout)
+            rules += Self.selection(chain: chain, pool: slots, affinity: plan.affinityTimeout, plan: plan,
+                                    layout: layout)
             chains.append((chain, rules))
-            let shard = NFTablesLayout.shard(slots.id)
-            var addresses: [Element] = [], ports: [Element] = []
-            addresses.reserveCapacity(slots.slots.count)
-            ports.reserveCapacity(slots.slots.count)
+            let map = layout.endpoints(shard: NFTablesLayout.shard(slots.id)).name
+            var entries: [Element] = []
+            entries.reserveCapacity(slots.slots.count)
             for (slot, endpoint) in slots.slots.enumerated() {
-                let key: [Datum] = [.mark(slots.id), .mark(UInt32(slot))]
-                addresses.append(Element(key, .data([Datum(endpoint.address)])))
-                ports.append(Element(key, .data([.port(endpoint.port)])))
+                let key: [Datum] = [.integer(NFTablesLayout.endpointKey(pool: slots.id, slot: slot))]
+                entries.append(Element(key, .data([Datum(endpoint.address), .port(endpoint.port)])))
             }
-            elements[layout.endpointAddresses(shard: shard).name, default: []] += addresses
-            elements[layout.endpointPorts(shard: shard).name, default: []] += ports
+            elements[map, default: []] += entries
         }
         let hairpin = Set(pools.values.flatMap(\.slots).map(\.address)).sorted()
 
@@ -160,52 +158,61 @@ extension ServicePortObjects {
 
     // MARK: Endpoint selection
 
-    /// Registers of the selection rules, in 32-bit units (a concatenation's fields sit side by side):
-    /// the affinity key `pool . saddr` from 0, the endpoint key `pool . slot` at 7 and 8, the
-    /// endpoint's port at 9 and its address in 12 to 15. Each is named as the kernel dumps it (a
-    /// 16-byte register where the unit starts one: 0 is `reg1`, 8 is `reg3`, 12 is `reg4`), so a
-    /// rule reads back equal to what was written.
-    static let affinityKey = Register.reg1, poolKey = Register.reg32(7), slot = Register.reg3
-    static let endpointPort = Register.reg32(9), endpointAddress = Register.reg4
+    /// Where a key of `saddr . endpoint key` puts its second field, and a lookup of `endpoints-S`
+    /// its port (after the address): the 4-byte unit after the address, named as the kernel dumps
+    /// it (a 16-byte register where the unit starts one), so a rule reads back equal to what was written.
+    static func afterAddress(_ layout: NFTablesLayout) -> Register { layout.family == .ipv4 ? .reg32(1) : .reg2 }
 
-    /// `dnat to (pool . numgen random mod N) map @endpoint-addresses-S : … map @endpoint-ports-S`. Only
-    /// N is in the rule: which endpoints fill the slots is data. (Each chain looks the maps up
-    /// itself: the kernel refuses a rule that reads a register an earlier rule wrote (ENODATA), so
-    /// one shared DNAT chain cannot take the key from the service chain. Binding a map makes the
-    /// kernel check the map's elements, so a sync writes rules before it adds elements.)
+    /// `meta l4proto P dnat ip to numgen random mod N offset POOL<<16 map @endpoints-S`: the slot
+    /// key into `reg1`, the map's `address . port` into `reg1` and the unit after the address.
+    /// Only N is in the rule: which endpoints fill the slots is data. (nft needs the protocol match
+    /// to accept a port from a map; binding a map makes the kernel check the map's elements, so a
+    /// sync writes rules before it adds elements.)
     ///
-    /// With ClientIP affinity, first the client's remembered slot (`pool . saddr` in `@affinity`),
-    /// refreshed while it still names an endpoint; else a random slot, remembered. The kernel refuses
-    /// a packet-path delete from a map, so a slot left beyond a shrunk pool is replaced only once it
-    /// expires (`add` does not refresh it); until then that client is spread at random.
-    static func selection(chain: Chain, pool: PoolSlots, affinity: Int?, layout: NFTablesLayout) -> [Rule] {
-        let lookups: [Expression] = [
-            .immediate(dreg: poolKey, data: u32(pool.id)),
-            .lookup(set: layout.endpointAddresses(shard: NFTablesLayout.shard(pool.id)).name, sreg: poolKey,
-                    dreg: endpointAddress),
-            .lookup(set: layout.endpointPorts(shard: NFTablesLayout.shard(pool.id)).name, sreg: poolKey,
-                    dreg: endpointPort),
-        ]
-        let dnat: Expression = .nat(.dnat, family: layout.nftFamily, addressMin: endpointAddress, portMin: endpointPort)
-        let random: Expression = .numgen(.random, modulus: UInt32(pool.slots.count), dreg: slot)
+    /// With ClientIP affinity the slot a client was given is remembered in `@affinity` as
+    /// `saddr . key`. nft 1.0.6 can neither feed one map's result into another lookup
+    /// (`ip saddr map @a map @b` is a syntax error) nor put a constant in a concatenation on the
+    /// left (`327680 . ip saddr @a`: "Can't parse symbolic invalid expressions"), nor write a map's
+    /// result into a set (`add @a { ip saddr : … map @b }`), so a remembered slot has one rule per
+    /// slot, the key a constant `numgen random mod 1 offset KEY`:
+    /// `ip saddr . KEY @affinity update @affinity { … } dnat ip to KEY map @endpoints-S`; and a
+    /// client with no slot takes one by a cascade (`numgen random mod (N - i) 0`, the last always),
+    /// uniform over the slots, that remembers it. A slot beyond a shrunk pool matches no rule until
+    /// its entry expires; meanwhile that client is given a new one.
+    static func selection(chain: Chain, pool: PoolSlots, affinity: Int?, plan: ServicePortPlan,
+                          layout: NFTablesLayout) -> [Rule] {
+        let proto: [Expression] = .match(l4proto: l4proto(plan.protocol))
+        let map = layout.endpoints(shard: NFTablesLayout.shard(pool.id)).name
+        let port = afterAddress(layout)
+        let count = UInt32(pool.slots.count), base = NFTablesLayout.endpointKey(pool: pool.id, slot: 0)
+        func dnat(_ key: Expression) -> [Expression] {
+            [key, .lookup(set: map, sreg: .reg1, dreg: .reg1),
+             .nat(.dnat, family: layout.nftFamily, addressMin: .reg1, portMin: port)]
+        }
         guard let affinity else {
-            return [Rule(table: chain.table, chain: chain.name, expressions: [random] + lookups + [dnat])]
+            return [Rule(in: chain, proto, dnat(.numgen(.random, modulus: count, offset: base, dreg: .reg1)))]
         }
-        let sourceKey: [Expression] = [
-            .immediate(dreg: affinityKey, data: u32(pool.id)),
-            layout.family == .ipv4
-                ? .payload(base: .network, offset: 12, length: 4, dreg: .reg32(1))
-                : .payload(base: .network, offset: 8, length: 16, dreg: .reg32(1)),
-        ]
-        func remember(_ operation: DynsetOperation) -> Expression {
-            .dynset(set: layout.affinity.name, operation: operation, sregKey: affinityKey, sregData: slot,
-                    timeout: .seconds(affinity))
+        let saddr: Expression = layout.family == .ipv4
+            ? .payload(base: .network, offset: 12, length: 4, dreg: .reg1)
+            : .payload(base: .network, offset: 8, length: 16, dreg: .reg1)
+        func key(_ slot: UInt32) -> Expression { .numgen(.random, modulus: 1, offset: base + slot, dreg: port) }
+        func remember(_ operation: DynsetOperation, _ slot: UInt32) -> [Expression] {
+            [saddr, key(slot), .dynset(set: layout.affinity.name, operation: operation, sregKey: .reg1,
+                                       timeout: .seconds(affinity))]
         }
-        let remembered: [Expression] = sourceKey + [.lookup(set: layout.affinity.name, sreg: affinityKey, dreg: slot)]
-            + lookups + [remember(.update), dnat]
-        let chosen: [Expression] = sourceKey + [random] + lookups + [remember(.add), dnat]
-        return [Rule(table: chain.table, chain: chain.name, expressions: remembered),
-                Rule(table: chain.table, chain: chain.name, expressions: chosen)]
+        func fixed(_ slot: UInt32) -> [Expression] {
+            dnat(.numgen(.random, modulus: 1, offset: base + slot, dreg: .reg1))
+        }
+        var rules: [Rule] = (0..<count).map { slot in
+            Rule(in: chain, proto, [saddr, key(slot), .lookup(set: layout.affinity.name, sreg: .reg1)],
+                 remember(.update, slot), fixed(slot))
+        }
+        for slot in 0..<count {
+            let draw: [Expression] = slot + 1 < count
+                ? [.numgen(.random, modulus: count - slot, dreg: .reg1), .cmp(.eq, sreg: .reg1, data: u32(0))] : []
+            rules.append(Rule(in: chain, proto, draw, remember(.add, slot), fixed(slot)))
+        }
+        return rules
     }
 
     static func l4proto(_ proto: TransportProtocol) -> L4Proto {

@@ -2,10 +2,10 @@ import StraitNFT
 
 /// `nft-commit-cost NETNS SERVICES`: the kernel cost of the commits the nftables proxy mode makes,
 /// in a table shaped like the mode's (`ip strait-cost`: SERVICES service chains reached through the
-/// verdict map `service-ips`, each DNATing to `pool . numgen random mod 10` through the data maps
-/// `endpoint-addresses-S` and `endpoint-ports-S`, one of 256 shards by pool). Times
+/// verdict map `service-ips`, each DNATing to `numgen random mod 10 offset POOL<<16` through the data
+/// map `endpoints-S` of `address . port`, one of 256 shards by pool). Times
 /// from this netlink client, each commit 20 times, and prints the median and the worst in ms:
-/// - `endpoint`: one endpoint replaced (delete and add one element in each data map): data only;
+/// - `endpoint`: one endpoint replaced (delete and add one element of its data map): data only;
 /// - `service-add`: a new Service (a chain, its rule, its endpoints, a verdict element);
 /// - `service-delete`: that Service removed again (elements first, then the chain).
 /// The table is deleted at the end.
@@ -34,10 +34,8 @@ func nftCommitCostWorkload(_ arguments: [String]) throws {
         let current = generation[service, default: 0]
         generation[service] = current + 1
         var change = Transaction()
-        change.delete([shape.addressElement(service, slot: 0, endpoint: current)], from: shape.addresses(service))
-        change.delete([shape.portElement(service, slot: 0)], from: shape.ports(service))
-        change.add([shape.addressElement(service, slot: 0, endpoint: current + 1)], to: shape.addresses(service))
-        change.add([shape.portElement(service, slot: 0)], to: shape.ports(service))
+        change.delete([shape.endpointElement(service, slot: 0, endpoint: current)], from: shape.endpoints(service))
+        change.add([shape.endpointElement(service, slot: 0, endpoint: current + 1)], to: shape.endpoints(service))
         endpoint.append(try timed { try connection.commit(change) })
 
         var fresh = Transaction()
@@ -71,23 +69,18 @@ struct ProxyShapedTable {
         NFTSet(table: table, name: "service-ips", keyType: [.ipv4Addr, .inetProto, .inetService], dataType: .verdict)
     }
     static let shards = 256
-    func addresses(_ service: Int) -> NFTSet {
-        NFTSet(table: table, name: "endpoint-addresses-\(service % Self.shards)", keyType: [.mark, .mark],
-               dataType: .ipv4Addr)
-    }
-    func ports(_ service: Int) -> NFTSet {
-        NFTSet(table: table, name: "endpoint-ports-\(service % Self.shards)", keyType: [.mark, .mark],
-               dataType: .inetService)
+    /// As the mode types it (`typeof numgen random mod 2 : ip daddr . th dport`).
+    func endpoints(_ service: Int) -> NFTSet {
+        NFTSet(table: table, name: "endpoints-\(service % Self.shards)", keyType: [.integer],
+               valueType: [.ipv4Addr, .inetService],
+               typeof: SetTypeof(key: .numgen(modulus: 2), value: .concat([.payload(.ipDaddr), .payload(.thDport)])))
     }
 
     var skeleton: Transaction {
         var tx = Transaction()
         tx.add(table)
         tx.add(serviceIPs)
-        for shard in 0..<Self.shards {
-            tx.add(addresses(shard))
-            tx.add(ports(shard))
-        }
+        for shard in 0..<Self.shards { tx.add(endpoints(shard)) }
         tx.add(nat)
         tx.add(services)
         tx.add(Rule(in: nat, .jump(services.name)))
@@ -101,39 +94,31 @@ struct ProxyShapedTable {
         Element(clusterIP(service), .proto(.tcp), .port(80), verdict: .goto(chain(service).name))
     }
 
-    func addressElement(_ service: Int, slot: Int, endpoint: Int) -> Element {
+    func endpointElement(_ service: Int, slot: Int, endpoint: Int) -> Element {
         let index = service * 10 + slot + endpoint * 7919
-        return Element([.mark(UInt32(service)), .mark(UInt32(slot))],
-                       .data([.ipv4("10.\(128 + index >> 16 & 63).\(index >> 8 & 255).\(index & 255)")]))
-    }
-
-    func portElement(_ service: Int, slot: Int) -> Element {
-        Element([.mark(UInt32(service)), .mark(UInt32(slot))], .data([.port(8080)]))
+        return Element([.integer(UInt32(service) << 16 | UInt32(slot))],
+                       .data([.ipv4("10.\(128 + index >> 16 & 63).\(index >> 8 & 255).\(index & 255)"), .port(8080)]))
     }
 
     func addService(_ service: Int, to tx: inout Transaction, elements: Bool = true) {
         let chain = chain(service)
         tx.add(chain)
-        tx.add(Rule(table: table, chain: chain.name, expressions: [
-            .immediate(dreg: .reg32(7), data: withUnsafeBytes(of: UInt32(service)) { Array($0) }),
-            .numgen(.random, modulus: 10, dreg: .reg3),
-            .lookup(set: addresses(service).name, sreg: .reg32(7), dreg: .reg4),
-            .lookup(set: ports(service).name, sreg: .reg32(7), dreg: .reg32(9)),
-            .nat(.dnat, family: .ip, addressMin: .reg4, portMin: .reg32(9)),
+        tx.add(Rule(in: chain, .match(l4proto: .tcp), [
+            .numgen(.random, modulus: 10, offset: UInt32(service) << 16, dreg: .reg1),
+            .lookup(set: endpoints(service).name, sreg: .reg1, dreg: .reg1),
+            .nat(.dnat, family: .ip, addressMin: .reg1, portMin: .reg32(1)),
         ]))
         if elements { addElements(service, to: &tx) }
     }
 
     func addElements(_ service: Int, to tx: inout Transaction) {
-        tx.add((0..<10).map { addressElement(service, slot: $0, endpoint: 0) }, to: addresses(service))
-        tx.add((0..<10).map { portElement(service, slot: $0) }, to: ports(service))
+        tx.add((0..<10).map { endpointElement(service, slot: $0, endpoint: 0) }, to: endpoints(service))
         tx.add([dispatch(service)], to: serviceIPs)
     }
 
     func removeService(_ service: Int, from tx: inout Transaction) {
         tx.delete([dispatch(service)], from: serviceIPs)
-        tx.delete((0..<10).map { addressElement(service, slot: $0, endpoint: 0) }, from: addresses(service))
-        tx.delete((0..<10).map { portElement(service, slot: $0) }, from: ports(service))
+        tx.delete((0..<10).map { endpointElement(service, slot: $0, endpoint: 0) }, from: endpoints(service))
         tx.delete(chain(service))
     }
 }

@@ -10,8 +10,8 @@ import Glibc
 /// `nft-proxy NETNS SERVICES [CHANGES]`: the nftables mode's backend over netlink in the existing
 /// namespace NETNS, with SERVICES ClusterIP Services × 10 endpoints (plans as the core makes them):
 /// - `full-sync-ms`: the first full sync into an empty namespace (translation, read-back, commit);
-/// - `full-commit-ms`: the kernel's part of it: the same transaction committed again by this
-///   program alone into a fresh table (the floor);
+/// - `full-commit-ms`: the kernel's part of it: that sync's commit alone (encoding, sending, the
+///   kernel applying it into the empty table; the floor);
 /// - `endpoint-ms p50 p99`: CHANGES (default 50) syncs that each replace one endpoint of one
 ///   Service; `endpoint-commit-ms`: the commit alone (the kernel has applied it when the commit's
 ///   acknowledgements are read: netlink commits are synchronous);
@@ -22,7 +22,8 @@ func nftProxyWorkload(_ arguments: [String]) async throws {
     let changes = arguments.count > 2 ? Int(arguments[2]) ?? 50 : 50
     let kernel = TimedKernel(try NFTConnection(namespace: arguments[0]))
     let options = ProxyOptions(clusterCIDRs: [IPCIDR("10.128.0.0/9")!])
-    let backend = NFTablesBackend(family: .ipv4, options: options, kernel: kernel)
+    // As the proxy runs it: a full sync's transaction is not kept once committed.
+    let backend = NFTablesBackend(family: .ipv4, options: options, kernel: kernel, keepsLastTransaction: false)
 
     // Tables made as the sync loop makes them (`replacing` remembers the changed names), so a
     // change's sync compares that port alone, as in `strait proxy`, not every entry.
@@ -31,13 +32,7 @@ func nftProxyWorkload(_ arguments: [String]) async throws {
     try await backend.sync(from: nil, to: table)
     let full = monotonicSeconds() - start
     let residentAfterFull = residentMegabytes()
-    let fullTransaction = await backend.lastTransaction
-
-    // The floor: the same transaction, committed alone into a fresh table.
-    var drop = Transaction()
-    drop.delete(backend.table)
-    try kernel.commit(drop)
-    try kernel.commit(fullTransaction)
+    // The floor: the sync's own commit (encoding, sending, the kernel applying it) into the empty table.
     let fullCommit = kernel.lastCommit
 
     var syncs: [Double] = [], commits: [Double] = []
@@ -48,12 +43,9 @@ func nftProxyWorkload(_ arguments: [String]) async throws {
         try await backend.sync(from: table, to: next)
         syncs.append(monotonicSeconds() - start)
         commits.append(kernel.lastCommit)
-        guard await backend.lastTransaction.changes.allSatisfy({ change in
-            switch change {
-            case .add(.elements), .delete(.elements): true
-            default: false
-            }
-        }) else { throw NFTProxyUsage(problem: "an endpoint change was not a data-only commit") }
+        guard kernel.lastWasDataOnly else {
+            throw NFTProxyUsage(problem: "an endpoint change was not a data-only commit")
+        }
         table = next
     }
     let withNew = table.replacing([benchService(count, generation: 0)])
@@ -110,6 +102,8 @@ func residentMegabytes() -> Int {
 final class TimedKernel: NFTKernel, @unchecked Sendable {
     private let connection: NFTConnection
     private(set) var lastCommit: Double = 0
+    /// Whether the last commit only added or deleted set elements (no rule, chain or set changed).
+    private(set) var lastWasDataOnly = false
 
     init(_ connection: NFTConnection) { self.connection = connection }
 
@@ -117,6 +111,12 @@ final class TimedKernel: NFTKernel, @unchecked Sendable {
         let start = monotonicSeconds()
         try connection.commit(transaction)
         lastCommit = monotonicSeconds() - start
+        lastWasDataOnly = transaction.changes.allSatisfy { change in
+            switch change {
+            case .add(.elements), .delete(.elements): true
+            default: false
+            }
+        }
     }
 
     func list(_ table: Table) throws(NFTError) -> TableContents? { try connection.list(table) }

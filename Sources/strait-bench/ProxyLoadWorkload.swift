@@ -21,7 +21,8 @@ func proxyLoadWorkload(_ arguments: [String]) async throws {
         backend = IPTablesBackend(options: IPTablesRuleOptions(family: .ipv4, proxy: options),
                                   tools: IPTablesRestore(flavor: .legacy, family: .ipv4, namespace: arguments[0]))
     case "nftables":
-        backend = NFTablesBackend(family: .ipv4, options: options, kernel: try NFTConnection(namespace: arguments[0]))
+        backend = NFTablesBackend(family: .ipv4, options: options, kernel: try NFTConnection(namespace: arguments[0]),
+                                  keepsLastTransaction: false)
     default:
         throw ProxyLoadUsage()
     }

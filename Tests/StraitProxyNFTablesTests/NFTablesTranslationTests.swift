@@ -23,15 +23,21 @@ struct NFTablesTranslationTests {
         #expect(contents.chain(chain) != nil)
         #expect(contents.elements["service-ips"] == [
             Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto(chain)))])
-        #expect(Self.all(contents, "endpoint-addresses").count == 3)
-        #expect(Set(Self.all(contents, "endpoint-ports").map(\.value)) == [.data([.port(8080)])])
+        let endpoints = Self.all(contents, "endpoints")
+        #expect(Set(endpoints.compactMap(\.value)) == Set(["10.244.1.2", "10.244.2.2", "10.244.3.2"].map {
+            ElementValue.data([.ipv4($0), .port(8080)]) }))
+        // One pool: its keys are its number in the high half, slots 0 to 2 in the low one.
+        let keys = endpoints.compactMap { if case .integer(let key) = $0.key.first { key } else { nil } }.sorted()
+        let base = try #require(keys.first)
+        #expect(keys == [base, base + 1, base + 2] && base & 0xffff == 0, "\(keys)")
         #expect(contents.elements["hairpin-endpoints"]?.count == 3)
         let rules = contents.rules(in: chain)
         #expect(rules.count == 2, "masquerade for sources outside the pod network, then the DNAT")
-        #expect(rules.last?.expressions.contains(.numgen(.random, modulus: 3, dreg: .reg3)) == true)
+        #expect(rules.last?.expressions.contains(.numgen(.random, modulus: 3, offset: base, dreg: .reg1)) == true)
         #expect(rules.last?.expressions.contains {
-            if case .lookup(let set, .reg32(7), .reg4?, _) = $0 { set.hasPrefix("endpoint-addresses-") } else { false }
+            if case .lookup(let set, .reg1, .reg1?, _) = $0 { set.hasPrefix("endpoints-") } else { false }
         } == true)
+        #expect(rules.last?.expressions.last == .nat(.dnat, family: .ip, addressMin: .reg1, portMin: .reg32(1)))
         let bases = ["nat-prerouting", "nat-output", "nat-postrouting",
                      "filter-input", "filter-forward", "filter-output"]
         for base in bases {
@@ -52,17 +58,19 @@ struct NFTablesTranslationTests {
         try await backend.sync(from: first, to: second)
         let tx = await backend.lastTransaction
         #expect(tx.onlyElements, "\(tx.changes)")
-        let sets = tx.elementSets.map { $0.hasPrefix("endpoint-addresses-") ? "endpoint-addresses" : $0 }.sorted()
-        #expect(sets == ["endpoint-addresses", "hairpin-endpoints"], "\(tx.changes)")
+        let sets = tx.elementSets.map { $0.hasPrefix("endpoints-") ? "endpoints" : $0 }.sorted()
+        #expect(sets == ["endpoints", "hairpin-endpoints"], "\(tx.changes)")
         let contents = try #require(try kernel.list(table))
-        let addresses = Set(Self.all(contents, "endpoint-addresses").compactMap(\.value))
-        #expect(addresses == Set(["10.244.1.2", "10.244.9.2", "10.244.3.2"].map { ElementValue.data([.ipv4($0)]) }))
-        // The endpoints that stayed kept their slots.
-        let slotOf = Dictionary(uniqueKeysWithValues: Self.all(contents, "endpoint-addresses").map {
-            ($0.value!, $0.key[1]) })
-        #expect(slotOf[.data([.ipv4("10.244.1.2")])] == .mark(0))
-        #expect(slotOf[.data([.ipv4("10.244.3.2")])] == .mark(2))
-        #expect(slotOf[.data([.ipv4("10.244.9.2")])] == .mark(1))
+        let endpoints = Self.all(contents, "endpoints")
+        #expect(Set(endpoints.compactMap(\.value)) == Set(["10.244.1.2", "10.244.9.2", "10.244.3.2"].map {
+            ElementValue.data([.ipv4($0), .port(8080)]) }))
+        // The endpoints that stayed kept their slots (the low half of the key).
+        let slotOf = Dictionary(uniqueKeysWithValues: endpoints.map { element in
+            (element.value!, element.key.first.flatMap { if case .integer(let key) = $0 { key & 0xffff } else { nil } })
+        })
+        #expect(slotOf[.data([.ipv4("10.244.1.2"), .port(8080)])] == 0)
+        #expect(slotOf[.data([.ipv4("10.244.3.2"), .port(8080)])] == 2)
+        #expect(slotOf[.data([.ipv4("10.244.9.2"), .port(8080)])] == 1)
     }
 
     @Test("a new Service adds its chain, rules and elements; a removed one loses its elements before its chain")
@@ -88,7 +96,7 @@ struct NFTablesTranslationTests {
         let contents = try #require(try kernel.list(table))
         #expect(contents.chain(NFTablesChainName.cluster(Plans.dns)) == nil)
         #expect(contents.elements["service-ips"]?.count == 1)
-        #expect(Self.all(contents, "endpoint-addresses").count == 2)
+        #expect(Self.all(contents, "endpoints").count == 2)
     }
 
     @Test("no endpoints rejects through the no-endpoint map; Local policy without local endpoints drops")
@@ -140,16 +148,29 @@ struct NFTablesTranslationTests {
         #expect(contents.rules(in: firewall).last?.expressions == [.verdict(.drop)])
     }
 
-    @Test("ClientIP affinity: a remembered-slot rule before the random one, both keyed by the pool")
+    @Test("ClientIP affinity: a rule per remembered slot, then a uniform cascade that remembers the slot it draws")
     func affinity() async throws {
         let backend = self.backend
-        let sticky = Plans.clusterIP(endpoints: Plans.endpoints(2), affinity: 10800)
+        let sticky = Plans.clusterIP(endpoints: Plans.endpoints(3), affinity: 10800)
         try await backend.sync(from: nil, to: Plans.table(sticky))
-        let rules = try #require(try kernel.list(table)?.rules(in: NFTablesChainName.cluster(Plans.web)))
-        #expect(rules.count == 3)
-        let dynsets = rules.flatMap(\.expressions).filter { if case .dynset = $0 { true } else { false } }
-        #expect(dynsets.contains(.dynset(set: "affinity", operation: .update, sregKey: .reg1, sregData: .reg3,
-                                         timeout: .seconds(10800))))
+        let contents = try #require(try kernel.list(table))
+        let rules = contents.rules(in: NFTablesChainName.cluster(Plans.web))
+        #expect(rules.count == 1 + 3 + 3, "masquerade, 3 remembered slots, 3 draws")
+        let keys = Self.all(contents, "endpoints").compactMap {
+            if case .integer(let key) = $0.key.first { key } else { nil }
+        }
+        let base = try #require(keys.min())
+        func dynset(_ operation: DynsetOperation) -> Expression {
+            .dynset(set: "affinity", operation: operation, sregKey: .reg1, timeout: .seconds(10800))
+        }
+        for slot in UInt32(0)..<3 {
+            let remembered = rules[1 + Int(slot)].expressions, drawn = rules[4 + Int(slot)].expressions
+            let key: Expression = .numgen(.random, modulus: 1, offset: base + slot, dreg: .reg32(1))
+            #expect(remembered.contains(.lookup(set: "affinity", sreg: .reg1)) && remembered.contains(key))
+            #expect(remembered.contains(dynset(.update)) && drawn.contains(dynset(.add)) && drawn.contains(key))
+            // Slot i is drawn with probability 1/(N - i) among what is left: uniform; the last always.
+            #expect(drawn.contains(.numgen(.random, modulus: 3 - slot, dreg: .reg1)) == (slot < 2))
+        }
     }
 
     @Test("a full sync repairs a deleted element and a deleted chain, and then has nothing left to do")

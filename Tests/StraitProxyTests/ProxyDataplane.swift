@@ -80,15 +80,11 @@ extension ProxyTopology {
             let nftFamily = family == .ipv4 ? "ip" : "ip6"
             let listing = try node.output(["nft", "list", "table", nftFamily, "strait"])
             if listing.succeeded { return listing.stdout }
-            // No table, or Debian's nft 1.0.6 aborting (netlink_parse_concat_expr) on the ClientIP affinity
-            // rules, whose endpoint key is a map lookup's result: read the table over netlink instead.
-            guard let contents = try NFTConnection(namespace: node.name).list(Table(family == .ipv4 ? .ip : .ip6,
-                                                                                   "strait")) else { return "" }
-            var lines = contents.chains.map { "chain \($0.name)" }
-            for chain in contents.chains {
-                lines += contents.rules(in: chain.name).map { "\(chain.name): \($0.expressions)" }
-            }
-            return lines.joined(separator: "\n")
+            // No table is the one failure that means "nothing programmed"; nft failing on a table is a defect.
+            guard try NFTConnection(namespace: node.name).list(Table(family == .ipv4 ? .ip : .ip6, "strait")) == nil
+            else { throw CommandFailure(arguments: ["nft", "list", "table", nftFamily, "strait"], output: listing,
+                                        reason: "nft cannot list the table") }
+            return ""
         }
     }
 

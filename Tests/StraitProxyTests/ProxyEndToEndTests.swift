@@ -259,8 +259,7 @@ import Testing
             let backend = try net.backend(mode)
             let entry = Self.entry([net.endpoint(0)]) {
                 $0.nodePort = 30080
-                // nftables: the affinity rules are left out, so that `nft list` can read the table (see `programmed`).
-                if case .iptables = mode { $0.affinityTimeout = 60 }
+                $0.affinityTimeout = 60
                 $0.loadBalancerIPs = [IPAddress("203.0.113.20")!]
                 $0.loadBalancerSourceRanges = [IPCIDR("192.168.100.0/24")!]
             }
