@@ -104,14 +104,6 @@ enum TLV {
 
     /// TLVs by type (the last of a type wins; nft writes each once).
     static func parse(_ bytes: [UInt8]) -> [UInt8: [UInt8]] {
-        var result: [UInt8: [UInt8]] = [:]
-        var offset = 0
-        while offset + 2 <= bytes.count {
-            let type = bytes[offset], size = Int(bytes[offset + 1])
-            guard offset + 2 + size <= bytes.count else { break }
-            result[type] = Array(bytes[(offset + 2)..<(offset + 2 + size)])
-            offset += 2 + size
-        }
-        return result
+        bytes.withUnsafeBytes { UserData.parse($0.baseAddress, UInt32($0.count)) }
     }
 }
