@@ -30,7 +30,7 @@ import Testing
 
     func killLoop(mode: String) async throws {
         let seed = Self.environment["STRAIT_FAULT_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandom(seed: seed)
         print("\(Self.suite) \(mode): seed \(seed) (STRAIT_FAULT_SEED=\(seed) replays these kill moments)")
         try await KillTopology.with { net in
             let store = net.scripts + "/store.db", log = net.scripts + "/proxy.log"
@@ -208,22 +208,4 @@ func poll(seconds: Int, _ check: () throws -> Bool) async throws -> Bool {
         try await Task.sleep(for: .milliseconds(300))
     }
     return try check()
-}
-
-/// A small seeded generator (SplitMix64), so a run's kill moments can be replayed from its seed.
-struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

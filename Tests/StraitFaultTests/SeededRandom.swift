@@ -15,6 +15,9 @@ struct SeededRandom: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 
+    /// A number in [0, 1).
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+
     /// `STRAIT_FAULT_SEED` when set (to replay a run), else a fresh seed.
     static func seedFromEnvironment() -> UInt64 {
         if let text = ProcessInfo.processInfo.environment["STRAIT_FAULT_SEED"], let seed = UInt64(text) { return seed }
