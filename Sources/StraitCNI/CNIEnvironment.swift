@@ -16,7 +16,13 @@ public struct CNIEnvironment: Sendable {
 
     /// Reads and validates the variables; a missing or malformed one is error 4.
     public init(_ variables: [String: String]) throws(CNIError) {
-        guard let commandText = variables["CNI_COMMAND"], !commandText.isEmpty else {
+        try self.init { variables[$0] }
+    }
+
+    /// Reads and validates the variables `variable` returns by name (strait-cni passes `getenv`, so the
+    /// process never copies its whole environment); a missing or malformed one is error 4.
+    public init(variable: (String) -> String?) throws(CNIError) {
+        guard let commandText = variable("CNI_COMMAND"), !commandText.isEmpty else {
             throw CNIError(.invalidEnvironment, "CNI_COMMAND is not set")
         }
         guard let command = CNICommand(rawValue: commandText) else {
@@ -24,11 +30,11 @@ public struct CNIEnvironment: Sendable {
                            details: "expected one of \(CNICommand.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self.command = command
-        containerID = variables["CNI_CONTAINERID"] ?? ""
-        netns = variables["CNI_NETNS"] ?? ""
-        ifname = variables["CNI_IFNAME"] ?? ""
-        path = (variables["CNI_PATH"] ?? "").split(separator: ":").map(String.init)
-        args = try Self.parseArgs(variables["CNI_ARGS"] ?? "")
+        containerID = variable("CNI_CONTAINERID") ?? ""
+        netns = variable("CNI_NETNS") ?? ""
+        ifname = variable("CNI_IFNAME") ?? ""
+        path = (variable("CNI_PATH") ?? "").split(separator: ":").map(String.init)
+        args = try Self.parseArgs(variable("CNI_ARGS") ?? "")
 
         switch command {
         case .add, .check, .del:

@@ -5,13 +5,23 @@ import StraitCNI
 import StraitModel
 
 // strait-cni: the CNI plugin. A runtime drives it through CNI_COMMAND and stdin; by hand it answers
-// --help and --version.
-let arguments = CommandLine.arguments.dropFirst()
-if arguments.contains("--version") {
+// --help and --version. The runtime starts it for every pod, so it reads argv and the environment
+// in place (not `CommandLine.arguments` or a dictionary of every variable: both cost this short
+// process more than its kernel work); see BENCHMARKS.md, "CNI ADD against the kernel floor".
+
+/// True when one of the command-line arguments is one of `flags`.
+func hasArgument(_ flags: String...) -> Bool {
+    (1..<Int(CommandLine.argc)).contains { index in
+        guard let argument = CommandLine.unsafeArgv[index] else { return false }
+        return flags.contains { strcmp(argument, $0) == 0 }
+    }
+}
+
+if hasArgument("--version") {
     print("strait-cni \(StraitVersion.current)")
     exit(0)
 }
-if arguments.contains("--help") || arguments.contains("-h") {
+if hasArgument("--help", "-h") {
     print("""
     strait-cni \(StraitVersion.current): the Strait CNI plugin (CNI spec 1.1).
     A container runtime runs it with CNI_COMMAND (ADD, DEL, CHECK, STATUS, GC, VERSION) and the network
@@ -31,15 +41,7 @@ func readStandardInput() -> [UInt8] {
     return bytes
 }
 
-var environment: [String: String] = [:]
-var entry = environ
-while let pointer = entry.pointee {
-    let pair = String(cString: pointer)
-    if let equals = pair.firstIndex(of: "=") {
-        environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-    }
-    entry += 1
-}
-let outcome = CNIPlugin.run(environment: environment, stdin: readStandardInput())
+let outcome = CNIPlugin.run(variable: { name in getenv(name).map { String(cString: $0) } },
+                            stdin: readStandardInput())
 if !outcome.stdout.isEmpty { print(outcome.stdout) }
 exit(outcome.status)
