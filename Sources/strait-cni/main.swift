@@ -41,7 +41,22 @@ func readStandardInput() -> [UInt8] {
     return bytes
 }
 
+/// Writes `text` and a newline to stdout with write(2) (what `print` prints, without its `Any` boxes
+/// and stdio buffer).
+func writeLine(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { bytes in
+        var written = 0
+        while written < bytes.count {
+            let count = write(1, bytes.baseAddress! + written, bytes.count - written)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return }
+            written += count
+        }
+    }
+}
+
 let outcome = CNIPlugin.run(variable: { name in getenv(name).map { String(cString: $0) } },
                             stdin: readStandardInput())
-if !outcome.stdout.isEmpty { print(outcome.stdout) }
+if !outcome.stdout.isEmpty { writeLine(outcome.stdout) }
 exit(outcome.status)
