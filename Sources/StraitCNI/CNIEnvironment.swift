@@ -1,6 +1,20 @@
 /// The commands a runtime gives through `CNI_COMMAND`.
 public enum CNICommand: String, Sendable, CaseIterable {
     case add = "ADD", del = "DEL", check = "CHECK", status = "STATUS", gc = "GC", version = "VERSION"
+
+    /// The command named `name`: `init(rawValue:)` without the array of names it builds (one generic
+    /// type less to instantiate at every exec).
+    init?(name: String) {
+        switch name {
+        case "ADD": self = .add
+        case "DEL": self = .del
+        case "CHECK": self = .check
+        case "STATUS": self = .status
+        case "GC": self = .gc
+        case "VERSION": self = .version
+        default: return nil
+        }
+    }
 }
 
 /// The `CNI_*` environment of one invocation, validated as the spec requires for each command.
@@ -25,7 +39,7 @@ public struct CNIEnvironment: Sendable {
         guard let commandText = variable("CNI_COMMAND"), !commandText.isEmpty else {
             throw CNIError(.invalidEnvironment, "CNI_COMMAND is not set")
         }
-        guard let command = CNICommand(rawValue: commandText) else {
+        guard let command = CNICommand(name: commandText) else {
             throw CNIError(.invalidEnvironment, "CNI_COMMAND \"\(commandText)\" is not a CNI command",
                            details: "expected one of \(CNICommand.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -155,7 +155,7 @@ struct LeaseBookFile {
         if fd < 0 { throw FileError(operation: "open", path: path, errno: errno) }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
+        var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = try fileCall("read", path) { Int32(Glibc.read(fd, &buffer, buffer.count)) }
             if count == 0 { return bytes }

@@ -30,10 +30,11 @@ if hasArgument("--help", "-h") {
     exit(0)
 }
 
-/// Everything on stdin (the network configuration).
+/// Everything on stdin (the network configuration). The buffer is one page: a configuration rarely
+/// fills it, and every page more is a page fault more at each exec.
 func readStandardInput() -> [UInt8] {
     var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
+    var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
         let count = read(0, &buffer, buffer.count)
         if count > 0 { bytes.append(contentsOf: buffer[0..<count]) } else if count == 0 || errno != EINTR { break }
