@@ -3,8 +3,8 @@ import Glibc
 #endif
 import StraitSystem
 
-/// How the lease book reaches the disk: two slot files, `leases.0` and `leases.1`, each written in
-/// place, never created, renamed or fsynced on the way of an ADD.
+/// How the lease book reaches the disk: two slot files, `leases.0` and `leases.1`, each created by the
+/// first write that needs it and from then on written in place: never renamed, truncated or fsynced.
 ///
 /// A slot is a header line `strait-leases v1 generation=N bytes=L fnv1a64=H`, then the book's JSON
 /// (L bytes, hash H), then blanks where an older, longer book was. A write goes to the slot that does
