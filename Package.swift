@@ -117,10 +117,15 @@ let package = Package(
         // The runtime execs strait-cni for every pod, so its start-up is on every pod's path: the Swift runtime,
         // libstdc++ and the unwinder are linked in (cni/static-link holds linker scripts that turn -lstdc++ and
         // -lgcc_s into their static archives), and -static-stdlib's -export-dynamic is undone (the dynamic
-        // loader then has far fewer symbols to bind). See BENCHMARKS.md, "CNI ADD against the kernel floor".
+        // loader then has far fewer symbols to bind). Its linker, cni/static-link/strait-cni-ld, takes libnl and
+        // libnftnl from their archives and drops the $ORIGIN RUNPATH; it is not position-independent, so the
+        // loader does not relocate its ~28,000 data pointers at every exec (like Go's reference plugins).
+        // See BENCHMARKS.md, "CNI ADD against the kernel floor".
         .executableTarget(name: "strait-cni", dependencies: ["StraitCNI"], linkerSettings: [
             .unsafeFlags(["-static-stdlib", "-L\(Context.packageDirectory)/cni/static-link",
-                          "-Xlinker", "--no-export-dynamic"]),
+                          "-Xlinker", "--no-export-dynamic",
+                          "-Xclang-linker", "--ld-path=\(Context.packageDirectory)/cni/static-link/strait-cni-ld",
+                          "-Xclang-linker", "-no-pie"]),
         ]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
         .executableTarget(name: "strait-bench", dependencies: [

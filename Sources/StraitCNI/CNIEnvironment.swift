@@ -1,6 +1,20 @@
 /// The commands a runtime gives through `CNI_COMMAND`.
 public enum CNICommand: String, Sendable, CaseIterable {
     case add = "ADD", del = "DEL", check = "CHECK", status = "STATUS", gc = "GC", version = "VERSION"
+
+    /// The command named `name`: `init(rawValue:)` without the array of names it builds (one generic
+    /// type less to instantiate at every exec).
+    init?(name: String) {
+        switch name {
+        case "ADD": self = .add
+        case "DEL": self = .del
+        case "CHECK": self = .check
+        case "STATUS": self = .status
+        case "GC": self = .gc
+        case "VERSION": self = .version
+        default: return nil
+        }
+    }
 }
 
 /// The `CNI_*` environment of one invocation, validated as the spec requires for each command.
@@ -16,19 +30,25 @@ public struct CNIEnvironment: Sendable {
 
     /// Reads and validates the variables; a missing or malformed one is error 4.
     public init(_ variables: [String: String]) throws(CNIError) {
-        guard let commandText = variables["CNI_COMMAND"], !commandText.isEmpty else {
+        try self.init { variables[$0] }
+    }
+
+    /// Reads and validates the variables `variable` returns by name (strait-cni passes `getenv`, so the
+    /// process never copies its whole environment); a missing or malformed one is error 4.
+    public init(variable: (String) -> String?) throws(CNIError) {
+        guard let commandText = variable("CNI_COMMAND"), !commandText.isEmpty else {
             throw CNIError(.invalidEnvironment, "CNI_COMMAND is not set")
         }
-        guard let command = CNICommand(rawValue: commandText) else {
+        guard let command = CNICommand(name: commandText) else {
             throw CNIError(.invalidEnvironment, "CNI_COMMAND \"\(commandText)\" is not a CNI command",
                            details: "expected one of \(CNICommand.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self.command = command
-        containerID = variables["CNI_CONTAINERID"] ?? ""
-        netns = variables["CNI_NETNS"] ?? ""
-        ifname = variables["CNI_IFNAME"] ?? ""
-        path = (variables["CNI_PATH"] ?? "").split(separator: ":").map(String.init)
-        args = try Self.parseArgs(variables["CNI_ARGS"] ?? "")
+        containerID = variable("CNI_CONTAINERID") ?? ""
+        netns = variable("CNI_NETNS") ?? ""
+        ifname = variable("CNI_IFNAME") ?? ""
+        path = (variable("CNI_PATH") ?? "").split(separator: ":").map(String.init)
+        args = try Self.parseArgs(variable("CNI_ARGS") ?? "")
 
         switch command {
         case .add, .check, .del:

@@ -17,12 +17,17 @@ public enum CNIPlugin {
     ]
 
     public static func run(environment: [String: String], stdin: [UInt8]) -> Outcome {
+        run(variable: { environment[$0] }, stdin: stdin)
+    }
+
+    /// The same, with the environment read variable by variable (`getenv` in strait-cni).
+    public static func run(variable: (String) -> String?, stdin: [UInt8]) -> Outcome {
         // stdin is parsed once. Errors are reported in the configuration's version when it can be
         // read, else the latest.
         let document = Result { () throws(JSONReader.SyntaxError) in try JSONReader.parse(stdin) }
         let declaredVersion = (try? document.get())?["cniVersion"]?.stringValue
         do throws(CNIError) {
-            let environment = try CNIEnvironment(environment)
+            let environment = try CNIEnvironment(variable: variable)
             if environment.command == .version {
                 return Outcome(stdout: encode(versionInfo(declaredVersion ?? CNIVersion.latest.description)), status: 0)
             }

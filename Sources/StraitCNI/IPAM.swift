@@ -27,10 +27,11 @@ public struct AttachmentKey: Sendable, Hashable {
     }
 }
 
-/// Strait's address management: the leases of one network in one file under `dataDir/<network>`,
-/// read and rewritten whole under an exclusive file lock. The file is replaced atomically (write,
-/// rename; see `LeaseBookFile` for why not fsync), so a plugin killed at any point leaves the old
-/// book or the new one, never a torn one, and two leases can never share an address.
+/// Strait's address management: the leases of one network in a lease book under `dataDir/<network>`,
+/// read and rewritten whole under an exclusive file lock. The book is written in place into one of two
+/// slot files, never over the one holding the current book (see `LeaseBookFile`), so a plugin killed
+/// at any point leaves the old book or the new one, never a torn one, and two leases can never share
+/// an address. Nothing is fsynced: a crash of the node loses its pods with the book.
 public struct IPAM: Sendable {
     /// The on-disk state: every lease, and per subnet the last address handed out (round-robin).
     struct LeaseBook: Equatable {
@@ -39,8 +40,9 @@ public struct IPAM: Sendable {
     }
 
     public let directory: String
-    var bookPath: String { "\(directory)/leases.json" }
     var lockPath: String { "\(directory)/lock" }
+    /// Where the book lives: two slot files written in turn.
+    var file: LeaseBookFile { LeaseBookFile(directory: directory) }
 
     public init(dataDir: String, network: String) {
         directory = "\(dataDir)/\(network)"
@@ -139,29 +141,40 @@ public struct IPAM: Sendable {
         do throws(FileError) { lock = try FileLock(path: lockPath) } catch {
             throw CNIError(.ioFailure, "cannot lock the IPAM directory", details: error.description)
         }
-        let original = try readBook()
+        let loaded = try readBook()
+        let original = loaded.book ?? LeaseBook()
         var book = original
         let result = try change(&book)
         if book != original {
-            do throws(FileError) { try LeaseBookFile.replace(bookPath, with: Array(book.text.utf8)) } catch {
-                throw CNIError(.ioFailure, "cannot write the IPAM leases \(bookPath)", details: error.description)
+            do throws(FileError) { try file.write(book.text, after: loaded) } catch {
+                throw CNIError(.ioFailure, "cannot write the IPAM leases \(error.path)", details: error.description)
             }
         }
         _ = consume lock
         return result
     }
 
-    private func readBook() throws(CNIError) -> LeaseBook {
-        let text: String
-        do throws(FileError) { text = try readTextFile(bookPath) } catch {
-            if error.errno == ENOENT { return LeaseBook() }
+    private func readBook() throws(CNIError) -> LeaseBookFile.Loaded<LeaseBook> {
+        var loaded: LeaseBookFile.Loaded<LeaseBook>
+        do throws(FileError) { loaded = try file.read { try? LeaseBook(text: $0) } } catch {
             throw CNIError(.ioFailure, "cannot read the IPAM leases", details: error.description)
         }
-        do throws(LeaseBook.ReadError) { return try LeaseBook(text: text) } catch {
-            // Lost to a crash of the previous boot, with every pod it named: start over.
-            if LeaseBookFile.predatesBoot(bookPath) { return LeaseBook() }
-            throw CNIError(.ioFailure, "the IPAM leases in \(bookPath) are corrupt", details: "\(error)")
+        if loaded.book == nil {
+            let existing = file.existingPaths
+            // None yet; or lost to a crash of the previous boot, with every pod it named: start over.
+            guard existing.isEmpty || file.predatesBoot() else {
+                throw CNIError(.ioFailure, "the IPAM leases in \(existing.joined(separator: ", ")) are corrupt",
+                               details: "no file holds a whole lease book")
+            }
+            loaded.book = LeaseBook()
         }
+        return loaded
+    }
+
+    /// The leases of a network as its lease book holds them, read without the lock and without
+    /// creating anything: for inspection (tests, an operator's tools), not for allocation.
+    public static func inspect(dataDir: String, network: String) throws(FileError) -> [Lease] {
+        try IPAM(dataDir: dataDir, network: network).file.read { try? LeaseBook(text: $0) }.book?.leases ?? []
     }
 }
 

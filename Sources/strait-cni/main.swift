@@ -5,13 +5,23 @@ import StraitCNI
 import StraitModel
 
 // strait-cni: the CNI plugin. A runtime drives it through CNI_COMMAND and stdin; by hand it answers
-// --help and --version.
-let arguments = CommandLine.arguments.dropFirst()
-if arguments.contains("--version") {
+// --help and --version. The runtime starts it for every pod, so it reads argv and the environment
+// in place (not `CommandLine.arguments` or a dictionary of every variable: both cost this short
+// process more than its kernel work); see BENCHMARKS.md, "CNI ADD against the kernel floor".
+
+/// True when one of the command-line arguments is one of `flags`.
+func hasArgument(_ flags: String...) -> Bool {
+    (1..<Int(CommandLine.argc)).contains { index in
+        guard let argument = CommandLine.unsafeArgv[index] else { return false }
+        return flags.contains { strcmp(argument, $0) == 0 }
+    }
+}
+
+if hasArgument("--version") {
     print("strait-cni \(StraitVersion.current)")
     exit(0)
 }
-if arguments.contains("--help") || arguments.contains("-h") {
+if hasArgument("--help", "-h") {
     print("""
     strait-cni \(StraitVersion.current): the Strait CNI plugin (CNI spec 1.1).
     A container runtime runs it with CNI_COMMAND (ADD, DEL, CHECK, STATUS, GC, VERSION) and the network
@@ -20,10 +30,11 @@ if arguments.contains("--help") || arguments.contains("-h") {
     exit(0)
 }
 
-/// Everything on stdin (the network configuration).
+/// Everything on stdin (the network configuration). The buffer is one page: a configuration rarely
+/// fills it, and every page more is a page fault more at each exec.
 func readStandardInput() -> [UInt8] {
     var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
+    var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
         let count = read(0, &buffer, buffer.count)
         if count > 0 { bytes.append(contentsOf: buffer[0..<count]) } else if count == 0 || errno != EINTR { break }
@@ -31,15 +42,22 @@ func readStandardInput() -> [UInt8] {
     return bytes
 }
 
-var environment: [String: String] = [:]
-var entry = environ
-while let pointer = entry.pointee {
-    let pair = String(cString: pointer)
-    if let equals = pair.firstIndex(of: "=") {
-        environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+/// Writes `text` and a newline to stdout with write(2) (what `print` prints, without its `Any` boxes
+/// and stdio buffer).
+func writeLine(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { bytes in
+        var written = 0
+        while written < bytes.count {
+            let count = write(1, bytes.baseAddress! + written, bytes.count - written)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return }
+            written += count
+        }
     }
-    entry += 1
 }
-let outcome = CNIPlugin.run(environment: environment, stdin: readStandardInput())
-if !outcome.stdout.isEmpty { print(outcome.stdout) }
+
+let outcome = CNIPlugin.run(variable: { name in getenv(name).map { String(cString: $0) } },
+                            stdin: readStandardInput())
+if !outcome.stdout.isEmpty { writeLine(outcome.stdout) }
 exit(outcome.status)

@@ -1,4 +1,5 @@
 import Foundation
+import StraitCNI
 import StraitTestSupport
 
 /// Runs the built `strait-cni` as a runtime would — environment and stdin in, JSON out — inside a
@@ -63,14 +64,12 @@ struct CNIHarness {
         return String(address.prefix { $0 != "/" })
     }
 
-    /// The lease book's addresses by (containerID/ifname).
+    /// The lease book's addresses by (containerID/ifname), as the plugin reads its book (the slot
+    /// with the highest generation that is whole).
     func leases() throws -> [String: String] {
-        let path = "\(dataDir)/\(network)/leases.json"
-        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
-        let book = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
         var result: [String: String] = [:]
-        for lease in book["leases"] as? [[String: Any]] ?? [] {
-            result["\(lease["containerID"]!)/\(lease["ifname"]!)"] = lease["address"] as? String
+        for lease in try IPAM.inspect(dataDir: dataDir, network: network) {
+            result["\(lease.containerID)/\(lease.ifname)"] = lease.address.description
         }
         return result
     }

@@ -1,4 +1,5 @@
 import Foundation
+import StraitCNI
 import StraitTestSupport
 import Testing
 
@@ -68,8 +69,8 @@ import Testing
             #expect(try !node.run(["ip", "-o", "link", "show"]).contains("bwp"), "no ifb left by bandwidth")
             #expect(try !node.run(["iptables", "-t", "nat", "-S"]).contains("8082"), "portmap's rules are gone")
             #expect(try node.tcpRequest("10.250.1.1", 8082, timeout: 1) == nil)
-            let book = (try? String(contentsOfFile: "\(dataDir)/strait-chain/leases.json", encoding: .utf8)) ?? ""
-            #expect(!book.contains(podIP), "the lease is released: \(book)")
+            let leased = try IPAM.inspect(dataDir: dataDir, network: "strait-chain").map(\.address.description)
+            #expect(!leased.contains(podIP), "the lease is released: \(leased)")
             // A repeated DEL of the whole chain succeeds (the spec's idempotent DEL).
             try chain.delete(containerID: "limited", pod: limited, result: result)
         }

@@ -35,7 +35,7 @@ import Testing
             let network = "\(cni.dataDir)/\(cni.network)"
             #expect(try Self.mode(cni.dataDir) == 0o700)
             #expect(try Self.mode(network) == 0o700)
-            #expect(try Self.mode("\(network)/leases.json") == 0o600)
+            #expect(try Self.mode("\(network)/leases.0") == 0o600, "the lease book's first slot")
             #expect(try Self.mode("\(network)/lock") == 0o600)
 
             let deleted = try cni.invoke("DEL", containerID: "hostile", pod: pod, ifname: ifname, args: args)

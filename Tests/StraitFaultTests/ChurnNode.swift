@@ -94,22 +94,16 @@ final class ChurnNode: @unchecked Sendable {
 
     /// Attachments that hold a lease, by container ID, with the address.
     func leases() throws -> [String: String] {
-        let path = "\(dataDir)/\(network)/leases.json"
-        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
-        let book = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
         var result: [String: String] = [:]
-        for lease in book["leases"] as? [[String: Any]] ?? [] {
-            result["\(lease["containerID"]!)"] = lease["address"] as? String
+        for lease in try IPAM.inspect(dataDir: dataDir, network: network) {
+            result[lease.containerID] = lease.address.description
         }
         return result
     }
 
     /// Every leased address, duplicates kept (two leases of one address would be a defect).
     func leasedAddresses() throws -> [String] {
-        let path = "\(dataDir)/\(network)/leases.json"
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        let book = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        return (book["leases"] as? [[String: Any]] ?? []).compactMap { $0["address"] as? String }
+        try IPAM.inspect(dataDir: dataDir, network: network).map(\.address.description)
     }
 
     /// The host ends of pod veths (strait-cni's `st` + 12 hex digits) on the node.

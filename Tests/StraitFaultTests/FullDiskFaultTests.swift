@@ -1,4 +1,5 @@
 import Foundation
+import StraitCNI
 import StraitModel
 import StraitOverlay
 import StraitSystem
@@ -29,7 +30,8 @@ import Testing
         try await withSmallTmpfs(kilobytes: 128) { disk in
             try await withTestNamespaces(3) { namespaces in
                 let node = namespaces[0], pods = Array(namespaces[1...])
-                let book = disk.path + "/faultnet/leases.json"
+                // The lease book's two slots: the first ADD writes the first, the next the second.
+                let book = disk.path + "/faultnet/leases.0", nextSlot = disk.path + "/faultnet/leases.1"
                 let first = try cniAdd("c1", node: node, pod: pods[0], dataDir: disk.path)
                 #expect(first.succeeded, "the first ADD, with space: \(first.stdout) \(first.stderr)")
                 let before = try #require(FileManager.default.contents(atPath: book))
@@ -41,7 +43,7 @@ import Testing
                 let reply = (try? JSONSerialization.jsonObject(with: Data(refused.stdout.utf8))) as? [String: Any]
                 #expect(reply?["code"] as? Int == 5, "CNI I/O failure: \(refused.stdout)")
                 let message = "\(reply?["msg"] ?? "") \(reply?["details"] ?? "")"
-                #expect(message.contains(book) && message.contains("No space left on device"), "\(message)")
+                #expect(message.contains(nextSlot) && message.contains("No space left on device"), "\(message)")
                 let kept = FileManager.default.contents(atPath: book) == before
                 #expect(kept, "the lease book is untouched")
                 #expect(try disk.files() == filesBefore, "no temporary file is left")
@@ -54,8 +56,8 @@ import Testing
                 try disk.free()
                 let retried = try cniAdd("c2", node: node, pod: pods[1], dataDir: disk.path)
                 #expect(retried.succeeded, "with space back: \(retried.stdout) \(retried.stderr)")
-                let after = try String(contentsOfFile: book, encoding: .utf8)
-                #expect(after.contains("\"c1\"") && after.contains("\"c2\""))
+                let after = try IPAM.inspect(dataDir: disk.path, network: "faultnet").map(\.containerID)
+                #expect(after.sorted() == ["c1", "c2"], "\(after)")
                 reportFigure(suite: Self.suite, "strait-cni ADD refused on a full disk, lease book kept byte for byte",
                              "\(!refused.succeeded && kept ? 1 : 0)/1")
             }
