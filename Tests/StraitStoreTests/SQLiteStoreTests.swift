@@ -116,6 +116,25 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// Granting and renewing a lease moves no revision, so it wakes no watcher; a put does.
+    @Test func leaseGrantsAndRenewalsWakeNoWatcher() async throws {
+        try await withDirectory { directory in
+            let path = directory + "/store.db"
+            let writer = try await SQLiteStore(path: path)
+            let reader = try await SQLiteStore(path: path, wake: .fileEvents(recheck: .seconds(3600)))
+            defer { Task { await writer.close(); await reader.close() } }
+            let signal = try #require(reader.changes, "inotify is available on the test machine")
+            let start = signal.generation
+            let lease = try await writer.grantLease(ttl: 600)
+            try await writer.keepAlive(lease)
+            try await writer.put("/n/leased", value: Data(), lease: lease)
+            await signal.wait(after: start, timeout: .seconds(60))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(signal.generation == start + 1, "only the put woke the reader")
+            #expect(try await reader.get("/n/leased")?.lease == lease)
+        }
+    }
+
     @Test func concurrentWritersOnSeparateConnectionsSerialize() async throws {
         try await withDirectory { directory in
             let path = directory + "/store.db"
