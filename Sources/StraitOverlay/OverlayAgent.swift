@@ -12,6 +12,10 @@ import StraitStore
 /// it: the source's lease events (a full list, then changes), the renewal loop, and the device
 /// check. Cancelling `run()` stops them and leaves the kernel state and the lease in place, so
 /// forwarding continues across a restart.
+///
+/// A lease event costs this node only the kernel entries of the lease it names: the state file that
+/// records the programmed peers is written by the device check's next tick (at most once a second),
+/// not per event, since every node of a cluster handles every event at the same moment.
 public actor OverlayAgent {
     public let options: OverlayOptions
     public nonisolated let leases: any LeaseSource
@@ -29,6 +33,10 @@ public actor OverlayAgent {
     /// What is programmed in the kernel.
     private var applied = RouteTable()
     private var refused: [IPv4CIDR: String] = [:]
+    /// What the state file holds, or will once `stateChanged` is written.
+    private var state = OverlayState()
+    /// `applied` moved since the state file was last written.
+    private var stateChanged = false
     private var netlink: NetlinkSocket?
     private var health: HealthServer?
     private var statePath: String { OverlayState.path(besideSubnetFile: options.subnetFile) }
@@ -43,6 +51,7 @@ public actor OverlayAgent {
     /// Runs until cancelled; throws only for what a restart cannot fix (bad config, bad flags).
     public func run() async throws {
         try await start()
+        defer { writeStateIfChanged() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.watchLeases() }
             group.addTask { try await self.renewLease() }
@@ -80,6 +89,7 @@ public actor OverlayAgent {
         overlayLog.info("\(summary)")
 
         let state = OverlayState.load(statePath) ?? OverlayState()
+        self.state = state
         let publicIP = underlay.publicIP
         let previousLease = try await retrying("find this node's earlier lease") {
             try await leases.previousLease(publicIP: publicIP)
@@ -189,11 +199,12 @@ public actor OverlayAgent {
 
     // MARK: Route table
 
-    /// Makes the kernel match `desired`: removals first, then additions; a failed addition stays
-    /// out of `applied` and is retried by the next check.
-    private func reconcile() {
+    /// Makes the kernel match `desired` (for `subnets` only, when given: what one event touched):
+    /// removals first, then additions; a failed addition stays out of `applied` and is retried by
+    /// the next check.
+    private func reconcile(_ subnets: [IPv4CIDR]? = nil) {
         guard let backend else { return }
-        let diff = applied.diff(to: desired)
+        let diff = subnets.map { applied.diff(to: desired, for: $0) } ?? applied.diff(to: desired)
         guard !diff.isEmpty else { return }
         for lease in diff.removed {
             backend.remove(lease)
@@ -215,18 +226,29 @@ public actor OverlayAgent {
                 overlayLog.error("\(error); will retry")
             }
         }
-        saveState()
+        stateChanged = true
     }
 
+    /// Writes the state file now: this node's VTEP MACs, subnet and programmed peers.
     private func saveState() {
-        var state = OverlayState.load(statePath) ?? OverlayState()
         if let backend = backend as? VXLANBackend {
             state.vtepMAC = backend.vtepMAC
             state.ipv6VtepMAC = backend.ipv6?.vtepMAC
         }
         state.subnet = held?.lease.subnet.description
         state.peers = OverlayState.peers(applied)
-        do { try state.save(statePath) } catch { overlayLog.warning("\(error)") }
+        stateChanged = false
+        do { try state.save(statePath) } catch {
+            stateChanged = true  // the next tick tries again
+            overlayLog.warning("\(error)")
+        }
+    }
+
+    /// The peers programmed since the last write reach the state file. A crash before this loses at
+    /// most a second of them from the file: the next start's listing programs every live lease again,
+    /// and removes the routes (not the neighbour and FDB entries) of leases gone meanwhile.
+    private func writeStateIfChanged() {
+        if stateChanged { saveState() }
     }
 
     /// A full listing: the whole table is replaced, and routes left by vanished leases are removed.
@@ -265,14 +287,14 @@ public actor OverlayAgent {
             }
             if lease.publicIP == held?.lease.publicIP { return }
             desired.set(lease)
-            reconcile()
+            reconcile([lease.subnet])
         case .removed(let subnet):
             if subnet == held?.lease.subnet {
                 await reacquire("the lease of \(subnet) was deleted")
                 return
             }
             desired.remove(subnet)
-            reconcile()
+            reconcile([subnet])
         }
     }
 
@@ -295,7 +317,7 @@ public actor OverlayAgent {
             if renewed.lease.subnet != current.lease.subnet {
                 overlayLog.warning("\(current.lease.subnet) is no longer free; moving to \(renewed.lease.subnet)")
                 desired.remove(renewed.lease.subnet)
-                reconcile()
+                reconcile([renewed.lease.subnet])
             }
             try establish(renewed)
         } catch {
@@ -328,18 +350,28 @@ public actor OverlayAgent {
         }
     }
 
-    /// Recreates the device when someone deleted it, and every 10 s re-programs every entry
-    /// (replace operations, so nothing changes when all is in place).
+    /// Recreates the device when someone deleted it, re-programs a tenth of the entries each second
+    /// (replace operations, so nothing changes when all is in place), and writes the state file when
+    /// peers changed since the last tick. Every entry is re-programmed every 10 s, and a lease event
+    /// never waits behind all of them at once.
     private nonisolated func checkDevice() async throws {
         var ticks = 0
         while true {
             try await Task.sleep(for: .seconds(1))
             ticks += 1
-            await verify(full: ticks % 10 == 0)
+            await verify(slice: ticks % Self.slices)
         }
     }
 
-    private func verify(full: Bool) async {
+    static let slices = 10
+
+    /// Which tick's slice re-programs `subnet`: its index in the network, so neighbouring subnets
+    /// fall in different slices.
+    static func slice(of subnet: IPv4CIDR) -> Int {
+        Int((subnet.network.rawValue >> UInt32(32 - subnet.prefixLength)) % UInt32(slices))
+    }
+
+    private func verify(slice: Int) async {
         guard let backend, let held else { return }
         if !backend.isIntact() {
             overlayLog.warning("the overlay device is gone; recreating it and its entries")
@@ -349,8 +381,8 @@ public actor OverlayAgent {
                 return
             }
             applied = RouteTable()
-        } else if full {
-            for lease in applied.leases.values {
+        } else {
+            for lease in applied.leases.values where Self.slice(of: lease.subnet) == slice {
                 do { try backend.add(lease) } catch {
                     overlayLog.error("\(error)")
                     applied.remove(lease.subnet)
@@ -358,6 +390,7 @@ public actor OverlayAgent {
             }
         }
         reconcile()
+        writeStateIfChanged()
         await setReady(backend.isIntact())
     }
 

@@ -59,7 +59,8 @@ public struct OverlayState: Sendable, Hashable, Codable {
     }
 
     public static func peers(_ table: RouteTable) -> [Peer] {
-        table.leases.values.sorted { $0.subnet < $1.subnet }.map {
+        // The table's subnets are distinct networks: their addresses alone order them.
+        table.leases.values.sorted { $0.subnet.network.rawValue < $1.subnet.network.rawValue }.map {
             Peer(subnet: $0.subnet.description, publicIP: $0.publicIP.description, vtepMAC: $0.vtepMAC,
                  backendType: $0.backendType, vni: $0.vni, ipv6Subnet: $0.ipv6Subnet?.description,
                  publicIPv6: $0.publicIPv6?.description, ipv6VtepMAC: $0.ipv6VtepMAC)

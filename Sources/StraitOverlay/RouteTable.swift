@@ -25,6 +25,17 @@ public struct RouteTable: Sendable, Hashable {
         diff.added.sort { $0.subnet < $1.subnet }
         return diff
     }
+
+    /// The same diff limited to `subnets` (what one lease event touched), without a pass over the
+    /// whole table.
+    public func diff(to new: RouteTable, for subnets: [IPv4CIDR]) -> RouteTableDiff {
+        var diff = RouteTableDiff()
+        for subnet in Set(subnets).sorted() where leases[subnet] != new.leases[subnet] {
+            if let old = leases[subnet] { diff.removed.append(old) }
+            if let lease = new.leases[subnet] { diff.added.append(lease) }
+        }
+        return diff
+    }
 }
 
 /// Leases to unprogram, then leases to program.

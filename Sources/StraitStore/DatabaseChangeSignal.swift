@@ -9,13 +9,18 @@ import Glibc
 /// process or another, so that idle watchers cost nothing instead of polling.
 ///
 /// Every writer touches the database file after its commit (`SQLiteStore.announceCommit`),
-/// which the kernel reports as an `IN_ATTRIB` event on the file's directory; appends to the
-/// write-ahead log (`IN_MODIFY` on `<db>-wal`) wake too, so writers that do not announce
-/// (an older build) are still seen. The touch comes after the commit is visible, so a watcher
-/// woken by it always reads the new revision. A counter (`generation`) moves on every event;
-/// a watcher reads it before it queries and sleeps until it moves.
+/// which the kernel reports as an `IN_ATTRIB` event on the file's directory. The touch comes
+/// after the commit is visible, so a watcher woken by it always reads the new revision. A counter
+/// (`generation`) moves on every event; a watcher reads it before it queries and sleeps until it
+/// moves.
 ///
-/// Equivalent: `inotifywait -m -e attrib,modify,create,moved_to "$(dirname db)"`.
+/// Writes (`IN_MODIFY`) are not watched: a commit appends to the write-ahead log before it is
+/// visible, so that wake would find nothing and the touch would wake every watcher again; and
+/// every write to any other file in the directory (a log beside the store) would wake every
+/// watching process. A writer that does not announce (an older build, the `sqlite3` shell) is
+/// seen at the watcher's next recheck instead.
+///
+/// Equivalent: `inotifywait -m -e attrib,create,moved_to "$(dirname db)"`.
 final class DatabaseChangeSignal: @unchecked Sendable {
     private struct State {
         var generation: UInt64 = 0
@@ -136,7 +141,7 @@ final class DatabaseChangeSignal: @unchecked Sendable {
     private static func watch(directory: String, queue: DispatchQueue) -> DispatchSourceRead? {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
-        let mask = UInt32(IN_ATTRIB | IN_MODIFY | IN_CREATE | IN_MOVED_TO)
+        let mask = UInt32(IN_ATTRIB | IN_CREATE | IN_MOVED_TO)
         guard inotify_add_watch(fd, directory, mask) >= 0 else {
             close(fd)
             return nil

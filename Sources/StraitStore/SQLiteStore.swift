@@ -10,8 +10,9 @@ import Glibc
 ///   the write lock (waiting up to `busy_timeout`) while readers never block.
 /// - Every write bumps the `meta.revision` counter and appends to the `events` log. Watchers
 ///   sleep until the database file changes (`DatabaseChangeSignal`: inotify, and a touch of
-///   the file after each commit), then read the log, so a change reaches a watcher in any
-///   process within milliseconds and idle watchers cost no CPU. Without inotify they poll.
+///   the file after each commit that changed keys), then read the log, so a change reaches a
+///   watcher in any process within milliseconds and idle watchers cost no CPU. Without inotify
+///   they poll.
 /// - Leases live in `leases` with a wall-clock `expires_at`; whichever process touches the
 ///   store (any write, read or watcher read) revokes expired leases and deletes their keys,
 ///   which produces ordinary delete events. A watcher also wakes when the next lease is due.
@@ -389,17 +390,23 @@ public final class SQLiteStore: Store {
 
     // MARK: Internals (run on the connection's queue)
 
-    /// Runs a write in one `BEGIN IMMEDIATE` transaction after reaping expired leases.
+    /// Runs a write in one `BEGIN IMMEDIATE` transaction after reaping expired leases. Only a commit
+    /// that moved the revision (a put or delete, the events watchers read) is announced: granting or
+    /// renewing a lease changes nothing a watch reports, and waking every watcher of the file for it
+    /// costs each of them a read. A watcher learns such a lease's expiry at its next read (within its
+    /// recheck) and reaps it from then on.
     private func write<T: Sendable>(
         _ operation: String, key: String?, _ body: @escaping @Sendable (SQLiteDatabase, Int64) throws -> T
     ) async throws -> T {
         try await connection.run(operation, key: key) { db in
-            let result = try db.writeTransaction {
+            let (result, moved) = try db.writeTransaction {
                 let now = Self.nowMilliseconds()
+                let before = try Self.meta(db).revision
                 try self.reapExpired(db, now: now)
-                return try body(db, now)
+                let result = try body(db, now)
+                return (result, try Self.meta(db).revision != before)
             }
-            self.announceCommit()
+            if moved { self.announceCommit() }
             return result
         }
     }

@@ -87,6 +87,54 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// Only the writers' announcement (a touch of the database file) wakes watchers: appends to the
+    /// write-ahead log (made before the commit is visible) and writes to other files in the directory
+    /// (a log beside the store) wake nobody, so a busy neighbour costs the watching processes nothing.
+    @Test func onlyTheCommitAnnouncementWakesWatchers() async throws {
+        try await withDirectory { directory in
+            let names = ["store.db", "store.db-wal", "agent.log"]
+            for name in names {
+                #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: nil), "\(name)")
+            }
+            // Made after the files, so their creation is not among its events.
+            let signal = DatabaseChangeSignal(databasePath: directory + "/store.db")
+            defer { signal.stop() }
+            #expect(signal.isWatching, "inotify is available on the test machine")
+            let start = signal.generation
+            for name in names.dropFirst() {
+                let handle = try #require(FileHandle(forWritingAtPath: directory + "/" + name))
+                for _ in 0..<20 { handle.write(Data("frame\n".utf8)) }
+                try handle.close()
+            }
+            try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: directory + "/store.db")
+            await signal.wait(after: start, timeout: .seconds(60))
+            #expect(signal.generation == start + 1, "the touch woke the watcher")
+            // A wake the appends caused would be read with the touch's or after it: give it time to
+            // show, then the count must still be one.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(signal.generation == start + 1, "the appends woke nobody")
+        }
+    }
+
+    /// Granting and renewing a lease moves no revision, so it wakes no watcher; a put does.
+    @Test func leaseGrantsAndRenewalsWakeNoWatcher() async throws {
+        try await withDirectory { directory in
+            let path = directory + "/store.db"
+            let writer = try await SQLiteStore(path: path)
+            let reader = try await SQLiteStore(path: path, wake: .fileEvents(recheck: .seconds(3600)))
+            defer { Task { await writer.close(); await reader.close() } }
+            let signal = try #require(reader.changes, "inotify is available on the test machine")
+            let start = signal.generation
+            let lease = try await writer.grantLease(ttl: 600)
+            try await writer.keepAlive(lease)
+            try await writer.put("/n/leased", value: Data(), lease: lease)
+            await signal.wait(after: start, timeout: .seconds(60))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(signal.generation == start + 1, "only the put woke the reader")
+            #expect(try await reader.get("/n/leased")?.lease == lease)
+        }
+    }
+
     @Test func concurrentWritersOnSeparateConnectionsSerialize() async throws {
         try await withDirectory { directory in
             let path = directory + "/store.db"
