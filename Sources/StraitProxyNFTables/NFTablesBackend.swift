@@ -116,6 +116,7 @@ public actor NFTablesBackend: ProxyBackend {
         }
         // Pools of ports that are gone give their numbers back.
         for key in nextSlots.pools.keys where !kept.contains(key.name) { nextSlots.release(key.name) }
+        desired.add(shapes: nextState.shapes.keys)
         desired.add(nextState.sharedElements(layout))
 
         let tx = desired.repair(try kernel.list(layout.table))

@@ -99,16 +99,18 @@ struct NFTablesLayout: Sendable {
         return NFTSet(table: table, name: "affinity", keyType: [addressType, .integer], valueType: [],
                       flags: [.dynamic, .timeout], typeof: SetTypeof(key: key))
     }
-    private var saddrTemplate: PayloadTemplate { family == .ipv4 ? .ipSaddr : .ip6Saddr }
-    private var daddrTemplate: PayloadTemplate { family == .ipv4 ? .ipDaddr : .ip6Daddr }
+    var saddrTemplate: PayloadTemplate { family == .ipv4 ? .ipSaddr : .ip6Saddr }
+    var daddrTemplate: PayloadTemplate { family == .ipv4 ? .ipDaddr : .ip6Daddr }
     /// `endpoint . endpoint`: a packet from an endpoint DNATed to itself (hairpin) is masqueraded.
     var hairpin: NFTSet { NFTSet(table: table, name: "hairpin-endpoints", keyType: [addressType, addressType]) }
     func hairpinElement(_ endpoint: IPAddress) -> Element { Element([Datum(endpoint), Datum(endpoint)]) }
 
-    /// The maps two ports may put the same key in (an address and port claimed twice). The endpoint
-    /// data maps are keyed by pool numbers, each port's own; the hairpin set is counted apart.
+    /// The maps two ports may put the same key in (an address and port claimed twice; the shared shape's
+    /// maps are keyed by the cluster IP and port too). The endpoint data maps `endpoints-S` are keyed by pool
+    /// numbers, each port's own; the hairpin set is counted apart.
     static let sharedMaps: Set<String> = ["service-ips", "service-nodeports", "no-endpoint-services",
-                                          "no-endpoint-nodeports"]
+                                          "no-endpoint-nodeports", "cluster-endpoints", "masquerade-all",
+                                          "masquerade-outside"]
     func isShared(_ set: String) -> Bool { Self.sharedMaps.contains(set) }
 
     private func map(_ name: String, _ key: [DataType], _ value: DataType) -> NFTSet {
@@ -116,7 +118,8 @@ struct NFTablesLayout: Sendable {
     }
 
     var sets: [NFTSet] {
-        [serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts, affinity, hairpin]
+        [serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts, affinity, hairpin,
+         clusterEndpoints, masqueradeAll, masqueradeOutside]
             + (0..<Self.endpointShards).map { endpoints(shard: $0) }
     }
 

@@ -16,6 +16,9 @@ struct NFTablesState: Sendable {
     private var claims: [String: [[Datum]: Claims]] = [:]
     /// Endpoint address → the number of ports whose pools hold it.
     private var hairpin: [IPAddress: Int] = [:]
+    /// Pool size → the number of plain ports going to its shape chain (`SharedShape`): the chain
+    /// exists while this is above zero.
+    private(set) var shapes: [UInt32: Int] = [:]
 
     /// The ports claiming one key: nearly always one, so that case holds no dictionary.
     enum Claims: Sendable {
@@ -67,14 +70,17 @@ struct NFTablesState: Sendable {
     mutating func replace(_ updates: [PortUpdate], layout: NFTablesLayout, recording diff: inout NFTablesDiff) {
         var touched: [String: Set<[Datum]>] = [:]
         var touchedAddresses: Set<IPAddress> = []
+        var touchedShapes: Set<UInt32> = []
         for update in updates {
             for objects in [update.old, update.new?.objects].compactMap({ $0 }) {
                 for (set, elements) in objects.elements where layout.isShared(set) {
                     touched[set, default: []].formUnion(elements.map(\.key))
                 }
                 touchedAddresses.formUnion(objects.hairpin)
+                if let shape = objects.shape { touchedShapes.insert(shape) }
             }
         }
+        let shapesBefore = touchedShapes.filter { shapes[$0] != nil }
         var before: [String: [[Datum]: Element]] = [:]
         for (set, keys) in touched {
             for key in keys { before[set, default: [:]][key] = visible(set, key) }
@@ -96,6 +102,16 @@ struct NFTablesState: Sendable {
                 if let was { diff.deleteElements[set, default: []].append(was) }
                 if let now { diff.addElements[set, default: []].append(now) }
             }
+        }
+        // A shape chain comes before the elements that go to it and goes after the last of them.
+        for count in touchedShapes.sorted() {
+            let was = shapesBefore.contains(count), now = shapes[count] != nil
+            let chain = layout.shapeChain(count)
+            if now && !was {
+                diff.addChains.append(chain)
+                diff.writeRules.append((chain, layout.shapeRules(count), false))
+            }
+            if was && !now { diff.deleteChains.append(chain) }
         }
         let hairpinSet = layout.hairpin.name
         for address in touchedAddresses {
@@ -120,6 +136,7 @@ struct NFTablesState: Sendable {
             }
         }
         for address in objects.hairpin { hairpin[address, default: 0] += 1 }
+        if let shape = objects.shape { shapes[shape, default: 0] += 1 }
     }
 
     private mutating func release(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
@@ -132,6 +149,10 @@ struct NFTablesState: Sendable {
         for address in objects.hairpin {
             let count = (hairpin[address] ?? 1) - 1
             hairpin[address] = count > 0 ? count : nil
+        }
+        if let shape = objects.shape {
+            let count = (shapes[shape] ?? 1) - 1
+            shapes[shape] = count > 0 ? count : nil
         }
     }
 }
