@@ -87,7 +87,10 @@ public actor NFTablesBackend: ProxyBackend {
             updates.append(PortUpdate(name: entry.name, old: old, new: (plan, objects)))
         }
         var diff = NFTablesDiff()
-        state.replace(updates, layout: layout, recording: &diff)
+        let (unchangedSlots, portLayout) = (slots, layout)
+        state.replace(updates, layout: layout, render: { name, plan in
+            ServicePortObjects(plan, pools: unchangedSlots.pools(of: name), layout: portLayout)
+        }, recording: &diff)
         let tx = diff.transaction(layout)
         try kernel.commit(tx)
         if keepsLastTransaction { lastTransaction = tx }
@@ -112,6 +115,10 @@ public actor NFTablesBackend: ProxyBackend {
             let objects = ServicePortObjects(plan, pools: try nextSlots.assign(plan), layout: layout)
             desired.add(objects)
             nextState.record(entry.name, plan, objects, layout: layout)
+            // Ports come in name order, so the first to claim a dispatch key is the one shown for it.
+            for (key, elements) in objects.shapeGroups where nextState.shown(layout.serviceIPs.name, key) == entry.name {
+                desired.add(elements)
+            }
             kept.insert(entry.name)
         }
         // Pools of ports that are gone give their numbers back.

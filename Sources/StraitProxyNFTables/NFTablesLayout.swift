@@ -105,12 +105,11 @@ struct NFTablesLayout: Sendable {
     var hairpin: NFTSet { NFTSet(table: table, name: "hairpin-endpoints", keyType: [addressType, addressType]) }
     func hairpinElement(_ endpoint: IPAddress) -> Element { Element([Datum(endpoint), Datum(endpoint)]) }
 
-    /// The maps two ports may put the same key in (an address and port claimed twice; the shared shape's
-    /// maps are keyed by the cluster IP and port too). The endpoint data maps `endpoints-S` are keyed by pool
-    /// numbers, each port's own; the hairpin set is counted apart.
+    /// The maps two ports may put the same key in (an address and port claimed twice). The endpoint
+    /// data maps `endpoints-S` are keyed by pool numbers, each port's own; the hairpin set is counted apart;
+    /// the shared shape's maps follow the `service-ips` element shown (`ServicePortObjects.shapeElements`).
     static let sharedMaps: Set<String> = ["service-ips", "service-nodeports", "no-endpoint-services",
-                                          "no-endpoint-nodeports", "cluster-endpoints", "masquerade-all",
-                                          "masquerade-outside"]
+                                          "no-endpoint-nodeports"]
     func isShared(_ set: String) -> Bool { Self.sharedMaps.contains(set) }
 
     private func map(_ name: String, _ key: [DataType], _ value: DataType) -> NFTSet {

@@ -10,7 +10,9 @@ import StraitProxy
 ///
 /// A plain port is then only data: its cluster IP's verdict element `goto pool-size-N` in `service-ips`, its
 /// N slots as elements `daddr . proto . port . slot : address . port` of `cluster-endpoints`, and its
-/// masquerade decision as an element of `masquerade-all` or `masquerade-outside`. The table keeps a handful of
+/// masquerade decision as an element of `masquerade-all` or `masquerade-outside`. Those last are keyed by the
+/// cluster IP and port: should two ports claim the same, the table holds the elements of the port whose
+/// dispatch element it shows (`NFTablesState`), so only the dispatch key is counted per port. The table keeps a handful of
 /// chains whatever the number of Services, so a commit — which walks every chain of the table in the
 /// kernel (`nf_tables_commit`) — costs the same at 1,000 and 44,000 Services.
 ///
@@ -35,11 +37,11 @@ enum SharedShape {
         let proto: Datum = .proto(ServicePortObjects.l4proto(plan.protocol))
         let port: Datum = .port(plan.port)
         let count = UInt32(slots.slots.count)
+        var dispatch: [Element] = []
         var elements: [String: [Element]] = [:]
         for ip in plan.clusterIPs {
             let address = Datum(ip)
-            elements[layout.serviceIPs.name, default: []].append(
-                Element([address, proto, port], .verdict(.goto(layout.shapeChain(count).name))))
+            dispatch.append(Element([address, proto, port], .verdict(.goto(layout.shapeChain(count).name))))
             var entries: [Element] = []
             entries.reserveCapacity(slots.slots.count)
             for (slot, endpoint) in slots.slots.enumerated() {
@@ -54,7 +56,8 @@ enum SharedShape {
             }
         }
         let hairpin = Set(slots.slots.map(\.address)).sorted()
-        return ServicePortObjects(chains: [], elements: elements, hairpin: hairpin, shape: count)
+        return ServicePortObjects(chains: [], elements: [layout.serviceIPs.name: dispatch], hairpin: hairpin,
+                                  shape: count, shapeElements: elements)
     }
 }
 
