@@ -15,8 +15,12 @@ func nftCommitCostWorkload(_ arguments: [String]) throws {
     }
     let connection = try NFTConnection(namespace: arguments[0])
     if arguments.count == 3 {
-        guard arguments[2] == "--shared-shape" else { throw CommitCostUsage() }
-        return try sharedShapeCommitCost(connection, services: services)
+        switch arguments[2] {
+        case "--shared-shape": return try sharedShapeCommitCost(connection, services: services)
+        case "--shared-shape-endpoints": return try sharedShapeCommitCost(connection, services: services,
+                                                                          endpointRounds: 2000)
+        default: throw CommitCostUsage()
+        }
     }
     let shape = ProxyShapedTable(table: Table(.ip, "strait-cost"))
     // Rules before elements, as the mode writes a full sync: a rule that binds a map makes the kernel
@@ -135,7 +139,9 @@ struct ProxyShapedTable {
 /// - `service-add`: a new Service (its 10 data elements and its verdict element `goto pool-size-10`);
 /// - `service-delete`: that Service removed again;
 /// - `resize`: a Service's pool shrinks to 9 (its verdict element moved to `pool-size-9`, its last slot deleted).
-func sharedShapeCommitCost(_ connection: NFTConnection, services: Int) throws {
+///
+/// With `endpointRounds` (`--shared-shape-endpoints`): that many endpoint replacements alone, for a profiler.
+func sharedShapeCommitCost(_ connection: NFTConnection, services: Int, endpointRounds: Int? = nil) throws {
     let shape = SharedShapeTable(table: Table(.ip, "strait-cost"))
     var setup = shape.skeleton
     for service in 0..<services { shape.addService(service, to: &setup) }
@@ -149,8 +155,17 @@ func sharedShapeCommitCost(_ connection: NFTConnection, services: Int) throws {
     }
     var endpoint: [Double] = [], add: [Double] = [], delete: [Double] = [], resize: [Double] = []
     var resizedServices: Set<Int> = []
+    if let endpointRounds {
+        for round in 0..<endpointRounds {
+            let service = round * 7 % services
+            var change = Transaction()
+            change.delete([shape.endpointElement(service, slot: 0, endpoint: round / services)], from: shape.endpoints)
+            change.add([shape.endpointElement(service, slot: 0, endpoint: round / services + 1)], to: shape.endpoints)
+            endpoint.append(try timed { try connection.commit(change) })
+        }
+    }
     var generation: [Int: Int] = [:]
-    for round in 0..<20 {
+    for round in 0..<(endpointRounds == nil ? 20 : 0) {
         let service = round * 7 % services
         let current = generation[service, default: 0]
         generation[service] = current + 1
@@ -242,5 +257,5 @@ struct SharedShapeTable {
 }
 
 struct CommitCostUsage: Error, CustomStringConvertible {
-    var description: String { "usage: strait-bench nft-commit-cost NETNS SERVICES [--shared-shape]" }
+    var description: String { "usage: strait-bench nft-commit-cost NETNS SERVICES [--shared-shape | --shared-shape-endpoints]" }
 }
