@@ -8,10 +8,13 @@ import StraitProxy
 ///
 /// A partial sync diffs the changed ports against what the last sync committed; a full sync reads
 /// the table back and repairs whatever differs from the desired state (a chain or element deleted
-/// by hand comes back). Endpoints are data (the maps `endpoints-S`), so a changed
-/// endpoint is a data-only commit that the kernel applies without re-validating the table; rules
-/// and verdict elements change only when a Service appears, goes, changes its addresses or fates,
-/// or its endpoint count changes (the `numgen` modulus).
+/// by hand comes back). Endpoints are data (the map `cluster-endpoints` for plain ports, which share
+/// one chain per pool size — `SharedShape` — and the maps `endpoints-S` for ports with chains of their
+/// own), so a changed endpoint is a data-only commit that the kernel applies without re-validating the
+/// table, and with a handful of chains its cost does not grow with the number of Services. Rules and
+/// verdict elements change only when a Service appears, goes, changes its addresses or fates, or its
+/// endpoint count changes (the `numgen` modulus: for a plain port, its verdict element moves to another
+/// shape chain).
 public actor NFTablesBackend: ProxyBackend {
     public nonisolated let mode = ProxyMode.nftables
     public nonisolated let family: IPFamily

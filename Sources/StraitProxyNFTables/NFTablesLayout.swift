@@ -7,9 +7,11 @@ import StraitProxy
 /// objects (`ServicePortObjects`) hang off these.
 ///
 /// A packet's way: nat `prerouting`/`output` → `services`: the verdict map `service-ips`
-/// (`daddr . l4proto . dport`), then for local destinations `service-nodeports`; a port's chain
-/// picks an endpoint with `numgen random mod N` from the data maps `endpoints-S` (keyed by pool
-/// and slot), so an endpoint change is a data-only commit. The filter
+/// (`daddr . l4proto . dport`), then for local destinations `service-nodeports`; a plain port goes to
+/// the shape chain of its pool size, `pool-size-N`, which picks an endpoint with `numgen random mod N`
+/// from the data map `cluster-endpoints` (keyed by the packet's `daddr . l4proto . dport` and the slot,
+/// `SharedShape`); a port with chains of its own picks from the data maps `endpoints-S` (keyed by pool
+/// and slot). Either way an endpoint change is a data-only commit. The filter
 /// chains (before DNAT) reject or drop what `no-endpoint-services` / `no-endpoint-nodeports` name.
 /// nat `postrouting` masquerades what carries the mark.
 struct NFTablesLayout: Sendable {

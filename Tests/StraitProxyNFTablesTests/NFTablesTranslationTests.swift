@@ -212,8 +212,9 @@ struct NFTablesTranslationTests {
         let shown = try #require(try kernel.list(table))
         #expect(shown.elements["service-ips"] == [
             Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto("pool-size-1")))])
-        #expect(shown.elements["cluster-endpoints"]?.first { $0.key.last == .integer(0) }?.value
-                == .data([.ipv4("10.244.1.2"), .port(8080)]))
+        // The slots are those of the port shown: a's one, none of b's two.
+        #expect(shown.elements["cluster-endpoints"] == [
+            Element(["10.96.0.10", .proto(.tcp), .port(80), .integer(0)], .data([.ipv4("10.244.1.2"), .port(8080)]))])
         try await backend.sync(from: both, to: Plans.table(b))
         let contents = try #require(try kernel.list(table))
         #expect(contents.elements["service-ips"] == [
