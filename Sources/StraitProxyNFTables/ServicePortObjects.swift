@@ -36,6 +36,11 @@ struct ServicePortObjects: Sendable, Hashable {
     /// Its shape elements grouped by the dispatch key (`daddr . proto . port`) they belong to, by set
     /// (one group for the usual port of one cluster IP).
     var shapeGroups: [[Datum]: [String: [Element]]] {
+        guard !shapeElements.isEmpty else { return [:] }
+        // One cluster IP: the one dispatch element's key.
+        if elements.count == 1, let dispatch = elements.first?.value, dispatch.count == 1 {
+            return [dispatch[0].key: shapeElements]
+        }
         let keys = Set(shapeElements.values.lazy.flatMap { $0 }.map { Array($0.key.prefix(3)) })
         guard keys.count > 1 else { return keys.first.map { [$0: shapeElements] } ?? [:] }
         var groups: [[Datum]: [String: [Element]]] = [:]
