@@ -19,6 +19,8 @@ func nftCommitCostWorkload(_ arguments: [String]) throws {
         case "--shared-shape": return try sharedShapeCommitCost(connection, services: services)
         case "--shared-shape-endpoints": return try sharedShapeCommitCost(connection, services: services,
                                                                           endpointRounds: 2000)
+        case "--shared-shape-endpoints-cold": return try sharedShapeCommitCost(connection, services: services,
+                                                                               endpointRounds: 2000, cold: true)
         default: throw CommitCostUsage()
         }
     }
@@ -140,8 +142,11 @@ struct ProxyShapedTable {
 /// - `service-delete`: that Service removed again;
 /// - `resize`: a Service's pool shrinks to 9 (its verdict element moved to `pool-size-9`, its last slot deleted).
 ///
-/// With `endpointRounds` (`--shared-shape-endpoints`): that many endpoint replacements alone, for a profiler.
-func sharedShapeCommitCost(_ connection: NFTConnection, services: Int, endpointRounds: Int? = nil) throws {
+/// With `endpointRounds` (`--shared-shape-endpoints`): that many endpoint replacements alone, for a profiler; `cold`
+/// (`--shared-shape-endpoints-cold`): 64 MB of this process's memory written before each, so that each commit
+/// starts with the caches a large process leaves (what the proxy's sync at 44,000 Services meets).
+func sharedShapeCommitCost(_ connection: NFTConnection, services: Int, endpointRounds: Int? = nil,
+                           cold: Bool = false) throws {
     let shape = SharedShapeTable(table: Table(.ip, "strait-cost"))
     var setup = shape.skeleton
     for service in 0..<services { shape.addService(service, to: &setup) }
@@ -161,6 +166,7 @@ func sharedShapeCommitCost(_ connection: NFTConnection, services: Int, endpointR
             var change = Transaction()
             change.delete([shape.endpointElement(service, slot: 0, endpoint: round / services)], from: shape.endpoints)
             change.add([shape.endpointElement(service, slot: 0, endpoint: round / services + 1)], to: shape.endpoints)
+            if cold { evictCaches() }
             endpoint.append(try timed { try connection.commit(change) })
         }
     }
@@ -257,5 +263,14 @@ struct SharedShapeTable {
 }
 
 struct CommitCostUsage: Error, CustomStringConvertible {
-    var description: String { "usage: strait-bench nft-commit-cost NETNS SERVICES [--shared-shape | --shared-shape-endpoints]" }
+    var description: String { "usage: strait-bench nft-commit-cost NETNS SERVICES "
+        + "[--shared-shape | --shared-shape-endpoints | --shared-shape-endpoints-cold]" }
+}
+
+/// 64 MB, more than any cache of this machine, written a line at a time by `evictCaches`.
+nonisolated(unsafe) private var evictionBuffer = [UInt8](repeating: 0, count: 64 << 20)
+private func evictCaches() {
+    evictionBuffer.withUnsafeMutableBufferPointer { buffer in
+        for index in stride(from: 0, to: buffer.count, by: 64) { buffer[index] &+= 1 }
+    }
 }
