@@ -25,6 +25,8 @@ public enum TypeofExpression: Sendable, Hashable {
     case payload(PayloadTemplate)
     /// `numgen random mod N` (the modulus is only shown; any fits the key).
     case numgen(modulus: UInt32)
+    /// `meta l4proto` and the like, by its key.
+    case meta(MetaKey)
     /// Fields side by side: `ip daddr . th dport`.
     case concat([TypeofExpression])
 
@@ -32,6 +34,7 @@ public enum TypeofExpression: Sendable, Hashable {
     private var kind: UInt32 {
         switch self {
         case .payload: 7
+        case .meta: 9
         case .concat: 13
         case .numgen: 23
         }
@@ -45,6 +48,8 @@ public enum TypeofExpression: Sendable, Hashable {
             body = TLV.u32(0, template.protocolDescription) + TLV.u32(1, template.field)
         case .numgen(let modulus):
             body = TLV.u32(0, NumgenType.random.rawValue) + TLV.u32(1, modulus) + TLV.u32(2, 0)
+        case .meta(let key):
+            body = TLV.u32(0, key.rawValue)
         case .concat(let fields):
             for (index, field) in fields.enumerated() { body += TLV.bytes(UInt8(index), field.userData) }
         }
@@ -61,6 +66,9 @@ public enum TypeofExpression: Sendable, Hashable {
             guard let description = fields[0].flatMap(TLV.u32),
                   let field = fields[1].flatMap(TLV.u32) else { return nil }
             self = .payload(PayloadTemplate(protocolDescription: description, field: field))
+        case 9:
+            guard let key = fields[0].flatMap(TLV.u32) else { return nil }
+            self = .meta(MetaKey(rawValue: key))
         case 23:
             guard let modulus = fields[1].flatMap(TLV.u32) else { return nil }
             self = .numgen(modulus: modulus)

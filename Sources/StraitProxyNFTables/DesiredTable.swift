@@ -21,6 +21,11 @@ struct DesiredTable {
         }
     }
 
+    /// Adds the shape chains of the given pool sizes (`SharedShape`).
+    mutating func add(shapes: some Sequence<UInt32>) {
+        for count in shapes.sorted() { chains.append((layout.shapeChain(count), layout.shapeRules(count))) }
+    }
+
     mutating func add(_ elements: [String: [Element]]) {
         for (set, elements) in elements { self.elements[set, default: []] += elements }
     }

@@ -75,6 +75,11 @@ struct EndpointSlots: Sendable {
     /// free slots take the rest, in order.
     static func reslot(_ old: [ProxyEndpoint], _ new: [ProxyEndpoint]) -> [ProxyEndpoint] {
         struct Address: Hashable { var address: IPAddress; var port: UInt16 }
+        // A new pool (every pool of a first full sync): the endpoints in order, each address and port once.
+        if old.isEmpty {
+            var seen = Set<Address>(minimumCapacity: new.count)
+            return new.filter { seen.insert(Address(address: $0.address, port: $0.port)).inserted }
+        }
         let wanted = Dictionary(new.map { (Address(address: $0.address, port: $0.port), $0) },
                                 uniquingKeysWith: { first, _ in first })
         var slots = [ProxyEndpoint?](repeating: nil, count: wanted.count)

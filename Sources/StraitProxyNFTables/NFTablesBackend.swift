@@ -8,10 +8,13 @@ import StraitProxy
 ///
 /// A partial sync diffs the changed ports against what the last sync committed; a full sync reads
 /// the table back and repairs whatever differs from the desired state (a chain or element deleted
-/// by hand comes back). Endpoints are data (the maps `endpoints-S`), so a changed
-/// endpoint is a data-only commit that the kernel applies without re-validating the table; rules
-/// and verdict elements change only when a Service appears, goes, changes its addresses or fates,
-/// or its endpoint count changes (the `numgen` modulus).
+/// by hand comes back). Endpoints are data (the map `cluster-endpoints` for plain ports, which share
+/// one chain per pool size — `SharedShape` — and the maps `endpoints-S` for ports with chains of their
+/// own), so a changed endpoint is a data-only commit that the kernel applies without re-validating the
+/// table, and with a handful of chains its cost does not grow with the number of Services. Rules and
+/// verdict elements change only when a Service appears, goes, changes its addresses or fates, or its
+/// endpoint count changes (the `numgen` modulus: for a plain port, its verdict element moves to another
+/// shape chain).
 public actor NFTablesBackend: ProxyBackend {
     public nonisolated let mode = ProxyMode.nftables
     public nonisolated let family: IPFamily
@@ -87,7 +90,10 @@ public actor NFTablesBackend: ProxyBackend {
             updates.append(PortUpdate(name: entry.name, old: old, new: (plan, objects)))
         }
         var diff = NFTablesDiff()
-        state.replace(updates, layout: layout, recording: &diff)
+        let (unchangedSlots, portLayout) = (slots, layout)
+        state.replace(updates, layout: layout, render: { name, plan in
+            ServicePortObjects(plan, pools: unchangedSlots.pools(of: name), layout: portLayout)
+        }, recording: &diff)
         let tx = diff.transaction(layout)
         try kernel.commit(tx)
         if keepsLastTransaction { lastTransaction = tx }
@@ -112,10 +118,15 @@ public actor NFTablesBackend: ProxyBackend {
             let objects = ServicePortObjects(plan, pools: try nextSlots.assign(plan), layout: layout)
             desired.add(objects)
             nextState.record(entry.name, plan, objects, layout: layout)
+            // Ports come in name order, so the first to claim a dispatch key is the one shown for it.
+            for (key, elements) in objects.shapeGroups where nextState.shown(layout.serviceIPs.name, key) == entry.name {
+                desired.add(elements)
+            }
             kept.insert(entry.name)
         }
         // Pools of ports that are gone give their numbers back.
         for key in nextSlots.pools.keys where !kept.contains(key.name) { nextSlots.release(key.name) }
+        desired.add(shapes: nextState.shapes.keys)
         desired.add(nextState.sharedElements(layout))
 
         let tx = desired.repair(try kernel.list(layout.table))

@@ -7,9 +7,11 @@ import StraitProxy
 /// objects (`ServicePortObjects`) hang off these.
 ///
 /// A packet's way: nat `prerouting`/`output` → `services`: the verdict map `service-ips`
-/// (`daddr . l4proto . dport`), then for local destinations `service-nodeports`; a port's chain
-/// picks an endpoint with `numgen random mod N` from the data maps `endpoints-S` (keyed by pool
-/// and slot), so an endpoint change is a data-only commit. The filter
+/// (`daddr . l4proto . dport`), then for local destinations `service-nodeports`; a plain port goes to
+/// the shape chain of its pool size, `pool-size-N`, which picks an endpoint with `numgen random mod N`
+/// from the data map `cluster-endpoints` (keyed by the packet's `daddr . l4proto . dport` and the slot,
+/// `SharedShape`); a port with chains of its own picks from the data maps `endpoints-S` (keyed by pool
+/// and slot). Either way an endpoint change is a data-only commit. The filter
 /// chains (before DNAT) reject or drop what `no-endpoint-services` / `no-endpoint-nodeports` name.
 /// nat `postrouting` masquerades what carries the mark.
 struct NFTablesLayout: Sendable {
@@ -99,14 +101,15 @@ struct NFTablesLayout: Sendable {
         return NFTSet(table: table, name: "affinity", keyType: [addressType, .integer], valueType: [],
                       flags: [.dynamic, .timeout], typeof: SetTypeof(key: key))
     }
-    private var saddrTemplate: PayloadTemplate { family == .ipv4 ? .ipSaddr : .ip6Saddr }
-    private var daddrTemplate: PayloadTemplate { family == .ipv4 ? .ipDaddr : .ip6Daddr }
+    var saddrTemplate: PayloadTemplate { family == .ipv4 ? .ipSaddr : .ip6Saddr }
+    var daddrTemplate: PayloadTemplate { family == .ipv4 ? .ipDaddr : .ip6Daddr }
     /// `endpoint . endpoint`: a packet from an endpoint DNATed to itself (hairpin) is masqueraded.
     var hairpin: NFTSet { NFTSet(table: table, name: "hairpin-endpoints", keyType: [addressType, addressType]) }
     func hairpinElement(_ endpoint: IPAddress) -> Element { Element([Datum(endpoint), Datum(endpoint)]) }
 
     /// The maps two ports may put the same key in (an address and port claimed twice). The endpoint
-    /// data maps are keyed by pool numbers, each port's own; the hairpin set is counted apart.
+    /// data maps `endpoints-S` are keyed by pool numbers, each port's own; the hairpin set is counted apart;
+    /// the shared shape's maps follow the `service-ips` element shown (`ServicePortObjects.shapeElements`).
     static let sharedMaps: Set<String> = ["service-ips", "service-nodeports", "no-endpoint-services",
                                           "no-endpoint-nodeports"]
     func isShared(_ set: String) -> Bool { Self.sharedMaps.contains(set) }
@@ -116,7 +119,8 @@ struct NFTablesLayout: Sendable {
     }
 
     var sets: [NFTSet] {
-        [serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts, affinity, hairpin]
+        [serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts, affinity, hairpin,
+         clusterEndpoints, masqueradeAll, masqueradeOutside]
             + (0..<Self.endpointShards).map { endpoints(shard: $0) }
     }
 

@@ -16,6 +16,9 @@ struct NFTablesState: Sendable {
     private var claims: [String: [[Datum]: Claims]] = [:]
     /// Endpoint address → the number of ports whose pools hold it.
     private var hairpin: [IPAddress: Int] = [:]
+    /// Pool size → the number of plain ports going to its shape chain (`SharedShape`): the chain
+    /// exists while this is above zero.
+    private(set) var shapes: [UInt32: Int] = [:]
 
     /// The ports claiming one key: nearly always one, so that case holds no dictionary.
     enum Claims: Sendable {
@@ -54,6 +57,15 @@ struct NFTablesState: Sendable {
     /// The element the kernel shows for `key` in the shared map `set`.
     func visible(_ set: String, _ key: [Datum]) -> Element? { claims[set]?[key]?.visible }
 
+    /// The port whose element the kernel shows for `key` in the shared map `set`.
+    func shown(_ set: String, _ key: [Datum]) -> ServicePortName? {
+        switch claims[set]?[key] {
+        case .one(let name, _): name
+        case .many(let claims): claims.keys.min()
+        case nil: nil
+        }
+    }
+
     /// Every element of the shared maps and the hairpin set, by set (for a full sync).
     func sharedElements(_ layout: NFTablesLayout) -> [String: [Element]] {
         var elements = claims.mapValues { keys in keys.values.map(\.visible) }
@@ -64,17 +76,35 @@ struct NFTablesState: Sendable {
     /// Replaces the objects of the given ports (`old` as the table holds them, `new` nil when the port
     /// is gone) and records in `diff` what the kernel must do to follow: elements whose shown value
     /// changed, chains added, rewritten or deleted.
-    mutating func replace(_ updates: [PortUpdate], layout: NFTablesLayout, recording diff: inout NFTablesDiff) {
+    ///
+    /// The shape elements of a dispatch key (`ServicePortObjects.shapeElements`) are those of the port shown
+    /// for it in `service-ips`; `render` gives the objects of a port this sync does not change (from its plan)
+    /// for when it becomes or stops being the one shown.
+    mutating func replace(_ updates: [PortUpdate], layout: NFTablesLayout,
+                          render: (ServicePortName, ServicePortPlan) -> ServicePortObjects,
+                          recording diff: inout NFTablesDiff) {
         var touched: [String: Set<[Datum]>] = [:]
         var touchedAddresses: Set<IPAddress> = []
+        var touchedShapes: Set<UInt32> = []
         for update in updates {
             for objects in [update.old, update.new?.objects].compactMap({ $0 }) {
                 for (set, elements) in objects.elements where layout.isShared(set) {
                     touched[set, default: []].formUnion(elements.map(\.key))
                 }
                 touchedAddresses.formUnion(objects.hairpin)
+                if let shape = objects.shape { touchedShapes.insert(shape) }
             }
         }
+        let shapesBefore = touchedShapes.filter { shapes[$0] != nil }
+        let dispatch = layout.serviceIPs.name
+        let byName = Dictionary(updates.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        var shapeKeys: Set<[Datum]> = []
+        for update in updates {
+            for objects in [update.old, update.new?.objects].compactMap({ $0 }) {
+                shapeKeys.formUnion(objects.shapeGroups.keys)
+            }
+        }
+        let shownBefore = Dictionary(uniqueKeysWithValues: shapeKeys.map { ($0, shown(dispatch, $0)) })
         var before: [String: [[Datum]: Element]] = [:]
         for (set, keys) in touched {
             for key in keys { before[set, default: [:]][key] = visible(set, key) }
@@ -96,6 +126,32 @@ struct NFTablesState: Sendable {
                 if let was { diff.deleteElements[set, default: []].append(was) }
                 if let now { diff.addElements[set, default: []].append(now) }
             }
+        }
+        // The shape elements of each dispatch key whose shown port may have changed, before and after.
+        func shapeElements(_ name: ServicePortName?, _ key: [Datum], after: Bool) -> [String: [Element]] {
+            guard let name else { return [:] }
+            let objects: ServicePortObjects?
+            if let update = byName[name] {
+                objects = after ? update.new?.objects : update.old
+            } else {
+                objects = plans[name].map { render(name, $0) }
+            }
+            return objects?.shapeGroups[key] ?? [:]
+        }
+        for key in shapeKeys {
+            let had = shapeElements(shownBefore[key] ?? nil, key, after: false)
+            let wants = shapeElements(shown(dispatch, key), key, after: true)
+            diff.replaceData(old: had, new: wants)
+        }
+        // A shape chain comes before the elements that go to it and goes after the last of them.
+        for count in touchedShapes.sorted() {
+            let was = shapesBefore.contains(count), now = shapes[count] != nil
+            let chain = layout.shapeChain(count)
+            if now && !was {
+                diff.addChains.append(chain)
+                diff.writeRules.append((chain, layout.shapeRules(count), false))
+            }
+            if was && !now { diff.deleteChains.append(chain) }
         }
         let hairpinSet = layout.hairpin.name
         for address in touchedAddresses {
@@ -120,6 +176,7 @@ struct NFTablesState: Sendable {
             }
         }
         for address in objects.hairpin { hairpin[address, default: 0] += 1 }
+        if let shape = objects.shape { shapes[shape, default: 0] += 1 }
     }
 
     private mutating func release(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
@@ -132,6 +189,10 @@ struct NFTablesState: Sendable {
         for address in objects.hairpin {
             let count = (hairpin[address] ?? 1) - 1
             hairpin[address] = count > 0 ? count : nil
+        }
+        if let shape = objects.shape {
+            let count = (shapes[shape] ?? 1) - 1
+            shapes[shape] = count > 0 ? count : nil
         }
     }
 }

@@ -13,18 +13,41 @@ struct ServicePortObjects: Sendable, Hashable {
     var elements: [String: [Element]]
     /// The endpoint addresses of its pools, each once: the hairpin set's elements.
     var hairpin: [IPAddress]
+    /// A plain port's pool size: it owns no chain and goes to the shared chain `pool-size-N` (`SharedShape`).
+    var shape: UInt32? = nil
+    /// A plain port's elements keyed by its cluster IP and port (`cluster-endpoints`, the masquerade sets), by
+    /// set. They are in the table while the port's dispatch element is the one shown (`NFTablesState`).
+    var shapeElements: [String: [Element]] = [:]
 
     static let none = ServicePortObjects(chains: [], elements: [:], hairpin: [])
 
     static func == (a: ServicePortObjects, b: ServicePortObjects) -> Bool {
         a.chains.map(\.0) == b.chains.map(\.0) && a.chains.map(\.1) == b.chains.map(\.1) && a.elements == b.elements
-            && a.hairpin == b.hairpin
+            && a.hairpin == b.hairpin && a.shape == b.shape && a.shapeElements == b.shapeElements
     }
 
     func hash(into hasher: inout Hasher) {
         hasher.combine(chains.map(\.0))
         hasher.combine(elements)
         hasher.combine(hairpin)
+        hasher.combine(shape)
+    }
+
+    /// Its shape elements grouped by the dispatch key (`daddr . proto . port`) they belong to, by set
+    /// (one group for the usual port of one cluster IP).
+    var shapeGroups: [[Datum]: [String: [Element]]] {
+        guard !shapeElements.isEmpty else { return [:] }
+        // One cluster IP: the one dispatch element's key.
+        if elements.count == 1, let dispatch = elements.first?.value, dispatch.count == 1 {
+            return [dispatch[0].key: shapeElements]
+        }
+        let keys = Set(shapeElements.values.lazy.flatMap { $0 }.map { Array($0.key.prefix(3)) })
+        guard keys.count > 1 else { return keys.first.map { [$0: shapeElements] } ?? [:] }
+        var groups: [[Datum]: [String: [Element]]] = [:]
+        for (set, elements) in shapeElements {
+            for element in elements { groups[Array(element.key.prefix(3)), default: [:]][set, default: []].append(element) }
+        }
+        return groups
     }
 
     func rules(of chain: String) -> [Rule]? { chains.first { $0.0.name == chain }?.1 }
@@ -38,8 +61,13 @@ struct PoolSlots: Sendable, Hashable {
 }
 
 extension ServicePortObjects {
-    /// The objects of `plan`; `pools` holds the slots of each pool the plan has.
+    /// The objects of `plan`; `pools` holds the slots of each pool the plan has. A plain port is data in
+    /// the shared shape (`SharedShape`); the others have chains of their own.
     init(_ plan: ServicePortPlan, pools: [EndpointPool: PoolSlots], layout: NFTablesLayout) {
+        if let pool = SharedShape.pool(of: plan, layout: layout), let slots = pools[pool], !slots.slots.isEmpty {
+            self = SharedShape.objects(plan, slots: slots, layout: layout)
+            return
+        }
         let name = plan.name
         let proto: Datum = .proto(Self.l4proto(plan.protocol))
         let port: Datum = .port(plan.port)

@@ -13,31 +13,31 @@ struct NFTablesTranslationTests {
     var backend: NFTablesBackend { NFTablesBackend(family: .ipv4, options: Plans.options, kernel: kernel) }
     let table = Plans.layout.table
 
-    @Test("a full sync writes the fixed chains, the dispatch element, the service chain and its endpoints as data")
+    @Test("a full sync writes the fixed chains, the dispatch element to the shape chain, the endpoints as data")
     func fullSync() async throws {
         let backend = self.backend
         try await backend.sync(from: nil, to: Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(3))))
         let contents = try #require(try kernel.list(table))
-        let chain = NFTablesChainName.cluster(Plans.web)
-        #expect(chain.hasPrefix("service-") && chain.hasSuffix("-default/web/tcp/http"), "\(chain)")
-        #expect(contents.chain(chain) != nil)
+        // A plain port owns no chain: it goes to the chain every port of 3 endpoints shares.
+        #expect(contents.chain(NFTablesChainName.cluster(Plans.web)) == nil)
         #expect(contents.elements["service-ips"] == [
-            Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto(chain)))])
-        let endpoints = Self.all(contents, "endpoints")
-        #expect(Set(endpoints.compactMap(\.value)) == Set(["10.244.1.2", "10.244.2.2", "10.244.3.2"].map {
-            ElementValue.data([.ipv4($0), .port(8080)]) }))
-        // One pool: its keys are its number in the high half, slots 0 to 2 in the low one.
-        let keys = endpoints.compactMap { if case .integer(let key) = $0.key.first { key } else { nil } }.sorted()
-        let base = try #require(keys.first)
-        #expect(keys == [base, base + 1, base + 2] && base & 0xffff == 0, "\(keys)")
+            Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto("pool-size-3")))])
+        let endpoints = contents.elements["cluster-endpoints"] ?? []
+        #expect(Set(endpoints) == Set(["10.244.1.2", "10.244.2.2", "10.244.3.2"].enumerated().map {
+            Element(["10.96.0.10", .proto(.tcp), .port(80), .integer(UInt32($0.offset))],
+                    .data([.ipv4($0.element), .port(8080)])) }))
+        #expect(contents.elements["masquerade-outside"] == [Element(["10.96.0.10", .proto(.tcp), .port(80)])])
+        #expect(contents.elements["masquerade-all"] == [])
+        #expect(Self.all(contents, "endpoints").isEmpty)
         #expect(contents.elements["hairpin-endpoints"]?.count == 3)
-        let rules = contents.rules(in: chain)
-        #expect(rules.count == 2, "masquerade for sources outside the pod network, then the DNAT")
-        #expect(rules.last?.expressions.contains(.numgen(.random, modulus: 3, offset: base, dreg: .reg1)) == true)
-        #expect(rules.last?.expressions.contains {
-            if case .lookup(let set, .reg1, .reg1?, _) = $0 { set.hasPrefix("endpoints-") } else { false }
-        } == true)
-        #expect(rules.last?.expressions.last == .nat(.dnat, family: .ip, addressMin: .reg1, portMin: .reg32(1)))
+        let rules = contents.rules(in: "pool-size-3")
+        #expect(rules.count == 2 + 3, "masquerade from any source and from outside the pod network, a DNAT per protocol")
+        #expect(rules[1].expressions.contains(.lookup(set: "masquerade-outside", sreg: .reg1)))
+        let dnat = rules[2].expressions
+        #expect(dnat.prefix(2) == [.meta(.l4proto, dreg: .reg1), .cmp(.eq, sreg: .reg1, data: [6])])
+        #expect(dnat.contains(.numgen(.random, modulus: 3, dreg: .reg32(3))))
+        #expect(dnat.contains(.lookup(set: "cluster-endpoints", sreg: .reg1, dreg: .reg1)))
+        #expect(dnat.last == .nat(.dnat, family: .ip, addressMin: .reg1, portMin: .reg32(1)))
         let bases = ["nat-prerouting", "nat-output", "nat-postrouting",
                      "filter-input", "filter-forward", "filter-output"]
         for base in bases {
@@ -58,22 +58,18 @@ struct NFTablesTranslationTests {
         try await backend.sync(from: first, to: second)
         let tx = await backend.lastTransaction
         #expect(tx.onlyElements, "\(tx.changes)")
-        let sets = tx.elementSets.map { $0.hasPrefix("endpoints-") ? "endpoints" : $0 }.sorted()
-        #expect(sets == ["endpoints", "hairpin-endpoints"], "\(tx.changes)")
+        #expect(tx.elementSets == ["cluster-endpoints", "hairpin-endpoints"], "\(tx.changes)")
         let contents = try #require(try kernel.list(table))
-        let endpoints = Self.all(contents, "endpoints")
-        #expect(Set(endpoints.compactMap(\.value)) == Set(["10.244.1.2", "10.244.9.2", "10.244.3.2"].map {
-            ElementValue.data([.ipv4($0), .port(8080)]) }))
-        // The endpoints that stayed kept their slots (the low half of the key).
-        let slotOf = Dictionary(uniqueKeysWithValues: endpoints.map { element in
-            (element.value!, element.key.first.flatMap { if case .integer(let key) = $0 { key & 0xffff } else { nil } })
+        // The endpoints that stayed kept their slots (the last field of the key).
+        let slotOf = Dictionary(uniqueKeysWithValues: (contents.elements["cluster-endpoints"] ?? []).map { element in
+            (element.value!, element.key.last)
         })
-        #expect(slotOf[.data([.ipv4("10.244.1.2"), .port(8080)])] == 0)
-        #expect(slotOf[.data([.ipv4("10.244.3.2"), .port(8080)])] == 2)
-        #expect(slotOf[.data([.ipv4("10.244.9.2"), .port(8080)])] == 1)
+        #expect(slotOf == [.data([.ipv4("10.244.1.2"), .port(8080)]): .integer(0),
+                           .data([.ipv4("10.244.9.2"), .port(8080)]): .integer(1),
+                           .data([.ipv4("10.244.3.2"), .port(8080)]): .integer(2)])
     }
 
-    @Test("a new Service adds its chain, rules and elements; a removed one loses its elements before its chain")
+    @Test("a new Service of an existing pool size is data only; a removed one leaves the shape chain to the others")
     func serviceAddedAndRemoved() async throws {
         let backend = self.backend
         let web = Plans.clusterIP(endpoints: Plans.endpoints(2))
@@ -82,21 +78,18 @@ struct NFTablesTranslationTests {
         try await backend.sync(from: nil, to: one)
         try await backend.sync(from: one, to: two)
         let added = await backend.lastTransaction
-        #expect(added.changes.contains(.add(.chain(Chain(table: table, name: NFTablesChainName.cluster(Plans.dns))))))
+        #expect(added.onlyElements, "\(added.changes)")
         #expect(try kernel.list(table)?.elements["service-ips"]?.count == 2)
+        #expect(try kernel.list(table)?.elements["cluster-endpoints"]?.count == 4)
 
         try await backend.sync(from: two, to: one)
         let removed = await backend.lastTransaction
-        let deleteChain = try #require(removed.changes.firstIndex(of: .delete(.chain(
-            Chain(table: table, name: NFTablesChainName.cluster(Plans.dns))))))
-        let lastElementDelete = try #require(removed.changes.lastIndex {
-            if case .delete(.elements) = $0 { true } else { false }
-        })
-        #expect(lastElementDelete < deleteChain)
+        #expect(removed.onlyElements, "\(removed.changes)")
         let contents = try #require(try kernel.list(table))
-        #expect(contents.chain(NFTablesChainName.cluster(Plans.dns)) == nil)
+        #expect(contents.chain("pool-size-2") != nil)
         #expect(contents.elements["service-ips"]?.count == 1)
-        #expect(Self.all(contents, "endpoints").count == 2)
+        #expect(contents.elements["cluster-endpoints"]?.count == 2)
+        #expect(contents.elements["masquerade-outside"]?.count == 1)
     }
 
     @Test("no endpoints rejects through the no-endpoint map; Local policy without local endpoints drops")
@@ -177,15 +170,21 @@ struct NFTablesTranslationTests {
     func fullSyncRepairs() async throws {
         let backend = self.backend
         let dns = Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: Plans.endpoints(1, from: 7))
-        let services = Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(2)), dns)
+        let sticky = Plans.clusterIP(Plans.sticky, ip: "10.96.0.12", port: 82, endpoints: Plans.endpoints(2),
+                                     affinity: 600)
+        let services = Plans.table(Plans.clusterIP(endpoints: Plans.endpoints(2)), dns, sticky)
         try await backend.sync(from: nil, to: services)
         let before = try #require(try kernel.list(table))
-        // By hand: the dns dispatch element, then the dns chain with its endpoint elements.
+        // By hand: the dns dispatch element, then its shape chain (it alone has one endpoint), one of web's
+        // endpoint elements, and the sticky port's own chain (after its dispatch element).
         var vandal = Transaction()
-        let dnsChain = Chain(table: table, name: NFTablesChainName.cluster(Plans.dns))
         let dnsElement = try #require(before.elements["service-ips"]?.first { $0.key[0] == "10.96.0.53" })
-        vandal.delete([dnsElement], from: Plans.layout.serviceIPs)
-        vandal.delete(dnsChain)
+        let stickyElement = try #require(before.elements["service-ips"]?.first { $0.key[0] == "10.96.0.12" })
+        let webEndpoint = try #require(before.elements["cluster-endpoints"]?.first { $0.key[0] == "10.96.0.10" })
+        vandal.delete([dnsElement, stickyElement], from: Plans.layout.serviceIPs)
+        vandal.delete([webEndpoint], from: Plans.layout.clusterEndpoints)
+        vandal.delete(Chain(table: table, name: "pool-size-1"))
+        vandal.delete(Chain(table: table, name: NFTablesChainName.cluster(Plans.sticky)))
         vandal.add(Chain(table: table, name: "stray"))
         try kernel.commit(vandal)
 
@@ -193,7 +192,9 @@ struct NFTablesTranslationTests {
         let repaired = try #require(try kernel.list(table))
         #expect(Set(repaired.chains) == Set(before.chains))
         #expect(repaired.elements.mapValues(Set.init) == before.elements.mapValues(Set.init))
-        #expect(repaired.rules(in: dnsChain.name) == before.rules(in: dnsChain.name))
+        #expect(repaired.rules(in: "pool-size-1") == before.rules(in: "pool-size-1"))
+        #expect(repaired.rules(in: NFTablesChainName.cluster(Plans.sticky))
+                == before.rules(in: NFTablesChainName.cluster(Plans.sticky)))
 
         try await backend.sync(from: nil, to: services)
         #expect(await backend.lastTransaction.isEmpty)
@@ -204,14 +205,25 @@ struct NFTablesTranslationTests {
         let backend = self.backend
         let a = Plans.clusterIP(endpoints: Plans.endpoints(1))
         let b = Plans.clusterIP(ServicePortName(namespace: "other", name: "web", port: "http", protocol: .tcp),
-                                endpoints: Plans.endpoints(1, from: 4))
+                                endpoints: Plans.endpoints(2, from: 4))
         let one = Plans.table(a), both = Plans.table(a, b)
         try await backend.sync(from: nil, to: one)
         try await backend.sync(from: one, to: both)
+        let shown = try #require(try kernel.list(table))
+        #expect(shown.elements["service-ips"] == [
+            Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto("pool-size-1")))])
+        // The slots are those of the port shown: a's one, none of b's two.
+        #expect(shown.elements["cluster-endpoints"] == [
+            Element(["10.96.0.10", .proto(.tcp), .port(80), .integer(0)], .data([.ipv4("10.244.1.2"), .port(8080)]))])
         try await backend.sync(from: both, to: Plans.table(b))
         let contents = try #require(try kernel.list(table))
         #expect(contents.elements["service-ips"] == [
-            Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto(NFTablesChainName.cluster(b.name))))])
+            Element(["10.96.0.10", .proto(.tcp), .port(80)], .verdict(.goto("pool-size-2")))])
+        #expect(Set(contents.elements["cluster-endpoints"]?.compactMap(\.value) ?? []) == [
+            .data([.ipv4("10.244.4.2"), .port(8080)]), .data([.ipv4("10.244.5.2"), .port(8080)])])
+        #expect(contents.chain("pool-size-1") == nil)
+        try await backend.sync(from: nil, to: Plans.table(b))
+        #expect(await backend.lastTransaction.isEmpty)
     }
 
     @Test("a shared endpoint keeps its hairpin element until neither Service has it; a full sync then agrees")

@@ -7,6 +7,7 @@ import StraitProxy
 enum Plans {
     static let web = ServicePortName(namespace: "default", name: "web", port: "http", protocol: .tcp)
     static let dns = ServicePortName(namespace: "kube-system", name: "dns", port: "dns", protocol: .udp)
+    static let sticky = ServicePortName(namespace: "default", name: "sticky", port: "http", protocol: .tcp)
     static let podCIDR = IPCIDR("10.244.0.0/16")!
     static let options = ProxyOptions(clusterCIDRs: [podCIDR])
 

@@ -71,7 +71,10 @@ import Testing
             // Every feature is in what nft printed, as rules an operator can read.
             for part in ["@affinity", "update @affinity", "add @affinity", "map @endpoints-", "numgen random mod 3",
                          "goto reject-chain", "drop", "service-nodeports", "firewall-", "external-", "local-",
-                         "masquerade", "udp . 53", "sctp . 83", "tcp . 30084 : drop"] {
+                         "masquerade", "udp . 53", "sctp . 83", "tcp . 30084 : drop",
+                         // The shared shape of the plain port dns: its chain, its endpoints and masquerade as data.
+                         "chain pool-size-1", "numgen random mod 1 map @cluster-endpoints", "@masquerade-outside",
+                         "udp . 53 : goto pool-size-1"] {
                 #expect(listing.contains(part), "\(part) missing from:\n\(listing)")
             }
             let saved = NSTemporaryDirectory() + "strait-listing-\(node.name).nft"

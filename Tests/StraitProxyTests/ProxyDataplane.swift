@@ -35,17 +35,17 @@ enum ProxyDataplane: Sendable, CustomTestStringConvertible {
     var serviceMarker: String {
         switch self {
         case .iptables: "KUBE-SVC-"
-        case .nftables: "chain service-"
+        case .nftables: "chain pool-size-"
         }
     }
 
-    /// What the mode's listing shows for `name`'s cluster chain.
-    func clusterChain(_ name: ServicePortName) -> String {
+    /// What the mode's listing shows while `name`, a plain ClusterIP port (no affinity, no external
+    /// stage), is programmed: iptables its cluster chain; nftables, where such a port owns no chain,
+    /// its dispatch element to the shape chain of its pool size.
+    func clusterChain(_ name: ServicePortName, clusterIP: String = "10.96.0.10", port: UInt16 = 80) -> String {
         switch self {
         case .iptables: IPTablesChainName.cluster(name)
-        case .nftables:
-            "\(name.namespace)/\(name.name)/\(name.protocol.rawValue.lowercased())/"
-                + (name.port.isEmpty ? name.protocol.rawValue.lowercased() : name.port)
+        case .nftables: "\(clusterIP) . \(name.protocol.rawValue.lowercased()) . \(port) : goto pool-size-"
         }
     }
 }

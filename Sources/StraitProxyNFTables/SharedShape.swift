@@ -1,0 +1,116 @@
+import StraitModel
+import StraitNFT
+import StraitProxy
+
+/// Plain ports — a cluster IP forwarded to a pool, without ClientIP affinity, without a node port,
+/// external or load-balancer IP — own no chain. They share one "shape" chain per pool size N,
+/// `pool-size-N`, which DNATs through the one data map `cluster-endpoints`, keyed by the packet itself:
+///
+///     meta l4proto tcp dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @cluster-endpoints
+///
+/// A plain port is then only data: its cluster IP's verdict element `goto pool-size-N` in `service-ips`, its
+/// N slots as elements `daddr . proto . port . slot : address . port` of `cluster-endpoints`, and its
+/// masquerade decision as an element of `masquerade-all` or `masquerade-outside`. Those last are keyed by the
+/// cluster IP and port: should two ports claim the same, the table holds the elements of the port whose
+/// dispatch element it shows (`NFTablesState`), so only the dispatch key is counted per port. The table keeps a handful of
+/// chains whatever the number of Services, so a commit — which walks every chain of the table in the
+/// kernel (`nf_tables_commit`) — costs the same at 1,000 and 44,000 Services.
+///
+/// Why one map needs no shards here: the kernel checks a new element against every binding of its map
+/// (one per rule looking it up), and the bindings are the three rules of each shape chain.
+enum SharedShape {
+    /// Whether `plan` is a plain port whose objects are all data; the others keep their own chains
+    /// (`ServicePortObjects`). Its masquerade must be one the shape chains test (`none`, `all`, or the
+    /// family's pod network from the options, which is what the core plans).
+    static func pool(of plan: ServicePortPlan, layout: NFTablesLayout) -> EndpointPool? {
+        guard case .forward(let pool) = plan.clusterIPTraffic, plan.affinityTimeout == nil,
+              plan.externalTraffic == nil, plan.externalStage == nil, plan.firewall == nil, plan.nodePort == nil,
+              plan.externalIPs.isEmpty, plan.loadBalancerIPs.isEmpty else { return nil }
+        switch plan.clusterIPMasquerade {
+        case .none, .all: return pool
+        case .outside(let cidr): return cidr == layout.podCIDR ? pool : nil
+        }
+    }
+
+    /// The data of a plain port forwarding to `slots`.
+    static func objects(_ plan: ServicePortPlan, slots: PoolSlots, layout: NFTablesLayout) -> ServicePortObjects {
+        let proto: Datum = .proto(ServicePortObjects.l4proto(plan.protocol))
+        let port: Datum = .port(plan.port)
+        let count = UInt32(slots.slots.count)
+        var dispatch: [Element] = []
+        var elements: [String: [Element]] = [:]
+        for ip in plan.clusterIPs {
+            let address = Datum(ip)
+            dispatch.append(Element([address, proto, port], .verdict(.goto(layout.shapeChain(count).name))))
+            var entries: [Element] = []
+            entries.reserveCapacity(slots.slots.count)
+            for (slot, endpoint) in slots.slots.enumerated() {
+                entries.append(Element([address, proto, port, .integer(UInt32(slot))],
+                                       .data([Datum(endpoint.address), .port(endpoint.port)])))
+            }
+            elements[layout.clusterEndpoints.name, default: []] += entries
+            switch plan.clusterIPMasquerade {
+            case .none: break
+            case .all: elements[layout.masqueradeAll.name, default: []].append(Element([address, proto, port]))
+            case .outside: elements[layout.masqueradeOutside.name, default: []].append(Element([address, proto, port]))
+            }
+        }
+        let hairpin = Set(slots.slots.map(\.address)).sorted()
+        return ServicePortObjects(chains: [], elements: [layout.serviceIPs.name: dispatch], hairpin: hairpin,
+                                  shape: count, shapeElements: elements)
+    }
+}
+
+extension NFTablesLayout {
+    /// The family's pod network, which `masquerade-outside` tests sources against.
+    var podCIDR: IPCIDR? { options.clusterCIDR(family) }
+
+    /// `daddr . l4proto . dport . slot : address . port` — the endpoints of every plain port, typed by
+    /// `typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport` so that nft
+    /// 1.0.6 prints the map and the shape chains' rules in a form it parses again.
+    var clusterEndpoints: NFTSet {
+        let key: TypeofExpression = .concat([.payload(daddrTemplate), .meta(.l4proto), .payload(.thDport),
+                                             .numgen(modulus: 2)])
+        let value: TypeofExpression = .concat([.payload(daddrTemplate), .payload(.thDport)])
+        return NFTSet(table: table, name: "cluster-endpoints",
+                      keyType: [addressType, .inetProto, .inetService, .integer],
+                      valueType: [addressType, .inetService], typeof: SetTypeof(key: key, value: value))
+    }
+    /// Plain ports' cluster IPs whose traffic is masqueraded from any source (`--masquerade-all`).
+    var masqueradeAll: NFTSet {
+        NFTSet(table: table, name: "masquerade-all", keyType: [addressType, .inetProto, .inetService])
+    }
+    /// Plain ports' cluster IPs whose traffic is masqueraded from outside the pod network.
+    var masqueradeOutside: NFTSet {
+        NFTSet(table: table, name: "masquerade-outside", keyType: [addressType, .inetProto, .inetService])
+    }
+
+    /// The chain plain ports of `count` endpoints share.
+    func shapeChain(_ count: UInt32) -> Chain { chain("pool-size-\(count)") }
+    static let shapeChainPrefix = "pool-size-"
+
+    /// The shape chain's rules: the masquerade decisions, then per protocol
+    /// `meta l4proto P dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @cluster-endpoints`
+    /// (nft needs the protocol match to accept a port from a map). The key's fields sit in consecutive
+    /// 4-byte registers from `reg1`; the map's `address . port` comes back in `reg1` and the unit after the address.
+    func shapeRules(_ count: UInt32) -> [Rule] {
+        let chain = shapeChain(count)
+        let destination: [KeyField] = [daddr, .l4proto, .thDport]
+        let mark: [Expression] = .jump(markForMasquerade.name)
+        var rules = [Rule(in: chain, .match(destination, inSet: masqueradeAll.name), mark)]
+        if let cidr = podCIDR {
+            rules.append(Rule(in: chain, .match(saddr, inPrefix: Datum(cidr.network), length: cidr.prefixLength,
+                                                negated: true),
+                              .match(destination, inSet: masqueradeOutside.name), mark))
+        }
+        let slot: Register = family == .ipv4 ? .reg32(3) : .reg32(6)
+        for proto in [L4Proto.tcp, .udp, .sctp] {
+            rules.append(Rule(in: chain, .match(l4proto: proto), .load(destination), [
+                .numgen(.random, modulus: count, dreg: slot),
+                .lookup(set: clusterEndpoints.name, sreg: .reg1, dreg: .reg1),
+                .nat(.dnat, family: nftFamily, addressMin: .reg1, portMin: ServicePortObjects.afterAddress(self)),
+            ]))
+        }
+        return rules
+    }
+}
