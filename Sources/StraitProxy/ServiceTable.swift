@@ -1,3 +1,4 @@
+import HashTreeCollections
 import StraitModel
 
 /// Names one port of one Service, as kube-proxy's `ServicePortName` does: the unit every backend
@@ -153,8 +154,13 @@ public struct ServicePortEntry: Sendable, Hashable {
 /// A table made from another by `recordChanges(since:)` remembers which names may differ from it,
 /// so `changedPorts` compares only those instead of every entry (43 ms at 10,000 ports, on every
 /// change). Equality and hashing look at `ports` alone.
+///
+/// `ports` is a persistent hash tree: a snapshot and its successor share every node but the paths to
+/// the entries that changed, so building the next snapshot while a sync still holds the last one copies
+/// a few nodes, not every entry (a `Dictionary` there was copied whole at each change: 44,000 entries
+/// retained and released per event).
 public struct ServiceTable: Sendable, Hashable {
-    public var ports: [ServicePortName: ServicePortEntry] {
+    public var ports: TreeDictionary<ServicePortName, ServicePortEntry> {
         // No `oldValue` here, so mutating `ports` stays in place; any direct edit forgets the lineage.
         didSet { lineage = nil }
     }
@@ -172,7 +178,7 @@ public struct ServiceTable: Sendable, Hashable {
     private var lineage: Lineage?
 
     public init(_ entries: [ServicePortEntry] = []) {
-        ports = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        ports = TreeDictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
     }
 
     public static let empty = ServiceTable()
