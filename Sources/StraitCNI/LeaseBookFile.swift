@@ -150,16 +150,9 @@ struct LeaseBookFile {
 
     /// The whole file, or nil when it does not exist.
     private static func contents(_ path: String) throws(FileError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 && errno == ENOENT { return nil }
-        if fd < 0 { throw FileError(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = try fileCall("read", path) { Int32(Glibc.read(fd, &buffer, buffer.count)) }
-            if count == 0 { return bytes }
-            bytes.append(contentsOf: buffer[0..<Int(count)])
+        do throws(FileError) { return try readFileBytes(path, bufferSize: 4096) } catch {
+            if error.errno == ENOENT { return nil }
+            throw error
         }
     }
 

@@ -4,16 +4,21 @@ import Glibc
 
 /// The whole content of a file as UTF-8 text.
 public func readTextFile(_ path: String) throws(FileError) -> String {
+    String(decoding: try readFileBytes(path), as: UTF8.self)
+}
+
+/// The whole content of a file, read `bufferSize` bytes at a time.
+/// Equivalent: `cat path`.
+public func readFileBytes(_ path: String, bufferSize: Int = 16384) throws(FileError) -> [UInt8] {
     let fd = try fileCall("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
     defer { close(fd) }
     var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 16384)
+    var buffer = [UInt8](repeating: 0, count: bufferSize)
     while true {
         let count = try fileCall("read", path) { Int32(read(fd, &buffer, buffer.count)) }
-        if count == 0 { break }
+        if count == 0 { return bytes }
         bytes.append(contentsOf: buffer[0..<Int(count)])
     }
-    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Replaces `path` with `bytes` so a reader (or a crash) sees the old content or the new, never a
