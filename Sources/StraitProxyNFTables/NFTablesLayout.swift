@@ -103,7 +103,8 @@ struct NFTablesLayout: Sendable {
     }
     var saddrTemplate: PayloadTemplate { family == .ipv4 ? .ipSaddr : .ip6Saddr }
     var daddrTemplate: PayloadTemplate { family == .ipv4 ? .ipDaddr : .ip6Daddr }
-    /// `endpoint . endpoint`: a packet from an endpoint DNATed to itself (hairpin) is masqueraded.
+    /// `endpoint . endpoint`: a packet from an endpoint DNATed to itself (hairpin) is masqueraded. Only
+    /// endpoints that may be on this node are here (`ServicePortObjects.hairpinAddresses`).
     var hairpin: NFTSet { NFTSet(table: table, name: "hairpin-endpoints", keyType: [addressType, addressType]) }
     func hairpinElement(_ endpoint: IPAddress) -> Element { Element([Datum(endpoint), Datum(endpoint)]) }
 
@@ -120,7 +121,7 @@ struct NFTablesLayout: Sendable {
 
     var sets: [NFTSet] {
         [serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts, affinity, hairpin,
-         clusterEndpoints, masqueradeAll, masqueradeOutside]
+         clusterEndpoints]
             + (0..<Self.endpointShards).map { endpoints(shard: $0) }
     }
 

@@ -129,7 +129,7 @@ extension ServicePortObjects {
             }
             elements[map, default: []] += entries
         }
-        let hairpin = Set(pools.values.flatMap(\.slots).map(\.address)).sorted()
+        let hairpin = Self.hairpinAddresses(pools.values.flatMap(\.slots))
 
         // The external stage, and the firewall in front of it.
         if let stage = plan.externalStage {
@@ -160,6 +160,15 @@ extension ServicePortObjects {
             }
         }
         self.init(chains: chains, elements: elements, hairpin: hairpin)
+    }
+
+    /// The addresses of `endpoints` that can send a packet DNATed back to themselves through this node,
+    /// each once: those on this node and those whose node is not named. A pod on another node reaches
+    /// its own Service through its own node's rules, so its address needs no hairpin element here
+    /// (kube-proxy writes the hairpin match for every endpoint; on a node of 5,000 Services × 10 endpoints
+    /// spread over the cluster that is 50,000 elements for the few pods the node holds).
+    static func hairpinAddresses(_ endpoints: [ProxyEndpoint]) -> [IPAddress] {
+        Set(endpoints.lazy.filter { $0.isLocal || $0.nodeName == nil }.map(\.address)).sorted()
     }
 
     /// `fib saddr type local`: the packet comes from the node itself.

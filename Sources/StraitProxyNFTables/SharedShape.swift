@@ -9,8 +9,9 @@ import StraitProxy
 ///     meta l4proto tcp dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @cluster-endpoints
 ///
 /// A plain port is then only data: its cluster IP's verdict element `goto pool-size-N` in `service-ips`, its
-/// N slots as elements `daddr . proto . port . slot : address . port` of `cluster-endpoints`, and its
-/// masquerade decision as an element of `masquerade-all` or `masquerade-outside`. Those last are keyed by the
+/// N slots as elements `daddr . proto . port . slot : address . port` of `cluster-endpoints`. Its masquerade
+/// decision is the family's (`--masquerade-all`, else sources outside `--cluster-cidr`, else none), the same
+/// for every plain port, so it is a rule at the top of each shape chain, not data. The slots are keyed by the
 /// cluster IP and port: should two ports claim the same, the table holds the elements of the port whose
 /// dispatch element it shows (`NFTablesState`), so only the dispatch key is counted per port. The table keeps a handful of
 /// chains whatever the number of Services, so a commit — which walks every chain of the table in the
@@ -20,16 +21,14 @@ import StraitProxy
 /// (one per rule looking it up), and the bindings are the three rules of each shape chain.
 enum SharedShape {
     /// Whether `plan` is a plain port whose objects are all data; the others keep their own chains
-    /// (`ServicePortObjects`). Its masquerade must be one the shape chains test (`none`, `all`, or the
-    /// family's pod network from the options, which is what the core plans).
+    /// (`ServicePortObjects`). Its masquerade must be the one the shape chains apply, the family's (which
+    /// is what the core plans).
     static func pool(of plan: ServicePortPlan, layout: NFTablesLayout) -> EndpointPool? {
         guard case .forward(let pool) = plan.clusterIPTraffic, plan.affinityTimeout == nil,
               plan.externalTraffic == nil, plan.externalStage == nil, plan.firewall == nil, plan.nodePort == nil,
-              plan.externalIPs.isEmpty, plan.loadBalancerIPs.isEmpty else { return nil }
-        switch plan.clusterIPMasquerade {
-        case .none, .all: return pool
-        case .outside(let cidr): return cidr == layout.podCIDR ? pool : nil
-        }
+              plan.externalIPs.isEmpty, plan.loadBalancerIPs.isEmpty,
+              plan.clusterIPMasquerade == layout.plainMasquerade else { return nil }
+        return pool
     }
 
     /// The data of a plain port forwarding to `slots`.
@@ -49,21 +48,21 @@ enum SharedShape {
                                        .data([Datum(endpoint.address), .port(endpoint.port)])))
             }
             elements[layout.clusterEndpoints.name, default: []] += entries
-            switch plan.clusterIPMasquerade {
-            case .none: break
-            case .all: elements[layout.masqueradeAll.name, default: []].append(Element([address, proto, port]))
-            case .outside: elements[layout.masqueradeOutside.name, default: []].append(Element([address, proto, port]))
-            }
         }
-        let hairpin = Set(slots.slots.map(\.address)).sorted()
+        let hairpin = ServicePortObjects.hairpinAddresses(slots.slots)
         return ServicePortObjects(chains: [], elements: [layout.serviceIPs.name: dispatch], hairpin: hairpin,
                                   shape: count, shapeElements: elements)
     }
 }
 
 extension NFTablesLayout {
-    /// The family's pod network, which `masquerade-outside` tests sources against.
+    /// The family's pod network, which the shape chains test sources against.
     var podCIDR: IPCIDR? { options.clusterCIDR(family) }
+
+    /// The masquerade every plain port's cluster IP traffic gets, as the core plans it for the family.
+    var plainMasquerade: SourceMasquerade {
+        options.masqueradeAll ? .all : podCIDR.map { .outside($0) } ?? .none
+    }
 
     /// `daddr . l4proto . dport . slot : address . port` — the endpoints of every plain port, typed by
     /// `typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport` so that nft
@@ -76,20 +75,12 @@ extension NFTablesLayout {
                       keyType: [addressType, .inetProto, .inetService, .integer],
                       valueType: [addressType, .inetService], typeof: SetTypeof(key: key, value: value))
     }
-    /// Plain ports' cluster IPs whose traffic is masqueraded from any source (`--masquerade-all`).
-    var masqueradeAll: NFTSet {
-        NFTSet(table: table, name: "masquerade-all", keyType: [addressType, .inetProto, .inetService])
-    }
-    /// Plain ports' cluster IPs whose traffic is masqueraded from outside the pod network.
-    var masqueradeOutside: NFTSet {
-        NFTSet(table: table, name: "masquerade-outside", keyType: [addressType, .inetProto, .inetService])
-    }
 
     /// The chain plain ports of `count` endpoints share.
     func shapeChain(_ count: UInt32) -> Chain { chain("pool-size-\(count)") }
     static let shapeChainPrefix = "pool-size-"
 
-    /// The shape chain's rules: the masquerade decisions, then per protocol
+    /// The shape chain's rules: the family's masquerade decision (`plainMasquerade`), then per protocol
     /// `meta l4proto P dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @cluster-endpoints`
     /// (nft needs the protocol match to accept a port from a map). The key's fields sit in consecutive
     /// 4-byte registers from `reg1`; the map's `address . port` comes back in `reg1` and the unit after the address.
@@ -97,11 +88,13 @@ extension NFTablesLayout {
         let chain = shapeChain(count)
         let destination: [KeyField] = [daddr, .l4proto, .thDport]
         let mark: [Expression] = .jump(markForMasquerade.name)
-        var rules = [Rule(in: chain, .match(destination, inSet: masqueradeAll.name), mark)]
-        if let cidr = podCIDR {
+        var rules: [Rule] = []
+        switch plainMasquerade {
+        case .none: break
+        case .all: rules.append(Rule(in: chain, mark))
+        case .outside(let cidr):
             rules.append(Rule(in: chain, .match(saddr, inPrefix: Datum(cidr.network), length: cidr.prefixLength,
-                                                negated: true),
-                              .match(destination, inSet: masqueradeOutside.name), mark))
+                                                negated: true), mark))
         }
         let slot: Register = family == .ipv4 ? .reg32(3) : .reg32(6)
         for proto in [L4Proto.tcp, .udp, .sctp] {

@@ -70,20 +70,28 @@ func nftProxyWorkload(_ arguments: [String]) async throws {
 }
 
 /// Service `index`: cluster IP 10.96.0.0 + index, port 80/TCP, 10 endpoints; generation g replaces
-/// its first endpoint with a fresh address.
+/// its first endpoint with a fresh address. The endpoints are spread over `benchNodes` nodes, as the
+/// pods of a cluster this size are (at most 110 pods a node); the bench's own node is `node-0`.
 func benchService(_ index: Int, generation: Int) -> ServicePortEntry {
     let name = ServicePortName(namespace: "bench", name: "svc\(index)", port: "http", protocol: .tcp)
-    func address(_ n: Int) -> IPAddress {
-        IPAddress("10.\(128 + (n >> 16) & 127).\((n >> 8) & 255).\(n & 255)")!
+    func endpoint(_ n: Int) -> ProxyEndpoint {
+        let node = n % benchNodes
+        return ProxyEndpoint(address: IPAddress("10.\(128 + (n >> 16) & 127).\((n >> 8) & 255).\(n & 255)")!,
+                             port: 8080, isLocal: node == 0, nodeName: "node-\(node)")
     }
-    var endpoints = (0..<10).map { ProxyEndpoint(address: address(index * 10 + $0), port: 8080) }
-    if generation > 0 { endpoints[0] = ProxyEndpoint(address: address(4_000_000 + generation), port: 8080) }
+    var endpoints = (0..<10).map { endpoint(index * 10 + $0) }
+    if generation > 0 { endpoints[0] = endpoint(4_000_000 + generation) }
     let clusterIP = IPAddress("10.\(96 + (index >> 16)).\((index >> 8) & 255).\(index & 255)")!
     let plan = ServicePortPlan(name: name, family: .ipv4, port: 80, clusterIPs: [clusterIP], clusterPool: endpoints,
                                clusterIPTraffic: .forward(.cluster),
                                clusterIPMasquerade: .outside(IPCIDR("10.128.0.0/9")!))
     return ServicePortEntry(name: name, port: 80, clusterIPs: [clusterIP], allEndpoints: endpoints, plans: [plan])
 }
+
+/// The nodes the bench's endpoints run on, endpoint n on node n mod 500: the 50,000 endpoints of 5,000
+/// Services put 100 pods on each node (a node runs at most 110), those of 44,000 Services 880 (more than a
+/// node can run: the local share, and so the hairpin set, is then larger than in a real cluster).
+let benchNodes = 500
 
 /// This process's resident set now (`/proc/self/statm`, second field, in pages).
 func residentMegabytes() -> Int {

@@ -5,8 +5,8 @@ import Testing
 @testable import StraitProxyNFTables
 
 /// The shared shape chains (`SharedShape`) against the in-memory kernel: a chain per pool size, created
-/// when a first port needs it and deleted after the last element going to it, the masquerade decision
-/// as set elements, and the ports that keep chains of their own.
+/// when a first port needs it and deleted after the last element going to it, the family's masquerade
+/// decision as their first rule, and the ports that keep chains of their own.
 @Suite("nftables mode shared shape chains")
 struct NFTablesSharedShapeTests {
     let kernel = FakeNFTKernel()
@@ -86,44 +86,39 @@ struct NFTablesSharedShapeTests {
         #expect(empty.elements["cluster-endpoints"] == [] && empty.elements["service-ips"] == [])
     }
 
-    @Test("the masquerade decision is an element: outside the pod network, from anywhere, or none")
-    func masqueradeSets() async throws {
-        var all = Plans.clusterIP(endpoints: Plans.endpoints(1))
-        all.clusterIPMasquerade = .all
-        var outside = Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: Plans.endpoints(1))
-        outside.clusterIPMasquerade = .outside(Plans.podCIDR)
-        var none = Plans.clusterIP(Plans.sticky, ip: "10.96.0.12", port: 82, endpoints: Plans.endpoints(1))
-        none.clusterIPMasquerade = .none
+    @Test("the masquerade decision is the family's, a rule at the top of the shape chain, no element")
+    func masqueradeIsTheFamilysRule() async throws {
+        let web = Plans.clusterIP(endpoints: Plans.endpoints(1))
         let backend = self.backend()
-        let first = Plans.table(all, outside, none)
-        try await backend.sync(from: nil, to: first)
+        try await backend.sync(from: nil, to: Plans.table(web))
         let contents = try #require(try kernel.list(table))
-        #expect(contents.elements["masquerade-all"] == [Element(["10.96.0.10", .proto(.tcp), .port(80)])])
-        #expect(contents.elements["masquerade-outside"] == [Element(["10.96.0.53", .proto(.udp), .port(53)])])
-        #expect(contents.elements["service-ips"]?.count == 3)
+        #expect(contents.sets.map(\.name).filter { $0.hasPrefix("masquerade") } == [])
+        #expect(contents.elements["service-ips"]?.count == 1 && contents.elements["cluster-endpoints"]?.count == 1)
         let rules = contents.rules(in: "pool-size-1")
-        #expect(rules[0].expressions == .match([.ipDaddr, .l4proto, .thDport], inSet: "masquerade-all")
+        #expect(rules.count == 1 + 3, "\(rules)")
+        #expect(rules[0].expressions == .match(.ipSaddr, inPrefix: .ipv4("10.244.0.0"), length: 16, negated: true)
                 + .jump("mark-for-masquerade"))
-        #expect(rules[1].expressions == .match(.ipSaddr, inPrefix: .ipv4("10.244.0.0"), length: 16, negated: true)
-                + .match([.ipDaddr, .l4proto, .thDport], inSet: "masquerade-outside") + .jump("mark-for-masquerade"))
 
-        // Masquerading all of web's traffic no more is one element out.
-        var plain = all
-        plain.clusterIPMasquerade = .none
-        try await backend.sync(from: first, to: Plans.table(plain, outside, none))
-        let tx = await backend.lastTransaction
-        #expect(tx.changes == [.delete(.elements(SetReference(Plans.layout.masqueradeAll),
-                                                 [Element(["10.96.0.10", .proto(.tcp), .port(80)])]))], "\(tx)")
+        // With --masquerade-all every source is marked.
+        let allKernel = FakeNFTKernel()
+        let everySource = ProxyOptions(clusterCIDRs: [Plans.podCIDR], masqueradeAll: true)
+        var all = web
+        all.clusterIPMasquerade = .all
+        try await NFTablesBackend(family: .ipv4, options: everySource, kernel: allKernel)
+            .sync(from: nil, to: Plans.table(all))
+        let allRules = try #require(try allKernel.list(table)).rules(in: "pool-size-1")
+        #expect(allRules.first?.expressions == [.verdict(.jump("mark-for-masquerade"))], "\(allRules)")
     }
 
-    @Test("without a pod network the shape chain tests only masquerade-all")
+    @Test("without a pod network the shape chain marks nothing")
     func noPodNetwork() async throws {
         let backend = self.backend(ProxyOptions())
         var plan = Plans.clusterIP(endpoints: Plans.endpoints(2))
         plan.clusterIPMasquerade = .none
         try await backend.sync(from: nil, to: Plans.table(plan))
         let rules = try #require(try kernel.list(table)).rules(in: "pool-size-2")
-        #expect(rules.count == 1 + 3, "\(rules)")
+        #expect(rules.count == 3, "\(rules)")
+        #expect(!rules.contains { $0.expressions.contains(.verdict(.jump("mark-for-masquerade"))) })
     }
 
     @Test("affinity, an external stage or a masquerade other than the pod network's keep a chain of their own")
@@ -136,7 +131,7 @@ struct NFTablesSharedShapeTests {
         nodePort.externalTraffic = .forward(.cluster)
         nodePort.externalStage = ExternalStage(masqueradeAll: true)
         var elsewhere = Plans.clusterIP(Plans.dns, ip: "10.96.0.53", port: 53, endpoints: Plans.endpoints(2))
-        elsewhere.clusterIPMasquerade = .outside(IPCIDR("10.250.0.0/16")!)
+        elsewhere.clusterIPMasquerade = .all
         try await backend.sync(from: nil, to: Plans.table(sticky, nodePort, elsewhere))
         let contents = try #require(try kernel.list(table))
         for name in [Plans.sticky, Plans.web, Plans.dns] {

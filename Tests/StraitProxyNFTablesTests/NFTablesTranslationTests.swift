@@ -26,14 +26,12 @@ struct NFTablesTranslationTests {
         #expect(Set(endpoints) == Set(["10.244.1.2", "10.244.2.2", "10.244.3.2"].enumerated().map {
             Element(["10.96.0.10", .proto(.tcp), .port(80), .integer(UInt32($0.offset))],
                     .data([.ipv4($0.element), .port(8080)])) }))
-        #expect(contents.elements["masquerade-outside"] == [Element(["10.96.0.10", .proto(.tcp), .port(80)])])
-        #expect(contents.elements["masquerade-all"] == [])
         #expect(Self.all(contents, "endpoints").isEmpty)
         #expect(contents.elements["hairpin-endpoints"]?.count == 3)
         let rules = contents.rules(in: "pool-size-3")
-        #expect(rules.count == 2 + 3, "masquerade from any source and from outside the pod network, a DNAT per protocol")
-        #expect(rules[1].expressions.contains(.lookup(set: "masquerade-outside", sreg: .reg1)))
-        let dnat = rules[2].expressions
+        #expect(rules.count == 1 + 3, "masquerade from outside the pod network, a DNAT per protocol")
+        #expect(rules[0].expressions.last == .verdict(.jump("mark-for-masquerade")))
+        let dnat = rules[1].expressions
         #expect(dnat.prefix(2) == [.meta(.l4proto, dreg: .reg1), .cmp(.eq, sreg: .reg1, data: [6])])
         #expect(dnat.contains(.numgen(.random, modulus: 3, dreg: .reg32(3))))
         #expect(dnat.contains(.lookup(set: "cluster-endpoints", sreg: .reg1, dreg: .reg1)))
@@ -89,7 +87,6 @@ struct NFTablesTranslationTests {
         #expect(contents.chain("pool-size-2") != nil)
         #expect(contents.elements["service-ips"]?.count == 1)
         #expect(contents.elements["cluster-endpoints"]?.count == 2)
-        #expect(contents.elements["masquerade-outside"]?.count == 1)
     }
 
     @Test("no endpoints rejects through the no-endpoint map; Local policy without local endpoints drops")
@@ -248,6 +245,34 @@ struct NFTablesTranslationTests {
         try await backend.sync(from: nil, to: next)
         let repair = await backend.lastTransaction
         #expect(repair.isEmpty, "\(repair.changes)")
+    }
+
+    @Test("only endpoints that may be on this node get a hairpin element: local ones and those of no named node")
+    func hairpinElementsFollowTheNode() async throws {
+        let backend = self.backend
+        let local = ProxyEndpoint(address: IPAddress("10.244.1.2")!, port: 8080, isLocal: true, nodeName: "node")
+        let unnamed = ProxyEndpoint(address: IPAddress("10.244.2.2")!, port: 8080)
+        let remote = ProxyEndpoint(address: IPAddress("10.244.3.2")!, port: 8080, nodeName: "other")
+        let elsewhere = ProxyEndpoint(address: IPAddress("10.244.4.2")!, port: 8080, nodeName: "other")
+        var sticky = Plans.clusterIP(Plans.sticky, ip: "10.96.0.12", port: 82, endpoints: [elsewhere, local],
+                                     affinity: 60)
+        sticky.clusterIPMasquerade = .outside(Plans.podCIDR)
+        let table = Plans.table(Plans.clusterIP(endpoints: [local, unnamed, remote]), sticky)
+        try await backend.sync(from: nil, to: table)
+        let contents = try #require(try kernel.list(self.table))
+        #expect(Set(contents.elements["hairpin-endpoints"] ?? [])
+                == [Plans.layout.hairpinElement(local.address), Plans.layout.hairpinElement(unnamed.address)])
+        // Every endpoint still gets its slot, wherever it runs.
+        #expect(contents.elements["cluster-endpoints"]?.count == 3)
+        #expect(Self.all(contents, "endpoints").count == 2)
+
+        // The remote endpoint moving to this node is one hairpin element in.
+        let moved = ProxyEndpoint(address: remote.address, port: 8080, isLocal: true, nodeName: "node")
+        let next = Plans.table(Plans.clusterIP(endpoints: [local, unnamed, moved]), sticky)
+        try await backend.sync(from: table, to: next)
+        let tx = await backend.lastTransaction
+        #expect(tx.changes == [.add(.elements(SetReference(Plans.layout.hairpin),
+                                              [Plans.layout.hairpinElement(remote.address)]))], "\(tx.changes)")
     }
 
     @Test("cleanup removes the table; a sync that the kernel refuses leaves the last state for a full sync")

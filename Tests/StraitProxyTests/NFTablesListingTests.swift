@@ -72,11 +72,16 @@ import Testing
             for part in ["@affinity", "update @affinity", "add @affinity", "map @endpoints-", "numgen random mod 3",
                          "goto reject-chain", "drop", "service-nodeports", "firewall-", "external-", "local-",
                          "masquerade", "udp . 53", "sctp . 83", "tcp . 30084 : drop",
-                         // The shared shape of the plain port dns: its chain, its endpoints and masquerade as data.
-                         "chain pool-size-1", "numgen random mod 1 map @cluster-endpoints", "@masquerade-outside",
+                         // The shared shape of the plain port dns: its chain and its endpoints as data.
+                         "chain pool-size-1", "numgen random mod 1 map @cluster-endpoints",
                          "udp . 53 : goto pool-size-1"] {
                 #expect(listing.contains(part), "\(part) missing from:\n\(listing)")
             }
+            // The shape chain's first rule is the family's masquerade decision.
+            let podNetwork = family == .ipv4 ? "ip saddr != 10.244.0.0/16" : "ip6 saddr != fd00:244::/32"
+            let shape = listing.components(separatedBy: "chain pool-size-1 {").last ?? ""
+            #expect(shape.trimmingCharacters(in: .whitespacesAndNewlines)
+                        .hasPrefix("\(podNetwork) jump mark-for-masquerade"), "\(listing)")
             let saved = NSTemporaryDirectory() + "strait-listing-\(node.name).nft"
             try listing.write(toFile: saved, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(atPath: saved) }

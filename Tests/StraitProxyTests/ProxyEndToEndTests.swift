@@ -160,6 +160,30 @@ import Testing
         }
     }
 
+    /// A pod reaching its own Service and drawn as the endpoint (hairpin) gets its packet back with the
+    /// node's address as source: without the masquerade its own address would come back to it, which its
+    /// kernel drops as a martian. An endpoint on another node needs no such rule here.
+    @Test(arguments: ProxyDataplane.modes)
+    func hairpinConnectionToItsOwnServiceIsMasqueraded(mode: ProxyDataplane) async throws {
+        try await ProxyTopology.with(endpoints: 2) { net in
+            var local = net.endpoint(0, local: true), remote = net.endpoint(1)
+            local.nodeName = "node"
+            remote.nodeName = "other"
+            let backend = try net.backend(mode)
+            try await backend.sync(from: nil, to: ServiceTable([Self.entry([local]),
+                                                                Self.entry([remote], name: Self.dns, port: 53)]))
+            let answers = try net.endpoints[0].run([
+                "python3", "\(net.scripts)/probe.py", "tcp", "10.96.0.10", "80", "3", ProxyTopology.endpointIP(0),
+                "0", "1.5"]).split(separator: "\n").map(String.init)
+            #expect(answers == Array(repeating: "ep0 \(ProxyTopology.nodeSideIP(0))", count: 3), "\(answers)")
+            if case .nftables = mode {
+                let hairpin = try net.node.run(["nft", "list", "set", "ip", "strait", "hairpin-endpoints"])
+                #expect(hairpin.contains("\(ProxyTopology.endpointIP(0)) . \(ProxyTopology.endpointIP(0))"), "\(hairpin)")
+                #expect(!hairpin.contains(ProxyTopology.endpointIP(1)), "\(hairpin)")
+            }
+        }
+    }
+
     @Test(arguments: ProxyDataplane.modes)
     func sessionAffinitySticksAndExpires(mode: ProxyDataplane) async throws {
         try await ProxyTopology.with(endpoints: 4) { net in
