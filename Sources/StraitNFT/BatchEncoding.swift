@@ -190,67 +190,48 @@ struct BatchEncoder {
         message(NFT_MSG_NEWSET, set.table.family, flags, operation) { nftnl_set_nlmsg_build_payload($0, object) }
     }
 
-    /// Set element messages: as many as it takes, each under the kernel's 64 KiB attribute limit.
-    /// libnftnl holds a copy of each element until its message is built, so a big list goes in
-    /// slices: a full sync's 100,000 elements would otherwise hold about 15 MB of them at once.
+    /// Set element messages, written straight into the batch (no libnftnl object, no byte array
+    /// per element: a full sync writes 100,000 of them): as many messages as it takes, each under
+    /// the kernel's 64 KiB limit on the element list. A list that is empty flushes the set (DELSETELEM).
     private func emitElements(_ type: nf_tables_msg_types, _ set: SetReference, id: UInt32?,
                               _ elements: [Element], _ operation: String, _ flags: UInt16) throws(NFTError) {
-        guard elements.count > Self.elementsPerSlice else {
-            return try emitElementSlice(type, set, id: id, elements[...], operation, flags)
-        }
-        for start in stride(from: 0, to: elements.count, by: Self.elementsPerSlice) {
-            let end = min(start + Self.elementsPerSlice, elements.count)
-            try emitElementSlice(type, set, id: id, elements[start..<end], operation, flags)
-        }
-    }
-
-    static let elementsPerSlice = 1024
-
-    private func emitElementSlice(_ type: nf_tables_msg_types, _ set: SetReference, id: UInt32?,
-                                  _ elements: ArraySlice<Element>, _ operation: String,
-                                  _ flags: UInt16) throws(NFTError) {
-        let object = setObject(table: set.table, name: set.name, id: id)
-        defer { nftnl_set_free(object) }
-        for element in elements {
-            let item = nftnl_set_elem_alloc()!
-            do {
-                try fill(item, element)
-            } catch {
-                nftnl_set_elem_free(item)
-                throw NFTError(operation: operation, errno: EINVAL, detail: "\(error.detail ?? "") in \(element)")
+        var next = 0
+        repeat {
+            var failure: NFTError?
+            buffer.append(operation, room: Self.elementMessageRoom) { buf, _, sequence in
+                let header = nftnl_nlmsg_build_hdr(buf, UInt16(type.rawValue), UInt16(set.table.family.rawValue),
+                                                   flags | UInt16(NLM_F_ACK), sequence)!
+                mnl_attr_put_strz(header, UInt16(NFTA_SET_ELEM_LIST_SET), set.name)
+                if let id { mnl_attr_put_u32(header, UInt16(NFTA_SET_ELEM_LIST_SET_ID), id.bigEndian) }
+                mnl_attr_put_strz(header, UInt16(NFTA_SET_ELEM_LIST_TABLE), set.table.name)
+                guard next < elements.count else { return }
+                let list = mnl_attr_nest_start(header, UInt16(NFTA_SET_ELEM_LIST_ELEMENTS))
+                var written = 0
+                while next < elements.count {
+                    let element = elements[next]
+                    guard written == 0
+                        || Int(header.pointee.nlmsg_len) + ElementWriter.bound(element) <= Self.elementMessageLimit
+                    else { break }
+                    do throws(NFTError) {
+                        try ElementWriter(header: header).write(element)
+                    } catch {
+                        failure = NFTError(operation: operation, errno: EINVAL,
+                                           detail: "\(error.detail ?? "") in \(element)")
+                        return
+                    }
+                    next += 1
+                    written += 1
+                }
+                mnl_attr_nest_end(header, list)
             }
-            nftnl_set_elem_add(object, item)
-        }
-        if elements.isEmpty {
-            message(type, set.table.family, flags, operation) { nftnl_set_elems_nlmsg_build_payload($0, object) }
-            return
-        }
-        let iterator = nftnl_set_elems_iter_create(object)!
-        defer { nftnl_set_elems_iter_destroy(iterator) }
-        var more = true
-        while more {
-            message(type, set.table.family, flags, operation) { header in
-                more = nftnl_set_elems_nlmsg_build_payload_iter(header, iterator) > 0
-            }
-        }
+            if let failure { throw failure }
+        } while next < elements.count
     }
 
-    private func fill(_ item: OpaquePointer, _ element: Element) throws(NFTError) {
-        var key = try element.key.encodedKey()
-        nftnl_set_elem_set(item, UInt16(NFTNL_SET_ELEM_KEY), &key, UInt32(key.count))
-        switch element.value {
-        case .verdict(let verdict):
-            nftnl_set_elem_set_u32(item, UInt16(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: verdict.code))
-            if let chain = verdict.chain { nftnl_set_elem_set_str(item, UInt16(NFTNL_SET_ELEM_CHAIN), chain) }
-        case .data(let data):
-            var bytes = try data.encodedKey()
-            nftnl_set_elem_set(item, UInt16(NFTNL_SET_ELEM_DATA), &bytes, UInt32(bytes.count))
-        case nil: break
-        }
-        if let timeout = element.timeout {
-            nftnl_set_elem_set_u64(item, UInt16(NFTNL_SET_ELEM_TIMEOUT), timeout.milliseconds)
-        }
-    }
+    /// Where a set element message stops taking elements: the element list's length is 16 bits.
+    static let elementMessageLimit = 48 * 1024
+    /// The room an element message is given: its limit, and one more element of the largest kind.
+    static let elementMessageRoom = 64 * 1024
 
     private mutating func emitRule(_ rule: Rule, _ operation: String, _ flags: UInt16,
                                    handle: UInt64?) throws(NFTError) {

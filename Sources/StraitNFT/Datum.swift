@@ -4,16 +4,68 @@ import Glibc
 
 /// One typed value: a field of a set element's key, a map value, or a constant a rule compares with.
 /// String literals are IP addresses (`"10.0.0.1"`, `"fd00::1"`), integer literals are `integer`s.
-public enum Datum: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral,
+///
+/// Addresses are held as the kernel's bytes, read once from their text: a full sync encodes and
+/// compares hundreds of thousands of them, and a value that is its bytes needs neither parsing nor
+/// a heap object. Text that is no address is kept as written and refused, naming it, when encoded.
+public struct Datum: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral,
     ExpressibleByIntegerLiteral {
-    case ipv4(String)
-    case ipv6(String)
-    case proto(L4Proto)
-    case port(UInt16)
-    case mark(UInt32)
-    case integer(UInt32)
-    case ifname(String)
-    case bytes([UInt8])
+    enum Value: Sendable, Hashable {
+        /// In network order, as the kernel compares it.
+        case ipv4(UInt32)
+        case ipv6(UInt64, UInt64)
+        case proto(L4Proto)
+        case port(UInt16)
+        case mark(UInt32)
+        case integer(UInt32)
+        case ifname(String)
+        case bytes([UInt8])
+        /// Text given as an address of `family` that is none: refused when encoded.
+        case invalidAddress(family: Int32, text: String)
+    }
+
+    let value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    /// An IPv4 address in dotted-decimal text.
+    public static func ipv4(_ text: String) -> Datum {
+        var address = in_addr()
+        guard inet_pton(AF_INET, text, &address) == 1 else { return Datum(.invalidAddress(family: AF_INET, text: text)) }
+        return Datum(.ipv4(address.s_addr))
+    }
+
+    /// An IPv6 address in its text forms.
+    public static func ipv6(_ text: String) -> Datum {
+        var address = in6_addr()
+        guard inet_pton(AF_INET6, text, &address) == 1 else {
+            return Datum(.invalidAddress(family: AF_INET6, text: text))
+        }
+        return withUnsafeBytes(of: address) { Datum(ipv6Bytes: $0) }
+    }
+
+    public static func proto(_ proto: L4Proto) -> Datum { Datum(.proto(proto)) }
+    public static func port(_ port: UInt16) -> Datum { Datum(.port(port)) }
+    public static func mark(_ value: UInt32) -> Datum { Datum(.mark(value)) }
+    public static func integer(_ value: UInt32) -> Datum { Datum(.integer(value)) }
+    public static func ifname(_ name: String) -> Datum { Datum(.ifname(name)) }
+    public static func bytes(_ bytes: [UInt8]) -> Datum { Datum(.bytes(bytes)) }
+
+    /// The protocol, when this is one.
+    public var protocolNumber: L4Proto? { if case .proto(let proto) = value { proto } else { nil } }
+    /// The port, when this is one.
+    public var portNumber: UInt16? { if case .port(let port) = value { port } else { nil } }
+
+    /// An IPv4 address from its value (`a.b.c.d` is `a << 24 | b << 16 | c << 8 | d`).
+    public init(ipv4 value: UInt32) { self.init(.ipv4(value.bigEndian)) }
+    /// An IPv6 address from its value, first 64 bits in `high`.
+    public init(ipv6High high: UInt64, low: UInt64) { self.init(.ipv6(high.bigEndian, low.bigEndian)) }
+
+    /// 16 bytes in network order.
+    private init(ipv6Bytes bytes: UnsafeRawBufferPointer) {
+        self.init(.ipv6(bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                        bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    }
 
     public init(stringLiteral value: String) {
         self = value.contains(":") ? .ipv6(value) : .ipv4(value)
@@ -22,94 +74,157 @@ public enum Datum: Sendable, Hashable, CustomStringConvertible, ExpressibleByStr
     public init(integerLiteral value: UInt32) { self = .integer(value) }
 
     public var description: String {
-        switch self {
-        case .ipv4(let address), .ipv6(let address): address
-        case .proto(let proto): "\(proto.rawValue)"
-        case .port(let port): "\(port)"
-        case .mark(let value): "0x" + String(value, radix: 16)
-        case .integer(let value): "\(value)"
-        case .ifname(let name): "\"\(name)\""
-        case .bytes(let bytes): "0x" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        switch value {
+        case .ipv4(let address):
+            return withUnsafeBytes(of: address) { Datum.presentation(AF_INET, $0) }
+        case .ipv6(let high, let low):
+            return withUnsafeBytes(of: (high, low)) { Datum.presentation(AF_INET6, $0) }
+        case .invalidAddress(_, let text): return text
+        case .proto(let proto): return "\(proto.rawValue)"
+        case .port(let port): return "\(port)"
+        case .mark(let value): return "0x" + String(value, radix: 16)
+        case .integer(let value): return "\(value)"
+        case .ifname(let name): return "\"\(name)\""
+        case .bytes(let bytes): return "0x" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         }
     }
 
-    /// The bytes the kernel compares: addresses and ports in network order, marks and integers in host order.
-    func encoded() throws(NFTError) -> [UInt8] {
-        switch self {
-        case .ipv4(let text):
-            var address = in_addr()
-            guard inet_pton(AF_INET, text, &address) == 1 else { throw NFTError.invalid("IPv4 address \"\(text)\"") }
-            return withUnsafeBytes(of: address) { Array($0) }
-        case .ipv6(let text):
-            var address = in6_addr()
-            guard inet_pton(AF_INET6, text, &address) == 1 else { throw NFTError.invalid("IPv6 address \"\(text)\"") }
-            return withUnsafeBytes(of: address) { Array($0) }
-        case .proto(let proto): return [proto.rawValue]
-        case .port(let port): return [UInt8(port >> 8), UInt8(port & 0xff)]
-        case .mark(let value), .integer(let value): return withUnsafeBytes(of: value) { Array($0) }
+    /// The number of bytes `write` writes.
+    var encodedLength: Int {
+        switch value {
+        case .ipv4, .mark, .integer: 4
+        case .ipv6, .ifname: 16
+        case .proto: 1
+        case .port: 2
+        case .bytes(let bytes): bytes.count
+        case .invalidAddress: 0
+        }
+    }
+
+    /// Writes the bytes the kernel compares (addresses and ports in network order, marks and
+    /// integers in host order) at `destination`, which has room for `encodedLength` bytes.
+    func write(to destination: UnsafeMutableRawPointer) throws(NFTError) {
+        switch value {
+        case .ipv4(let address): destination.storeBytes(of: address, as: UInt32.self)
+        case .ipv6(let high, let low):
+            destination.storeBytes(of: high, as: UInt64.self)
+            destination.storeBytes(of: low, toByteOffset: 8, as: UInt64.self)
+        case .proto(let proto): destination.storeBytes(of: proto.rawValue, as: UInt8.self)
+        case .port(let port): destination.storeBytes(of: port.bigEndian, as: UInt16.self)
+        case .mark(let value), .integer(let value): destination.storeBytes(of: value, as: UInt32.self)
         case .ifname(let name):
             let bytes = Array(name.utf8)
             guard bytes.count < 16 else { throw NFTError.invalid("interface name \"\(name)\"") }
-            return bytes + [UInt8](repeating: 0, count: 16 - bytes.count)
-        case .bytes(let bytes): return bytes
+            destination.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+            bytes.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        case .bytes(let bytes):
+            bytes.withUnsafeBytes { if let base = $0.baseAddress { destination.copyMemory(from: base, byteCount: $0.count) } }
+        case .invalidAddress(let family, let text):
+            throw NFTError.invalid("\(family == AF_INET ? "IPv4" : "IPv6") address \"\(text)\"")
         }
+    }
+
+    /// The bytes the kernel compares (see `write`).
+    func encoded() throws(NFTError) -> [UInt8] {
+        let length = encodedLength
+        var bytes = [UInt8](repeating: 0, count: Swift.max(length, 1))
+        var failure: NFTError?
+        bytes.withUnsafeMutableBytes { raw in
+            do throws(NFTError) { try write(to: raw.baseAddress!) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        bytes.removeLast(bytes.count - length)
+        return bytes
     }
 
     /// Reads a value of `type` back from the kernel's bytes.
-    init(decoding bytes: ArraySlice<UInt8>, as type: DataType) {
-        let bytes = Array(bytes)
+    init(decoding bytes: UnsafeRawBufferPointer, as type: DataType) {
         switch type {
         case .ipv4Addr where bytes.count == 4:
-            self = .ipv4(Datum.presentation(AF_INET, bytes))
+            self.init(.ipv4(bytes.loadUnaligned(as: UInt32.self)))
         case .ipv6Addr where bytes.count == 16:
-            self = .ipv6(Datum.presentation(AF_INET6, bytes))
+            self.init(ipv6Bytes: bytes)
         case .inetProto where bytes.count == 1:
-            self = .proto(L4Proto(rawValue: bytes[0]))
+            self.init(.proto(L4Proto(rawValue: bytes[0])))
         case .inetService where bytes.count == 2:
-            self = .port(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
-        case .mark where bytes.count == 4, .integer where bytes.count == 4:
-            let value = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-            self = type == .mark ? .mark(value) : .integer(value)
+            self.init(.port(UInt16(bytes[0]) << 8 | UInt16(bytes[1])))
+        case .mark where bytes.count == 4:
+            self.init(.mark(bytes.loadUnaligned(as: UInt32.self)))
+        case .integer where bytes.count == 4:
+            self.init(.integer(bytes.loadUnaligned(as: UInt32.self)))
         case .ifname:
-            self = .ifname(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self))
+            self.init(.ifname(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)))
         default:
-            self = .bytes(bytes)
+            self.init(.bytes(Array(bytes)))
         }
     }
 
-    private static func presentation(_ family: Int32, _ bytes: [UInt8]) -> String {
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    init(decoding bytes: ArraySlice<UInt8>, as type: DataType) {
+        self = bytes.withUnsafeBytes { Datum(decoding: $0, as: type) }
+    }
+
+    private static func presentation(_ family: Int32, _ bytes: UnsafeRawBufferPointer) -> String {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in
+            guard inet_ntop(family, bytes.baseAddress, text.baseAddress, socklen_t(text.count)) != nil else {
+                return ""
+            }
+            return String(cString: text.baseAddress!)
+        }
     }
 }
 
 extension [Datum] {
+    /// The length of a key: one field as is, a concatenation with every field padded to 4 bytes.
+    var encodedKeyLength: Int {
+        if count == 1 { return self[0].encodedLength }
+        var length = 0
+        for datum in self { length += (datum.encodedLength + 3) & ~3 }
+        return length
+    }
+
+    /// Writes a key's bytes (`encodedKeyLength` of them) at `destination`, padding zeroed.
+    func writeKey(to destination: UnsafeMutableRawPointer) throws(NFTError) {
+        if count == 1 { return try self[0].write(to: destination) }
+        var offset = 0
+        for datum in self {
+            let length = datum.encodedLength, padded = (length + 3) & ~3
+            try datum.write(to: destination + offset)
+            if padded > length { (destination + offset + length).initializeMemory(as: UInt8.self, repeating: 0,
+                                                                                 count: padded - length) }
+            offset += padded
+        }
+    }
+
     /// A key's bytes: one field as is, a concatenation with every field padded to 4 bytes.
     func encodedKey() throws(NFTError) -> [UInt8] {
-        if count == 1 { return try self[0].encoded() }
-        var bytes: [UInt8] = []
-        for datum in self {
-            let field = try datum.encoded()
-            bytes += field
-            bytes += [UInt8](repeating: 0, count: (4 - field.count % 4) % 4)
+        var bytes = [UInt8](repeating: 0, count: encodedKeyLength)
+        guard !bytes.isEmpty else { return bytes }
+        var failure: NFTError?
+        bytes.withUnsafeMutableBytes { raw in
+            do throws(NFTError) { try writeKey(to: raw.baseAddress!) } catch { failure = error }
         }
+        if let failure { throw failure }
         return bytes
     }
 
     /// Splits a key's bytes into fields of `types` (the inverse of `encodedKey`).
-    init(decoding bytes: [UInt8], as types: [DataType]) {
+    init(decoding bytes: UnsafeRawBufferPointer, as types: [DataType]) {
         guard types.count > 1 else {
-            self = [Datum(decoding: bytes[...], as: types.first ?? .integer)]
+            self = [Datum(decoding: bytes, as: types.first ?? .integer)]
             return
         }
         var fields: [Datum] = []
+        fields.reserveCapacity(types.count)
         var offset = 0
         for type in types {
-            let end = Swift.min(offset + type.length, bytes.count)
-            fields.append(Datum(decoding: bytes[offset..<end], as: type))
+            let start = Swift.min(offset, bytes.count), end = Swift.min(offset + type.length, bytes.count)
+            fields.append(Datum(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: type))
             offset += (type.length + 3) / 4 * 4
         }
         self = fields
+    }
+
+    init(decoding bytes: [UInt8], as types: [DataType]) {
+        self = bytes.withUnsafeBytes { [Datum](decoding: $0, as: types) }
     }
 }

@@ -101,7 +101,8 @@ final class Socket: @unchecked Sendable {
     func takeSequences() -> UInt32 { sequence }
     func reserveSequences(upTo next: UInt32) { sequence = next }
 
-    /// Sends a whole batch in one `sendmsg` (the kernel applies a batch per send) and reads every
+    /// Sends a whole batch in one `sendmsg`, an iovec of its chunks (the kernel applies a batch per
+    /// send, and copies the iovec into one message; equivalent: what `nft -f` sends), and reads every
     /// acknowledgement; the first error, mapped back to its message's object, is thrown.
     func send(_ buffer: BatchBuffer) throws(NFTError) {
         let size = buffer.size
@@ -110,8 +111,20 @@ final class Socket: @unchecked Sendable {
         try grow(&sendBufferSize, to: size + 65536, option: SO_SNDBUFFORCE, "set netlink send buffer")
         try grow(&receiveBufferSize, to: max(1 << 20, buffer.acknowledgedCount * 2048),
                  option: SO_RCVBUFFORCE, "set netlink receive buffer")
+        var address = sockaddr_nl()
+        address.nl_family = sa_family_t(AF_NETLINK)
+        let fd = self.fd
         let sent = try netlink("send nftables batch of \(size) bytes") {
-            mnl_socket_sendto(handle, buffer.storage, size)
+            buffer.withIOVectors { vectors in
+                withUnsafeMutablePointer(to: &address) { address in
+                    var message = msghdr()
+                    message.msg_name = UnsafeMutableRawPointer(address)
+                    message.msg_namelen = socklen_t(MemoryLayout<sockaddr_nl>.size)
+                    message.msg_iov = vectors.baseAddress
+                    message.msg_iovlen = vectors.count
+                    return sendmsg(fd, &message, 0)
+                }
+            }
         }
         guard sent == size else {
             throw NFTError(operation: "send nftables batch of \(size) bytes", errno: EMSGSIZE)

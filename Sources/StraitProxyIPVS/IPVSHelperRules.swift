@@ -169,12 +169,10 @@ public struct IPVSHelperRules: Sendable, Hashable {
 /// Orders hairpin elements (address . address . protocol . port) field by field.
 private func precedes(_ a: Element, _ b: Element) -> Bool {
     for (x, y) in zip(a.key, b.key) where x != y {
-        switch (x, y) {
-        case (.ipv4(let p), .ipv4(let q)), (.ipv6(let p), .ipv6(let q)): return p < q
-        case (.proto(let p), .proto(let q)): return p.rawValue < q.rawValue
-        case (.port(let p), .port(let q)): return p < q
-        default: return x.description < y.description
-        }
+        // Protocols and ports by number, addresses by their text.
+        if let p = x.protocolNumber, let q = y.protocolNumber { return p.rawValue < q.rawValue }
+        if let p = x.portNumber, let q = y.portNumber { return p < q }
+        return x.description < y.description
     }
     return a.key.count < b.key.count
 }
