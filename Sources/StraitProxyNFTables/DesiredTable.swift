@@ -12,13 +12,20 @@ struct DesiredTable {
         chains = layout.fixedChains.map { ($0.chain, $0.rules) }
     }
 
-    /// Adds one port's chains and the elements of the maps only it writes to (the shared maps' come
-    /// from the state, once every port has claimed its keys).
-    mutating func add(_ objects: ServicePortObjects) {
-        chains += objects.chains
+    /// Adds one port's elements of the maps only it writes to (the shared maps' come from the state,
+    /// once every port has claimed its keys).
+    mutating func add(elementsOf objects: ServicePortObjects) {
         for (set, elements) in objects.elements where !layout.isShared(set) {
             self.elements[set, default: []] += elements
         }
+    }
+
+    /// Adds chains with their rules, after those already added.
+    mutating func add(chains: [(Chain, [Rule])]) { self.chains += chains }
+
+    /// Removes the elements of `sets` that `isRemoved` picks.
+    mutating func removeElements(from sets: Set<String>, where isRemoved: (Element) -> Bool) {
+        for set in sets { elements[set]?.removeAll(where: isRemoved) }
     }
 
     /// Adds the shape chains of the given pool sizes (`SharedShape`).

@@ -6,12 +6,20 @@ import StraitProxy
 /// endpoint change is one element per map (and ClientIP affinity, which remembers slots, holds
 /// for every client whose endpoint stayed).
 struct EndpointSlots: Sendable {
-    struct PoolKey: Hashable, Sendable {
-        var name: ServicePortName
-        var pool: EndpointPool
+    /// A port's two pools, under one key: one lookup of the port's name per sync, not one per pool.
+    struct PortPools: Sendable {
+        var cluster: PoolSlots?
+        var local: PoolSlots?
+
+        subscript(pool: EndpointPool) -> PoolSlots? {
+            get { pool == .cluster ? cluster : local }
+            set { if pool == .cluster { cluster = newValue } else { local = newValue } }
+        }
+
+        var isEmpty: Bool { cluster == nil && local == nil }
     }
 
-    private(set) var pools: [PoolKey: PoolSlots] = [:]
+    private(set) var ports: [ServicePortName: PortPools] = [:]
     private var taken: Set<UInt32> = []
 
     /// Pool numbers and slots share one 32-bit map key, 16 bits each (`NFTablesLayout.endpointKey`).
@@ -20,52 +28,60 @@ struct EndpointSlots: Sendable {
     /// The pools of `plan` with their slots, assigning numbers to new pools and freeing those of
     /// pools the plan no longer has. A pool beyond `maxSlots` endpoints uses its first `maxSlots`.
     mutating func assign(_ plan: ServicePortPlan) throws(PoolsExhausted) -> [EndpointPool: PoolSlots] {
+        var port = ports.removeValue(forKey: plan.name) ?? PortPools()
         var result: [EndpointPool: PoolSlots] = [:]
         for pool in [EndpointPool.cluster, .local] {
-            let key = PoolKey(name: plan.name, pool: pool)
-            let endpoints = Array(plan.endpoints(of: pool).prefix(Self.maxSlots))
-            guard !endpoints.isEmpty else {
-                release(key)
+            let all = plan.endpoints(of: pool)
+            guard !all.isEmpty else {
+                if let gone = port[pool] { taken.remove(gone.id) }
+                port[pool] = nil
                 continue
             }
+            let endpoints = all.count > Self.maxSlots ? Array(all.prefix(Self.maxSlots)) : all
             var current: PoolSlots
-            if let existing = pools[key] {
+            if let existing = port[pool] {
                 current = existing
             } else {
-                current = PoolSlots(id: try allocate(key), slots: [])
+                current = PoolSlots(id: try allocate(plan.name, pool), slots: [])
             }
             current.slots = Self.reslot(current.slots, endpoints)
-            pools[key] = current
+            port[pool] = current
             result[pool] = current
         }
+        if !port.isEmpty { ports[plan.name] = port }
         return result
     }
 
     /// The pools `name` holds now.
     func pools(of name: ServicePortName) -> [EndpointPool: PoolSlots] {
+        guard let port = ports[name] else { return [:] }
         var result: [EndpointPool: PoolSlots] = [:]
-        for pool in [EndpointPool.cluster, .local] {
-            if let slots = pools[PoolKey(name: name, pool: pool)] { result[pool] = slots }
-        }
+        if let cluster = port.cluster { result[.cluster] = cluster }
+        if let local = port.local { result[.local] = local }
         return result
     }
 
     /// Frees both pools of a port that is gone.
     mutating func release(_ name: ServicePortName) {
-        release(PoolKey(name: name, pool: .cluster))
-        release(PoolKey(name: name, pool: .local))
+        guard let port = ports.removeValue(forKey: name) else { return }
+        if let cluster = port.cluster { taken.remove(cluster.id) }
+        if let local = port.local { taken.remove(local.id) }
     }
 
-    private mutating func release(_ key: PoolKey) {
-        if let pool = pools.removeValue(forKey: key) { taken.remove(pool.id) }
-    }
-
-    /// A 16-bit number from the pool's hash, the next free one on a collision.
-    private mutating func allocate(_ key: PoolKey) throws(PoolsExhausted) -> UInt32 {
-        guard taken.count < Self.maxPools else { throw PoolsExhausted(port: key.name) }
-        let name = key.name
-        var id = UInt32(truncatingIfNeeded: NFTablesChainName.fnv1a(
-            "\(name.namespace)/\(name.name)/\(name.port)/\(name.protocol.rawValue)/\(key.pool)")) & 0xffff
+    /// A 16-bit number from the pool's hash (FNV-1a of `namespace/name/port/protocol/pool`), the
+    /// next free one on a collision.
+    private mutating func allocate(_ name: ServicePortName, _ pool: EndpointPool) throws(PoolsExhausted) -> UInt32 {
+        guard taken.count < Self.maxPools else { throw PoolsExhausted(port: name) }
+        var hash = FNV1a()
+        hash.add(name.namespace)
+        hash.add("/")
+        hash.add(name.name)
+        hash.add("/")
+        hash.add(name.port)
+        hash.add("/")
+        hash.add(name.protocol.rawValue)
+        hash.add(pool == .cluster ? "/cluster" : "/local")
+        var id = UInt32(truncatingIfNeeded: hash.value) & 0xffff
         while taken.contains(id) { id = (id + 1) & 0xffff }
         taken.insert(id)
         return id
@@ -75,10 +91,18 @@ struct EndpointSlots: Sendable {
     /// free slots take the rest, in order.
     static func reslot(_ old: [ProxyEndpoint], _ new: [ProxyEndpoint]) -> [ProxyEndpoint] {
         struct Address: Hashable { var address: IPAddress; var port: UInt16 }
-        // A new pool (every pool of a first full sync): the endpoints in order, each address and port once.
+        // A new pool (every pool of a first full sync): the endpoints in order, each address and port
+        // once; nearly always they are, and the slots share the plan's array.
         if old.isEmpty {
+            if new.count <= 16 {
+                let unique = new.indices.allSatisfy { i in
+                    new[..<i].allSatisfy { $0.address != new[i].address || $0.port != new[i].port }
+                }
+                if unique { return new }
+            }
             var seen = Set<Address>(minimumCapacity: new.count)
-            return new.filter { seen.insert(Address(address: $0.address, port: $0.port)).inserted }
+            let unique = new.filter { seen.insert(Address(address: $0.address, port: $0.port)).inserted }
+            return unique.count == new.count ? new : unique
         }
         let wanted = Dictionary(new.map { (Address(address: $0.address, port: $0.port), $0) },
                                 uniquingKeysWith: { first, _ in first })
@@ -102,5 +126,17 @@ struct PoolsExhausted: Error, CustomStringConvertible {
     var description: String {
         "nftables: no endpoint pool number left for \(port.namespace)/\(port.name):\(port.port) "
             + "(\(EndpointSlots.maxPools) pools in use)"
+    }
+}
+
+/// FNV-1a over text added piece by piece: the same value as over the joined text, without building it.
+struct FNV1a {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ text: String) {
+        for byte in text.utf8 {
+            value ^= UInt64(byte)
+            value &*= 0x0000_0100_0000_01b3
+        }
     }
 }

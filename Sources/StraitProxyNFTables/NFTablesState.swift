@@ -66,6 +66,11 @@ struct NFTablesState: Sendable {
         }
     }
 
+    /// Whether more than one port claims `key` in the shared map `set`.
+    func isContested(_ set: String, _ key: [Datum]) -> Bool {
+        if case .many = claims[set]?[key] { true } else { false }
+    }
+
     /// Every element of the shared maps and the hairpin set, by set (for a full sync).
     func sharedElements(_ layout: NFTablesLayout) -> [String: [Element]] {
         var elements = claims.mapValues { keys in keys.values.map(\.visible) }
