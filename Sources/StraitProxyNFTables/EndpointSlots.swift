@@ -28,8 +28,15 @@ struct EndpointSlots: Sendable {
     /// The pools of `plan` with their slots, assigning numbers to new pools and freeing those of
     /// pools the plan no longer has. A pool beyond `maxSlots` endpoints uses its first `maxSlots`.
     mutating func assign(_ plan: ServicePortPlan) throws(PoolsExhausted) -> [EndpointPool: PoolSlots] {
-        var port = ports.removeValue(forKey: plan.name) ?? PortPools()
         var result: [EndpointPool: PoolSlots] = [:]
+        // One lookup of the name: the entry is changed in place, and removed only when it ends empty.
+        try Self.assign(plan, into: &ports[plan.name, default: PortPools()], taken: &taken, result: &result)
+        if result.isEmpty { ports[plan.name] = nil }
+        return result
+    }
+
+    private static func assign(_ plan: ServicePortPlan, into port: inout PortPools, taken: inout Set<UInt32>,
+                               result: inout [EndpointPool: PoolSlots]) throws(PoolsExhausted) {
         for pool in [EndpointPool.cluster, .local] {
             let all = plan.endpoints(of: pool)
             guard !all.isEmpty else {
@@ -37,19 +44,23 @@ struct EndpointSlots: Sendable {
                 port[pool] = nil
                 continue
             }
-            let endpoints = all.count > Self.maxSlots ? Array(all.prefix(Self.maxSlots)) : all
+            let endpoints = all.count > maxSlots ? Array(all.prefix(maxSlots)) : all
             var current: PoolSlots
             if let existing = port[pool] {
                 current = existing
             } else {
-                current = PoolSlots(id: try allocate(plan.name, pool), slots: [])
+                current = PoolSlots(id: try allocate(plan.name, pool, taken: &taken), slots: [])
             }
-            current.slots = Self.reslot(current.slots, endpoints)
+            current.slots = reslot(current.slots, endpoints)
             port[pool] = current
             result[pool] = current
         }
-        if !port.isEmpty { ports[plan.name] = port }
-        return result
+    }
+
+    /// Room for `count` ports, so that a full sync does not grow the table as it goes.
+    mutating func reserve(_ count: Int) {
+        ports.reserveCapacity(count)
+        taken.reserveCapacity(count)
     }
 
     /// The pools `name` holds now.
@@ -70,8 +81,9 @@ struct EndpointSlots: Sendable {
 
     /// A 16-bit number from the pool's hash (FNV-1a of `namespace/name/port/protocol/pool`), the
     /// next free one on a collision.
-    private mutating func allocate(_ name: ServicePortName, _ pool: EndpointPool) throws(PoolsExhausted) -> UInt32 {
-        guard taken.count < Self.maxPools else { throw PoolsExhausted(port: name) }
+    private static func allocate(_ name: ServicePortName, _ pool: EndpointPool,
+                                 taken: inout Set<UInt32>) throws(PoolsExhausted) -> UInt32 {
+        guard taken.count < maxPools else { throw PoolsExhausted(port: name) }
         var hash = FNV1a()
         hash.add(name.namespace)
         hash.add("/")

@@ -116,6 +116,8 @@ public actor NFTablesBackend: ProxyBackend {
         state = NFTablesState()
         var nextSlots = slots
         var nextState = NFTablesState()
+        nextState.reserve(new.ports.count, layout: layout)
+        nextSlots.reserve(new.ports.count)
         var desired = DesiredTable(layout: layout)
         var owners: [(name: ServicePortName, chains: [(Chain, [Rule])])] = []
         var contested: Set<[Datum]> = [], contestedSets: Set<String> = []

@@ -166,6 +166,12 @@ struct NFTablesState: Sendable {
         }
     }
 
+    /// Room for `count` ports and their dispatch keys, so that a full sync does not grow the tables as it goes.
+    mutating func reserve(_ count: Int, layout: NFTablesLayout) {
+        plans.reserveCapacity(count)
+        claims[layout.serviceIPs.name, default: [:]].reserveCapacity(count)
+    }
+
     /// Records a port of a full sync (the state starts empty): its plan, claims and addresses.
     mutating func record(_ name: ServicePortName, _ plan: ServicePortPlan, _ objects: ServicePortObjects,
                          layout: NFTablesLayout) {
