@@ -40,6 +40,11 @@ public struct ProxyEndpoint: Sendable, Hashable, Comparable, CustomStringConvert
     public var zoneHints: Set<String>?
     public var nodeHints: Set<String>?
 
+    /// Whether this endpoint can run on this node: it is local, or its slice names no node. Only such an
+    /// endpoint can send a packet that this node's rules DNAT back to itself (hairpin); a pod on another
+    /// node reaches its Service through its own node's rules.
+    public var mayBeOnThisNode: Bool { isLocal || nodeName == nil }
+
     public init(address: IPAddress, port: UInt16, isLocal: Bool = false, isReady: Bool = true, isServing: Bool = true,
                 isTerminating: Bool = false, nodeName: String? = nil, zone: String? = nil,
                 zoneHints: Set<String>? = nil, nodeHints: Set<String>? = nil) {

@@ -8,8 +8,8 @@ import StraitProxy
 /// - masquerade: traffic to a cluster IP from outside the pod network (`clusterIPMasquerade`) and
 ///   external traffic of an `externalTrafficPolicy: Cluster` port (`externalStage.masqueradeAll`)
 ///   is marked before IPVS sees it and masqueraded after it forwarded it;
-/// - hairpin: an endpoint reaching itself through its Service is masqueraded; the endpoints are
-///   elements of the set `hairpin` (kube-proxy's `KUBE-LOOP-BACK` ipset), so an endpoint change is
+/// - hairpin: an endpoint reaching itself through its Service is masqueraded; the endpoints that may be on
+///   this node are elements of the set `hairpin` (kube-proxy's `KUBE-LOOP-BACK` ipset), so an endpoint change is
 ///   a change of elements, not of rules;
 /// - `loadBalancerSourceRanges`: other sources to a load-balancer IP are dropped;
 /// - a rejected or dropped address is rejected or dropped before IPVS (the address sits on the dummy
@@ -92,7 +92,7 @@ public struct IPVSHelperRules: Sendable, Hashable {
                 }
             }
             guards += firewall
-            for endpoint in plan.reachableEndpoints {
+            for endpoint in plan.reachableEndpoints where endpoint.mayBeOnThisNode {
                 hairpin.insert(rules.hairpin(endpoint, l4))
             }
         }

@@ -162,13 +162,12 @@ extension ServicePortObjects {
         self.init(chains: chains, elements: elements, hairpin: hairpin)
     }
 
-    /// The addresses of `endpoints` that can send a packet DNATed back to themselves through this node,
-    /// each once: those on this node and those whose node is not named. A pod on another node reaches
-    /// its own Service through its own node's rules, so its address needs no hairpin element here
-    /// (kube-proxy writes the hairpin match for every endpoint; on a node of 5,000 Services × 10 endpoints
-    /// spread over the cluster that is 50,000 elements for the few pods the node holds).
+    /// The addresses of `endpoints` that can send a packet DNATed back to themselves through this node
+    /// (`ProxyEndpoint.mayBeOnThisNode`), each once. kube-proxy's nftables mode writes the hairpin match
+    /// for every endpoint; on a node of 5,000 Services × 10 endpoints spread over the cluster that is
+    /// 50,000 elements for the hundred pods the node holds (its ipvs mode keeps only local ones too).
     static func hairpinAddresses(_ endpoints: [ProxyEndpoint]) -> [IPAddress] {
-        Set(endpoints.lazy.filter { $0.isLocal || $0.nodeName == nil }.map(\.address)).sorted()
+        Set(endpoints.lazy.filter(\.mayBeOnThisNode).map(\.address)).sorted()
     }
 
     /// `fib saddr type local`: the packet comes from the node itself.

@@ -1,35 +1,56 @@
 import StraitNFT
 
-/// `nft-commit-cost NETNS SERVICES`: the kernel cost of the commits the nftables proxy mode makes,
-/// in a table shaped like the mode's (`ip strait-cost`: SERVICES service chains reached through the
-/// verdict map `service-ips`, each DNATing to `numgen random mod 10 offset POOL<<16` through the data
-/// map `endpoints-S` of `address . port`, one of 256 shards by pool). Times
-/// from this netlink client, each commit 20 times, and prints the median and the worst in ms:
-/// - `endpoint`: one endpoint replaced (delete and add one element of its data map): data only;
-/// - `service-add`: a new Service (a chain, its rule, its endpoints, a verdict element);
-/// - `service-delete`: that Service removed again (elements first, then the chain).
-/// The table is deleted at the end.
+/// `nft-commit-cost NETNS SERVICES [--shared-shape | --shared-shape-endpoints[-cold]]`: the kernel cost,
+/// from this netlink client, of the commits the nftables proxy mode makes, in a table `ip strait-cost` of one
+/// of two designs (deleted at the end):
+/// - per-port chains (`ProxyShapedTable`, no option): SERVICES service chains reached through the verdict map
+///   `service-ips`, each DNATing to `numgen random mod 10 offset POOL<<16` through the data map `endpoints-S`
+///   of `address . port`, one of 256 shards by pool;
+/// - shared shape chains (`SharedShapeTable`, `--shared-shape`), as the mode writes plain ports today.
+/// Each commit 20 times, median and worst in ms:
+/// - `endpoint`: one endpoint replaced (one element of its data map deleted and one added): data only;
+/// - `service-add`: a new Service; `service-delete`: that Service removed again;
+/// - `resize` (shared shape): a Service's pool shrinks to 9, its verdict element moved to `pool-size-9`.
+/// `--shared-shape-endpoints` times 2,000 endpoint replacements alone, for a profiler; `-cold` writes 64 MB of
+/// this process's memory before each, so each commit starts with the caches a large process leaves.
 func nftCommitCostWorkload(_ arguments: [String]) throws {
     guard (2...3).contains(arguments.count), let services = Int(arguments[1]), services > 0 else {
         throw CommitCostUsage()
     }
     let connection = try NFTConnection(namespace: arguments[0])
-    if arguments.count == 3 {
-        switch arguments[2] {
-        case "--shared-shape": return try sharedShapeCommitCost(connection, services: services)
-        case "--shared-shape-endpoints": return try sharedShapeCommitCost(connection, services: services,
-                                                                          endpointRounds: 2000)
-        case "--shared-shape-endpoints-cold": return try sharedShapeCommitCost(connection, services: services,
-                                                                               endpointRounds: 2000, cold: true)
-        default: throw CommitCostUsage()
-        }
+    let table = Table(.ip, "strait-cost")
+    switch arguments.count == 3 ? arguments[2] : nil {
+    case nil: try measureCommitCost(connection, ProxyShapedTable(table: table), services: services)
+    case "--shared-shape": try measureCommitCost(connection, SharedShapeTable(table: table), services: services)
+    case "--shared-shape-endpoints":
+        try measureCommitCost(connection, SharedShapeTable(table: table), services: services, endpointRounds: 2000)
+    case "--shared-shape-endpoints-cold":
+        try measureCommitCost(connection, SharedShapeTable(table: table), services: services, endpointRounds: 2000,
+                              cold: true)
+    default: throw CommitCostUsage()
     }
-    let shape = ProxyShapedTable(table: Table(.ip, "strait-cost"))
-    // Rules before elements, as the mode writes a full sync: a rule that binds a map makes the kernel
-    // check every element already in it.
-    var setup = shape.skeleton
-    for service in 0..<services { shape.addService(service, to: &setup, elements: false) }
-    for service in 0..<services { shape.addElements(service, to: &setup) }
+}
+
+/// A table design reduced to what a commit's cost depends on, and the commits the mode makes in it.
+protocol CommitCostTable {
+    var table: Table { get }
+    /// The whole table holding `services` Services, as one full sync writes it.
+    func load(services: Int) -> Transaction
+    /// Service `service`'s first endpoint replaced: generation `generation` out, the next one in.
+    func replaceEndpoint(of service: Int, generation: Int) -> Transaction
+    func addService(_ service: Int, to tx: inout Transaction)
+    func removeService(_ service: Int, from tx: inout Transaction)
+    /// The pool of `service` shrunk from 10 endpoints to 9, where the design makes that a commit of its own.
+    func shrink(_ service: Int) -> Transaction?
+}
+
+/// Loads `shape` with `services` Services, times its commits and deletes the table. Each kind is timed 20 times
+/// (median and worst in ms): `endpoint`, `service-add`, `service-delete` and, where the design has it, `resize`.
+/// With `endpointRounds`: that many endpoint replacements alone, for a profiler; `cold`: 64 MB of this process's
+/// memory written before each, so that each commit starts with the caches a large process leaves.
+private func measureCommitCost(_ connection: NFTConnection, _ shape: some CommitCostTable, services: Int,
+                               endpointRounds: Int? = nil, cold: Bool = false) throws {
+    let setup = shape.load(services: services)
     let start = monotonicSeconds()
     try connection.commit(setup)
     print("full-load-ms=\(twoDecimals((monotonicSeconds() - start) * 1000))")
@@ -38,27 +59,37 @@ func nftCommitCostWorkload(_ arguments: [String]) throws {
         cleanup.delete(shape.table)
         try? connection.commit(cleanup)
     }
-
-    var endpoint: [Double] = [], add: [Double] = [], delete: [Double] = []
+    var samples: [(name: String, ms: [Double])] = [("endpoint", []), ("service-add", []), ("service-delete", []),
+                                                   ("resize", [])]
     var generation: [Int: Int] = [:]
-    for round in 0..<20 {
+    func replaceEndpoint(_ round: Int) throws {
         let service = round * 7 % services
         let current = generation[service, default: 0]
         generation[service] = current + 1
-        var change = Transaction()
-        change.delete([shape.endpointElement(service, slot: 0, endpoint: current)], from: shape.endpoints(service))
-        change.add([shape.endpointElement(service, slot: 0, endpoint: current + 1)], to: shape.endpoints(service))
-        endpoint.append(try timed { try connection.commit(change) })
-
-        var fresh = Transaction()
-        shape.addService(services + round, to: &fresh)
-        add.append(try timed { try connection.commit(fresh) })
-        var gone = Transaction()
-        shape.removeService(services + round, from: &gone)
-        delete.append(try timed { try connection.commit(gone) })
+        let change = shape.replaceEndpoint(of: service, generation: current)
+        if cold { evictCaches() }
+        samples[0].ms.append(try timed { try connection.commit(change) })
     }
-    for (name, samples) in [("endpoint", endpoint), ("service-add", add), ("service-delete", delete)] {
-        let sorted = samples.sorted()
+    if let endpointRounds {
+        for round in 0..<endpointRounds { try replaceEndpoint(round) }
+    } else {
+        var resized: Set<Int> = []
+        for round in 0..<20 {
+            try replaceEndpoint(round)
+            var fresh = Transaction()
+            shape.addService(services + round, to: &fresh)
+            samples[1].ms.append(try timed { try connection.commit(fresh) })
+            var gone = Transaction()
+            shape.removeService(services + round, from: &gone)
+            samples[2].ms.append(try timed { try connection.commit(gone) })
+            let service = (round * 13 + 3) % services
+            if resized.insert(service).inserted, let shrink = shape.shrink(service) {
+                samples[3].ms.append(try timed { try connection.commit(shrink) })
+            }
+        }
+    }
+    for (name, values) in samples where !values.isEmpty {
+        let sorted = values.sorted()
         print("\(name)-ms p50=\(twoDecimals(sorted[sorted.count / 2])) max=\(twoDecimals(sorted.last!))")
     }
 }
@@ -69,8 +100,8 @@ private func timed(_ body: () throws -> Void) throws -> Double {
     return (monotonicSeconds() - start) * 1000
 }
 
-/// The nftables mode's table reduced to what a commit's cost depends on.
-struct ProxyShapedTable {
+/// The nftables mode's table with a chain per port, reduced to what a commit's cost depends on.
+struct ProxyShapedTable: CommitCostTable {
     let table: Table
     var nat: Chain {
         Chain(table: table, name: "nat-prerouting",
@@ -112,7 +143,27 @@ struct ProxyShapedTable {
                        .data([.ipv4("10.\(128 + index >> 16 & 63).\(index >> 8 & 255).\(index & 255)"), .port(8080)]))
     }
 
-    func addService(_ service: Int, to tx: inout Transaction, elements: Bool = true) {
+    /// Rules before elements, as the mode writes a full sync: a rule that binds a map makes the kernel
+    /// check every element already in it.
+    func load(services: Int) -> Transaction {
+        var tx = skeleton
+        for service in 0..<services { addService(service, to: &tx, elements: false) }
+        for service in 0..<services { addElements(service, to: &tx) }
+        return tx
+    }
+
+    func replaceEndpoint(of service: Int, generation: Int) -> Transaction {
+        var tx = Transaction()
+        tx.delete([endpointElement(service, slot: 0, endpoint: generation)], from: endpoints(service))
+        tx.add([endpointElement(service, slot: 0, endpoint: generation + 1)], to: endpoints(service))
+        return tx
+    }
+
+    func shrink(_ service: Int) -> Transaction? { nil }
+
+    func addService(_ service: Int, to tx: inout Transaction) { addService(service, to: &tx, elements: true) }
+
+    func addService(_ service: Int, to tx: inout Transaction, elements: Bool) {
         let chain = chain(service)
         tx.add(chain)
         tx.add(Rule(in: chain, .match(l4proto: .tcp), [
@@ -135,78 +186,11 @@ struct ProxyShapedTable {
     }
 }
 
-/// `nft-commit-cost NETNS SERVICES --shared-shape`: the same commits in the shared-shape table (`SharedShapeTable`),
-/// each 20 times, median and worst in ms:
-/// - `endpoint`: one endpoint replaced (one element of `cluster-endpoints` deleted and added): data only;
-/// - `service-add`: a new Service (its 10 data elements and its verdict element `goto pool-size-10`);
-/// - `service-delete`: that Service removed again;
-/// - `resize`: a Service's pool shrinks to 9 (its verdict element moved to `pool-size-9`, its last slot deleted).
-///
-/// With `endpointRounds` (`--shared-shape-endpoints`): that many endpoint replacements alone, for a profiler; `cold`
-/// (`--shared-shape-endpoints-cold`): 64 MB of this process's memory written before each, so that each commit
-/// starts with the caches a large process leaves (what the proxy's sync at 44,000 Services meets).
-func sharedShapeCommitCost(_ connection: NFTConnection, services: Int, endpointRounds: Int? = nil,
-                           cold: Bool = false) throws {
-    let shape = SharedShapeTable(table: Table(.ip, "strait-cost"))
-    var setup = shape.skeleton
-    for service in 0..<services { shape.addService(service, to: &setup) }
-    let start = monotonicSeconds()
-    try connection.commit(setup)
-    print("full-load-ms=\(twoDecimals((monotonicSeconds() - start) * 1000))")
-    defer {
-        var cleanup = Transaction()
-        cleanup.delete(shape.table)
-        try? connection.commit(cleanup)
-    }
-    var endpoint: [Double] = [], add: [Double] = [], delete: [Double] = [], resize: [Double] = []
-    var resizedServices: Set<Int> = []
-    if let endpointRounds {
-        for round in 0..<endpointRounds {
-            let service = round * 7 % services
-            var change = Transaction()
-            change.delete([shape.endpointElement(service, slot: 0, endpoint: round / services)], from: shape.endpoints)
-            change.add([shape.endpointElement(service, slot: 0, endpoint: round / services + 1)], to: shape.endpoints)
-            if cold { evictCaches() }
-            endpoint.append(try timed { try connection.commit(change) })
-        }
-    }
-    var generation: [Int: Int] = [:]
-    for round in 0..<(endpointRounds == nil ? 20 : 0) {
-        let service = round * 7 % services
-        let current = generation[service, default: 0]
-        generation[service] = current + 1
-        var change = Transaction()
-        change.delete([shape.endpointElement(service, slot: 0, endpoint: current)], from: shape.endpoints)
-        change.add([shape.endpointElement(service, slot: 0, endpoint: current + 1)], to: shape.endpoints)
-        endpoint.append(try timed { try connection.commit(change) })
-
-        var fresh = Transaction()
-        shape.addService(services + round, to: &fresh)
-        add.append(try timed { try connection.commit(fresh) })
-        var gone = Transaction()
-        shape.removeService(services + round, from: &gone)
-        delete.append(try timed { try connection.commit(gone) })
-
-        let resized = (round * 13 + 3) % services
-        guard resizedServices.insert(resized).inserted else { continue }
-        var shrink = Transaction()
-        shrink.delete([shape.dispatch(resized, endpoints: 10)], from: shape.serviceIPs)
-        shrink.delete([shape.endpointElement(resized, slot: 9, endpoint: 0)], from: shape.endpoints)
-        shrink.add([shape.dispatch(resized, endpoints: 9)], to: shape.serviceIPs)
-        resize.append(try timed { try connection.commit(shrink) })
-    }
-    for (name, samples) in [("endpoint", endpoint), ("service-add", add), ("service-delete", delete),
-                            ("resize", resize)] where !samples.isEmpty {
-        let sorted = samples.sorted()
-        print("\(name)-ms p50=\(twoDecimals(sorted[sorted.count / 2])) max=\(twoDecimals(sorted.last!))")
-    }
-}
-
 /// The shared-shape design reduced to what a commit's cost depends on: one chain per pool size
 /// (`pool-size-N`: `meta l4proto P dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N
 /// map @cluster-endpoints`), each Service a verdict element `goto pool-size-N` in `service-ips` and N data
 /// elements in the one map `cluster-endpoints`. Shapes 1…16 exist, as a cluster's pool sizes would make them.
-struct SharedShapeTable {
+struct SharedShapeTable: CommitCostTable {
     let table: Table
     var base: ProxyShapedTable { ProxyShapedTable(table: table) }
     var serviceIPs: NFTSet { base.serviceIPs }
@@ -249,6 +233,28 @@ struct SharedShapeTable {
         let index = service * 10 + slot + endpoint * 7919
         return Element([base.clusterIP(service), .proto(.tcp), .port(80), .integer(UInt32(slot))],
                        .data([.ipv4("10.\(128 + index >> 16 & 63).\(index >> 8 & 255).\(index & 255)"), .port(8080)]))
+    }
+
+    func load(services: Int) -> Transaction {
+        var tx = skeleton
+        for service in 0..<services { addService(service, to: &tx) }
+        return tx
+    }
+
+    func replaceEndpoint(of service: Int, generation: Int) -> Transaction {
+        var tx = Transaction()
+        tx.delete([endpointElement(service, slot: 0, endpoint: generation)], from: endpoints)
+        tx.add([endpointElement(service, slot: 0, endpoint: generation + 1)], to: endpoints)
+        return tx
+    }
+
+    /// Its verdict element moved to `pool-size-9`, its last slot deleted.
+    func shrink(_ service: Int) -> Transaction? {
+        var tx = Transaction()
+        tx.delete([dispatch(service, endpoints: 10)], from: serviceIPs)
+        tx.delete([endpointElement(service, slot: 9, endpoint: 0)], from: endpoints)
+        tx.add([dispatch(service, endpoints: 9)], to: serviceIPs)
+        return tx
     }
 
     func addService(_ service: Int, to tx: inout Transaction) {

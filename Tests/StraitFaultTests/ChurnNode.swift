@@ -132,13 +132,16 @@ final class ChurnNode: @unchecked Sendable {
     }
 
     /// The node as a whole: link names and masters, global addresses, routes and the nftables
-    /// ruleset. Carrier state and link-local routes are left out (the kernel adds them later).
+    /// ruleset. Carrier state and link-local routes are left out (the kernel sets them later: a bridge
+    /// whose last port went is marked NO-CARRIER, and its routes linkdown, some time after).
     func kernelState() throws -> String {
         let links = try node.run(["ip", "-o", "link", "show"]).split(separator: "\n").map { line in
-            line.split(separator: " ").filter { !$0.hasPrefix("state") }.prefix(7).joined(separator: " ")
+            line.replacingOccurrences(of: "NO-CARRIER,", with: "").split(separator: " ")
+                .filter { !$0.hasPrefix("state") }.prefix(7).joined(separator: " ")
         }
         let routes = try node.run(["ip", "route", "show", "table", "all"]).split(separator: "\n")
             .filter { !$0.contains("fe80:") && !$0.contains("ff00::/8") }
+            .map { $0.replacingOccurrences(of: " linkdown", with: "") }
         return links.joined(separator: "\n") + "\n" + (try node.run(["ip", "-o", "addr", "show", "scope", "global"]))
             + routes.joined(separator: "\n") + "\n" + (try node.run(["nft", "list", "ruleset"]))
     }

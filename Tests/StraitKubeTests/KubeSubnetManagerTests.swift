@@ -10,46 +10,26 @@ import Testing
 @Suite(.serialized, .enabled(if: TestKubeAPIServer.isAvailable,
                              Comment(rawValue: TestKubeAPIServer.unavailableReason ?? "")))
 struct KubeSubnetManagerTests {
-    /// Namespaces: the underlay (bridge `br0` 192.168.100.254/24 and the API server), two nodes
-    /// (`eth0` 192.168.100.N/24), a pod per node.
+    /// Two nodes and their pods on `OverlayTestNetwork` (the API server runs in its underlay).
     struct Cluster {
-        let underlay: TestNamespace
-        let nodes: [TestNamespace]
-        let pods: [TestNamespace]
-        let directory: String
+        let network: OverlayTestNetwork
+        var underlay: TestNamespace { network.underlay }
+        var pods: [TestNamespace] { network.pods }
         let device = "strait.1"
 
-        init(_ namespaces: [TestNamespace], directory: String) throws {
-            underlay = namespaces[0]
-            nodes = [namespaces[1], namespaces[2]]
-            pods = [namespaces[3], namespaces[4]]
-            self.directory = directory
-            try underlay.run(["ip", "link", "add", "br0", "address", "02:00:00:64:00:fe", "type", "bridge"])
-            try underlay.run(["ip", "addr", "add", "192.168.100.254/24", "dev", "br0"])
-            try underlay.run(["ip", "link", "set", "br0", "up"])
-            for (index, node) in nodes.enumerated() {
-                try FileManager.default.createDirectory(atPath: nodeDirectory(index), withIntermediateDirectories: true)
-                try node.connect(to: underlay, localName: "eth0", remoteName: "veth\(index)")
-                try underlay.run(["ip", "link", "set", "veth\(index)", "master", "br0"])
-                try node.run(["ip", "addr", "add", "\(publicIP(index))/24", "dev", "eth0"])
-                try node.run(["ip", "route", "add", "default", "via", "192.168.100.254"])
-            }
+        init(_ namespaces: [TestNamespace]) throws {
+            network = try OverlayTestNetwork(namespaces, nodes: 2, label: "kube-overlay")
         }
 
-        func publicIP(_ node: Int) -> String { "192.168.100.\(node + 1)" }
-        func nodeDirectory(_ node: Int) -> String { "\(directory)/node\(node)" }
-        func subnetFile(_ node: Int) -> String { "\(nodeDirectory(node))/subnet.env" }
-        func log(_ node: Int) -> String {
-            (try? String(contentsOfFile: "\(nodeDirectory(node))/overlay.log", encoding: .utf8)) ?? ""
-        }
+        func publicIP(_ node: Int) -> String { network.publicIP(node) }
+        func subnetFile(_ node: Int) -> String { "\(network.nodeDirectory(node))/subnet.env" }
+        func log(_ node: Int) -> String { network.log(node) }
 
-        /// The built agent in the node's namespace; its output goes to `overlay.log`.
+        /// The built agent in the node's namespace; its output goes to the node's log.
         func startAgent(_ node: Int, kubeconfig: String, netConf: String) throws -> pid_t {
-            let command = [builtProduct("strait"), "overlay", "--kube-subnet-mgr", "--kubeconfig-file", kubeconfig,
-                           "--net-config-path", netConf, "--node-name", "node-\(node)",
-                           "--subnet-file", subnetFile(node)].joined(separator: " ")
-            return try Command.start(["ip", "netns", "exec", nodes[node].name, "sh", "-c",
-                                      "exec \(command) >>\(nodeDirectory(node))/overlay.log 2>&1"], stdin: "")
+            try network.start([builtProduct("strait"), "overlay", "--kube-subnet-mgr", "--kubeconfig-file", kubeconfig,
+                               "--net-config-path", netConf, "--node-name", "node-\(node)",
+                               "--subnet-file", subnetFile(node)], on: node)
         }
 
         /// STRAIT_SUBNET from the node's subnet file, once written.
@@ -59,45 +39,26 @@ struct KubeSubnetManagerTests {
         }
 
         func vtepMAC(_ node: Int) throws -> String {
-            let words = try nodes[node].run(["ip", "-o", "link", "show", device]).split(separator: " ")
-            return String(words[words.firstIndex(of: "link/ether")! + 1])
+            guard let mac = try network.vtepMAC(node, device: device) else {
+                throw CommandFailure(arguments: ["ip", "link", "show", device], output: nil, reason: "no \(device)")
+            }
+            return mac
         }
 
         /// The pod made by the built strait-cni from the node's subnet file; returns its address.
-        func addPod(_ node: Int) throws -> String {
-            let config = """
-                {"cniVersion":"1.1.0","name":"strait","type":"strait-cni","subnetFile":"\(subnetFile(node))",\
-                "dataDir":"\(nodeDirectory(node))/cni"}
-                """
-            let env = ["CNI_COMMAND=ADD", "CNI_CONTAINERID=pod\(node)", "CNI_IFNAME=eth0", "CNI_NETNS=\(pods[node].path)",
-                       "CNI_PATH=/opt/cni/bin", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
-            let output = try Command.output(["ip", "netns", "exec", nodes[node].name, "env", "-i"] + env
-                                            + [builtProduct("strait-cni")], stdin: config)
-            guard output.succeeded,
-                  let json = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
-                  let address = (json["ips"] as? [[String: Any]])?.first?["address"] as? String else {
-                throw CommandFailure(arguments: ["strait-cni", "ADD"], output: output, reason: "pod on node \(node) not made")
-            }
-            return String(address.prefix { $0 != "/" })
-        }
+        func addPod(_ node: Int) throws -> String { try network.addPod(node, subnetFile: subnetFile(node))[0] }
 
-        /// Whether `node` holds the route, permanent neighbour and FDB entry for a peer.
-        func entries(on node: Int, subnet: String, mac: String, publicIP: String) throws -> (Bool, Bool, Bool) {
-            let vtep = String(subnet.prefix { $0 != "/" })
-            let routes = try nodes[node].output(["ip", "route", "show", "dev", device]).stdout
-            let neighbours = try nodes[node].output(["ip", "neigh", "show", "dev", device]).stdout
-            let fdb = try nodes[node].output(["bridge", "fdb", "show", "dev", device]).stdout
-            return (routes.split(separator: "\n").contains { $0.hasPrefix("\(subnet) via \(vtep) ") },
-                    neighbours.split(separator: "\n").contains { $0.hasPrefix("\(vtep) lladdr \(mac) ") },
-                    fdb.split(separator: "\n").contains { $0.hasPrefix("\(mac) dst \(publicIP) ") })
+        /// What `node` holds for a peer: route, permanent neighbour, FDB entry.
+        func entries(on node: Int, subnet: String, mac: String, publicIP: String) throws -> OverlayPeerEntries {
+            try network.peerEntries(on: node, device: device, subnet: subnet, mac: mac, publicIP: publicIP)
         }
     }
 
     @Test func twoNodesPingOverVXLANAndADeletedNodeIsForgotten() async throws {
-        let directory = NSTemporaryDirectory() + "strait-kube-overlay-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         try await withTestNamespaces(5) { namespaces in
-            let cluster = try Cluster(namespaces, directory: directory)
+            let cluster = try Cluster(namespaces)
+            defer { cluster.network.removeDirectory() }
+            let directory = cluster.network.directory
             // On every address of the underlay namespace, so the nodes reach it over the bridge.
             try await TestKubeAPIServer.with(namespace: cluster.underlay, arguments: ["--bind-address=0.0.0.0"]) { server in
                 try server.kubectl(["apply", "-f", TestKubeAPIServer.repositoryRoot + "/deploy/rbac.yaml"])
@@ -155,9 +116,8 @@ struct KubeSubnetManagerTests {
                 // Each node programs the other from its Node, and says it is programmed.
                 for (node, peer, subnet) in [(0, 1, "10.244.2.0/24"), (1, 0, "10.244.1.0/24")] {
                     #expect(try await eventually("node \(node) programs node \(peer)") {
-                        let (route, neighbour, fdb) = try cluster.entries(on: node, subnet: subnet, mac: macs[peer],
-                                                                          publicIP: cluster.publicIP(peer))
-                        return route && neighbour && fdb
+                        try cluster.entries(on: node, subnet: subnet, mac: macs[peer],
+                                            publicIP: cluster.publicIP(peer)).all
                     }, "\(cluster.log(node))")
                     #expect(try await eventually("node-\(node)'s NetworkUnavailable is False") {
                         let jsonPath = #"jsonpath={.status.conditions[?(@.type=="NetworkUnavailable")].status}"#
@@ -175,9 +135,7 @@ struct KubeSubnetManagerTests {
                 // node-1's Node is deleted: node 0 forgets it (route, neighbour and FDB entry).
                 try server.kubectl(["delete", "node", "node-1"])
                 #expect(try await eventually("node 0 removes node 1's entries") {
-                    let (route, neighbour, fdb) = try cluster.entries(on: 0, subnet: "10.244.2.0/24", mac: macs[1],
-                                                                      publicIP: cluster.publicIP(1))
-                    return !route && !neighbour && !fdb
+                    try cluster.entries(on: 0, subnet: "10.244.2.0/24", mac: macs[1], publicIP: cluster.publicIP(1)).none
                 }, "\(cluster.log(0))")
                 #expect(!(try cluster.pods[0].ping(pods[1])), "pod 1 is unreachable once its node is gone")
             }

@@ -40,6 +40,18 @@ struct IPVSHelperRulesTests {
         #expect(before.hairpin != after.hairpin)
     }
 
+    @Test("only endpoints that may be on this node get a hairpin element: local ones and those of no named node")
+    func hairpinFollowsTheNode() {
+        let local = ProxyEndpoint(address: IPAddress("10.244.1.2")!, port: 8080, isLocal: true, nodeName: "node")
+        let remote = ProxyEndpoint(address: IPAddress("10.244.2.2")!, port: 8080, nodeName: "other")
+        let unnamed = ProxyEndpoint(address: IPAddress("10.244.3.2")!, port: 8080)
+        let plan = ServicePortPlan(name: Self.web, family: .ipv4, port: 80, clusterIPs: [IPAddress("10.96.0.10")!],
+                                   clusterPool: [local, remote, unnamed], clusterIPTraffic: .forward(.cluster))
+        let rules = IPVSHelperRules(family: .ipv4, plans: [plan], nodeAddresses: [Self.node])
+        #expect(rules.hairpin == [Element(["10.244.1.2", "10.244.1.2", .proto(.tcp), .port(8080)]),
+                                  Element(["10.244.3.2", "10.244.3.2", .proto(.tcp), .port(8080)])])
+    }
+
     @Test("cluster IP from outside the pod network and a Cluster-policy node port are marked in prerouting and output")
     func masqueradeMarks() {
         let plan = ServicePortPlan(name: Self.web, family: .ipv4, port: 80, clusterIPs: [IPAddress("10.96.0.10")!],

@@ -92,6 +92,38 @@ import Testing
         }
     }
 
+    /// The table of the version before (plain ports' masquerade as elements of `masquerade-all` and
+    /// `masquerade-outside`, tested by the shape chains' first rules) is brought to this version's by the
+    /// first full sync: the rules that use the old sets are rewritten before the sets are deleted.
+    @Test("a full sync takes over the previous version's table: the masquerade sets and the rules using them go")
+    func fullSyncTakesOverThePreviousVersionsTable() async throws {
+        try await withTestNamespaces(1) { namespaces in
+            let node = namespaces[0]
+            let table = ServiceTable([ProxyEndToEndTests.entry([ProxyEndpoint(address: IPAddress("10.244.1.2")!,
+                                                                              port: 8080)])])
+            try await NFTablesBackend(family: .ipv4, options: ProxyTopology.options(),
+                                      kernel: try NFTConnection(namespace: node.name)).sync(from: nil, to: table)
+            // What the previous version wrote besides this one's table.
+            for set in ["masquerade-all", "masquerade-outside"] {
+                try node.run(["nft", "add set ip strait \(set) { type ipv4_addr . inet_proto . inet_service; }"])
+            }
+            try node.run(["nft", "add element ip strait masquerade-outside { 10.96.0.10 . tcp . 80 }"])
+            try node.run(["nft", "insert rule ip strait pool-size-1 ip saddr != 10.244.0.0/16 "
+                          + "ip daddr . meta l4proto . th dport @masquerade-outside jump mark-for-masquerade"])
+            try node.run(["nft", "insert rule ip strait pool-size-1 "
+                          + "ip daddr . meta l4proto . th dport @masquerade-all jump mark-for-masquerade"])
+
+            let backend = NFTablesBackend(family: .ipv4, options: ProxyTopology.options(),
+                                          kernel: try NFTConnection(namespace: node.name))
+            try await backend.sync(from: nil, to: table)
+            let listing = try node.run(["nft", "list", "table", "ip", "strait"])
+            #expect(!listing.contains("masquerade-all") && !listing.contains("masquerade-outside"), "\(listing)")
+            #expect(listing.contains("ip saddr != 10.244.0.0/16 jump mark-for-masquerade"), "\(listing)")
+            try await backend.sync(from: nil, to: table)
+            #expect(await backend.lastTransaction.isEmpty)
+        }
+    }
+
     /// A listing with the elements of each set sorted (a hash set lists in its own order, over
     /// one or more lines).
     static func normalised(_ listing: String) -> String {
