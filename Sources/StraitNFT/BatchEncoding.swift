@@ -207,20 +207,21 @@ struct BatchEncoder {
                 guard next < elements.count else { return }
                 let list = mnl_attr_nest_start(header, UInt16(NFTA_SET_ELEM_LIST_ELEMENTS))
                 var written = 0
-                while next < elements.count {
-                    let element = elements[next]
-                    guard written == 0
-                        || Int(header.pointee.nlmsg_len) + ElementWriter.bound(element) <= Self.elementMessageLimit
-                    else { break }
-                    do throws(NFTError) {
-                        try ElementWriter(header: header).write(element)
-                    } catch {
-                        failure = NFTError(operation: operation, errno: EINVAL,
-                                           detail: "\(error.detail ?? "") in \(element)")
-                        return
+                // The elements are read in place, not copied one by one.
+                elements.withUnsafeBufferPointer { elements in
+                    while next < elements.count {
+                        guard written == 0 || Int(header.pointee.nlmsg_len) + ElementWriter.bound(elements[next])
+                            <= Self.elementMessageLimit else { break }
+                        do throws(NFTError) {
+                            try ElementWriter(header: header).write(elements[next])
+                        } catch {
+                            failure = NFTError(operation: operation, errno: EINVAL,
+                                               detail: "\(error.detail ?? "") in \(elements[next])")
+                            return
+                        }
+                        next += 1
+                        written += 1
                     }
-                    next += 1
-                    written += 1
                 }
                 mnl_attr_nest_end(header, list)
             }
