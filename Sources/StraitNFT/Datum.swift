@@ -10,7 +10,8 @@ import Glibc
 /// a heap object. Text that is no address is kept as written and refused, naming it, when encoded.
 public struct Datum: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral,
     ExpressibleByIntegerLiteral {
-    enum Value: Sendable, Hashable {
+    /// What the value is, to match on (`if case .port(let port) = datum.value`).
+    public enum Value: Sendable, Hashable {
         /// In network order, as the kernel compares it.
         case ipv4(UInt32)
         case ipv6(UInt64, UInt64)
@@ -24,7 +25,7 @@ public struct Datum: Sendable, Hashable, CustomStringConvertible, ExpressibleByS
         case invalidAddress(family: Int32, text: String)
     }
 
-    let value: Value
+    public let value: Value
 
     init(_ value: Value) { self.value = value }
 
@@ -50,11 +51,6 @@ public struct Datum: Sendable, Hashable, CustomStringConvertible, ExpressibleByS
     public static func integer(_ value: UInt32) -> Datum { Datum(.integer(value)) }
     public static func ifname(_ name: String) -> Datum { Datum(.ifname(name)) }
     public static func bytes(_ bytes: [UInt8]) -> Datum { Datum(.bytes(bytes)) }
-
-    /// The protocol, when this is one.
-    public var protocolNumber: L4Proto? { if case .proto(let proto) = value { proto } else { nil } }
-    /// The port, when this is one.
-    public var portNumber: UInt16? { if case .port(let port) = value { port } else { nil } }
 
     /// An IPv4 address from its value (`a.b.c.d` is `a << 24 | b << 16 | c << 8 | d`).
     public init(ipv4 value: UInt32) { self.init(.ipv4(value.bigEndian)) }

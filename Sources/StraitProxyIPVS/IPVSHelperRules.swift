@@ -170,9 +170,11 @@ public struct IPVSHelperRules: Sendable, Hashable {
 private func precedes(_ a: Element, _ b: Element) -> Bool {
     for (x, y) in zip(a.key, b.key) where x != y {
         // Protocols and ports by number, addresses by their text.
-        if let p = x.protocolNumber, let q = y.protocolNumber { return p.rawValue < q.rawValue }
-        if let p = x.portNumber, let q = y.portNumber { return p < q }
-        return x.description < y.description
+        switch (x.value, y.value) {
+        case (.proto(let p), .proto(let q)): return p.rawValue < q.rawValue
+        case (.port(let p), .port(let q)): return p < q
+        default: return x.description < y.description
+        }
     }
     return a.key.count < b.key.count
 }

@@ -120,7 +120,7 @@ public actor NFTablesBackend: ProxyBackend {
         nextSlots.reserve(new.ports.count)
         var desired = DesiredTable(layout: layout)
         var owners: [(name: ServicePortName, chains: [(Chain, [Rule])])] = []
-        var contested: Set<[Datum]> = [], contestedSets: Set<String> = []
+        var shapeSets: Set<String> = []
         let dispatch = layout.serviceIPs.name
         var held = 0
         for entry in new.ports.values {
@@ -132,12 +132,8 @@ public actor NFTablesBackend: ProxyBackend {
             if !objects.chains.isEmpty { owners.append((entry.name, objects.chains)) }
             nextState.record(entry.name, plan, objects, layout: layout)
             for (key, elements) in objects.shapeGroups {
-                if nextState.isContested(dispatch, key) {
-                    contested.insert(key)
-                    contestedSets.formUnion(elements.keys)
-                } else {
-                    desired.add(elements)
-                }
+                shapeSets.formUnion(elements.keys)
+                if !nextState.isContested(dispatch, key) { desired.add(elements) }
             }
         }
         // Pools of ports that are gone give their numbers back (only a sync after a failed one has any).
@@ -147,9 +143,11 @@ public actor NFTablesBackend: ProxyBackend {
         owners.sort { $0.name < $1.name }
         for owner in owners { desired.add(chains: owner.chains) }
         owners = []
+        // A key more than one port claims: whoever claimed it first may not be the one shown (a plain
+        // port's shape elements were added, or not, before the others came); they go, the shown port's come.
+        let contested = nextState.contestedKeys(dispatch)
         if !contested.isEmpty {
-            // Whoever claimed such a key first may not be shown: its shape elements go, the shown port's come.
-            desired.removeElements(from: contestedSets) { contested.contains(Array($0.key.prefix(3))) }
+            desired.removeElements(from: shapeSets) { contested.contains(Array($0.key.prefix(3))) }
             for key in contested {
                 guard let name = nextState.shown(dispatch, key), let plan = nextState.plans[name] else { continue }
                 let objects = ServicePortObjects(plan, pools: nextSlots.pools(of: name), layout: layout)

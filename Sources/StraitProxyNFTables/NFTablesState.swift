@@ -71,6 +71,13 @@ struct NFTablesState: Sendable {
         if case .many = claims[set]?[key] { true } else { false }
     }
 
+    /// The keys of the shared map `set` that more than one port claims.
+    func contestedKeys(_ set: String) -> Set<[Datum]> {
+        var keys: Set<[Datum]> = []
+        for (key, claim) in claims[set] ?? [:] { if case .many = claim { keys.insert(key) } }
+        return keys
+    }
+
     /// Every element of the shared maps and the hairpin set, by set (for a full sync).
     func sharedElements(_ layout: NFTablesLayout) -> [String: [Element]] {
         var elements = claims.mapValues { keys in keys.values.map(\.visible) }

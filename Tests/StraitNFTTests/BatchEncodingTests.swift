@@ -77,8 +77,12 @@ struct BatchEncodingTests {
         tx.add([Element(["10.0.0.1", .proto(.tcp), .port(80), .integer(7)], .data(["fd00::1", .port(8080)]))],
                toSet: "slots", in: table)
         tx.add([Element(["192.168.1.9"], timeout: .seconds(90)), Element([.ifname("eth0")])], toSet: "plain", in: table)
-        let parsed = messages(try encode(tx)).filter { $0.pointee.nlmsg_type & 0xff == UInt16(NFT_MSG_NEWSETELEM.rawValue) }
-            .flatMap(parse)
+        // The messages point into the buffer: it must live until they are parsed.
+        let buffer = try encode(tx)
+        let parsed = withExtendedLifetime(buffer) {
+            messages(buffer).filter { $0.pointee.nlmsg_type & 0xff == UInt16(NFT_MSG_NEWSETELEM.rawValue) }
+                .flatMap(parse)
+        }
         let goto = Int32(-4), drop = Int32(0)
         #expect(parsed == [
             Parsed(set: "dispatch", key: [10, 0, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0], verdict: goto, chain: "pool-size-3"),
@@ -99,6 +103,7 @@ struct BatchEncodingTests {
         var tx = Transaction()
         tx.add(elements, toSet: "slots", in: table)
         let buffer = try encode(tx)
+        defer { withExtendedLifetime(buffer) {} }
         let all = messages(buffer)
         let lists = all.filter { $0.pointee.nlmsg_type & 0xff == UInt16(NFT_MSG_NEWSETELEM.rawValue) }
         #expect(lists.count > 1)
@@ -112,6 +117,7 @@ struct BatchEncodingTests {
     @Test("a batch bigger than a chunk spans chunks: no message is split, the iovecs add up to the batch")
     func chunks() {
         let buffer = BatchBuffer(firstSequence: 100)
+        defer { withExtendedLifetime(buffer) {} }
         let body = 100 * 1024
         for index in 0..<30 {
             buffer.append("message \(index)") { start, sequence in

@@ -147,7 +147,7 @@ struct NFTablesTranslationTests {
         let rules = contents.rules(in: NFTablesChainName.cluster(Plans.web))
         #expect(rules.count == 1 + 3 + 3, "masquerade, 3 remembered slots, 3 draws")
         let keys = Self.all(contents, "endpoints").compactMap {
-            if case .integer(let key) = $0.key.first { key } else { nil }
+            if case .integer(let key) = $0.key.first?.value { key } else { nil }
         }
         let base = try #require(keys.min())
         func dynset(_ operation: DynsetOperation) -> Expression {
