@@ -115,3 +115,49 @@ extension NetlinkSocket {
         return entry
     }
 }
+
+/// A permanent neighbour entry or an FDB entry as the kernel lists it.
+public struct NeighbourEntry: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// An ARP / NDP entry: `address` is at `mac`.
+        case neighbour
+        /// A forwarding-database entry of a vxlan device: frames for `mac` go to the VTEP at `address`.
+        case fdb
+    }
+
+    public var kind: Kind
+    public var address: String
+    public var mac: String
+    public var linkIndex: Int32
+
+    public init(kind: Kind, address: String, mac: String, linkIndex: Int32) {
+        self.kind = kind
+        self.address = address
+        self.mac = mac
+        self.linkIndex = linkIndex
+    }
+}
+
+extension NetlinkSocket {
+    /// The permanent neighbour and FDB entries on the device with index `index`: one dump of each family
+    /// (entries the kernel learned, and FDB entries without a destination, are left out).
+    /// Equivalent: `ip neigh show dev DEVICE nud permanent` and `bridge fdb show dev DEVICE`.
+    public func permanentNeighbours(onLink index: Int32) throws -> [NeighbourEntry] {
+        var cache: OpaquePointer?
+        try call("list neighbours", "index \(index)") { rtnl_neigh_alloc_cache_flags($0, &cache, UInt32(NL_CACHE_AF_ITER)) }
+        guard let cache else { return [] }
+        defer { nl_cache_free(cache) }
+        var result: [NeighbourEntry] = []
+        var object = nl_cache_get_first(cache)
+        while let entry = object {
+            object = nl_cache_get_next(entry)
+            guard rtnl_neigh_get_ifindex(entry) == index,
+                  rtnl_neigh_get_state(entry) & Int32(NUD_PERMANENT) != 0,
+                  let address = ipText(rtnl_neigh_get_dst(entry)),
+                  let mac = macText(rtnl_neigh_get_lladdr(entry)) else { continue }
+            let kind: NeighbourEntry.Kind = rtnl_neigh_get_family(entry) == Int32(AF_BRIDGE) ? .fdb : .neighbour
+            result.append(NeighbourEntry(kind: kind, address: address, mac: mac, linkIndex: index))
+        }
+        return result
+    }
+}

@@ -49,8 +49,9 @@ public struct HostGatewayBackend: OverlayBackend {
         try? netlink.deleteRoute(route(lease))
     }
 
-    public func removeStaleRoutes(keeping table: RouteTable, network: IPv4CIDR) -> [String] {
+    public func removeStaleEntries(keeping table: RouteTable, network: IPv4CIDR) -> [String] {
         StaleRoutes(netlink: netlink).remove(on: [underlay.interface], inside: network, keeping: table)
+            .map { "route \($0)" }
     }
 
     private func route(_ lease: SubnetLease) -> RouteSpec {

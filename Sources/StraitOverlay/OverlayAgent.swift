@@ -266,8 +266,8 @@ public actor OverlayAgent {
         desired = table
         reconcile()
         if let backend, let config {
-            for route in backend.removeStaleRoutes(keeping: applied, network: config.network) {
-                overlayLog.info("removed stale route \(route)")
+            for entry in backend.removeStaleEntries(keeping: applied, network: config.network) {
+                overlayLog.info("removed stale \(entry)")
             }
         }
         if !ownSeen {

@@ -17,7 +17,8 @@ public protocol OverlayBackend: Sendable {
     func add(_ lease: SubnetLease) throws(OverlayError)
     /// Unprograms a remote lease; entries already gone are fine.
     func remove(_ lease: SubnetLease)
-    /// Removes routes into `network` that this backend would have made but `table` does not hold,
-    /// left from leases that vanished while the agent was down.
-    func removeStaleRoutes(keeping table: RouteTable, network: IPv4CIDR) -> [String]
+    /// Removes routes into `network` (and, for VXLAN, neighbour and FDB entries) that this backend would
+    /// have made but `table` does not hold, left from leases that vanished while the agent was down;
+    /// returns what it removed ("route 10.244.5.0/24", …).
+    func removeStaleEntries(keeping table: RouteTable, network: IPv4CIDR) -> [String]
 }

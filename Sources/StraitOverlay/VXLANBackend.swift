@@ -233,12 +233,25 @@ public struct VXLANBackend: OverlayBackend {
         try? netlink.deleteNeighbour(NeighbourSpec(address: lease.vtepAddress.description, mac: mac, device: device))
     }
 
-    public func removeStaleRoutes(keeping table: RouteTable, network: IPv4CIDR) -> [String] {
+    public func removeStaleEntries(keeping table: RouteTable, network: IPv4CIDR) -> [String] {
         var devices = [device]
         if options.directRouting { devices.append(underlay.interface) }
         let sweep = StaleRoutes(netlink: netlink)
-        var removed = sweep.remove(on: devices, inside: network, keeping: table)
-        if let ipv6 { removed += sweep.removeIPv6(on: ipv6.device, keeping: table) }
+        var removed = sweep.remove(on: devices, inside: network, keeping: table).map { "route \($0)" }
+        if let ipv6 { removed += sweep.removeIPv6(on: ipv6.device, keeping: table).map { "route \($0)" } }
+        var wanted = StaleNeighbours.Wanted(), wanted6 = StaleNeighbours.Wanted()
+        for lease in table.leases.values {
+            if !isDirect(lease), let mac = lease.vtepMAC {
+                wanted.add(NeighbourSpec(address: lease.vtepAddress.description, mac: mac, device: device),
+                           FDBEntry(mac: mac, device: device, destination: lease.publicIP.description))
+            }
+            if let ipv6, let entries = IPv6Entries(lease, device: ipv6.device) {
+                wanted6.add(entries.neighbour, entries.fdb)
+            }
+        }
+        let neighbours = StaleNeighbours(netlink: netlink)
+        removed += neighbours.remove(on: device, keeping: wanted)
+        if let ipv6 { removed += neighbours.remove(on: ipv6.device, keeping: wanted6) }
         return removed
     }
 
