@@ -131,9 +131,9 @@ public actor NFTablesBackend: ProxyBackend {
             desired.add(elementsOf: objects)
             if !objects.chains.isEmpty { owners.append((entry.name, objects.chains)) }
             nextState.record(entry.name, plan, objects, layout: layout)
-            for (key, elements) in objects.shapeGroups {
-                shapeSets.formUnion(elements.keys)
-                if !nextState.isContested(dispatch, key) { desired.add(elements) }
+            if !objects.shapeElements.isEmpty {
+                shapeSets.formUnion(objects.shapeElements.keys)
+                desired.add(objects.shapeElements)
             }
         }
         // Pools of ports that are gone give their numbers back (only a sync after a failed one has any).
@@ -143,8 +143,8 @@ public actor NFTablesBackend: ProxyBackend {
         owners.sort { $0.name < $1.name }
         for owner in owners { desired.add(chains: owner.chains) }
         owners = []
-        // A key more than one port claims: whoever claimed it first may not be the one shown (a plain
-        // port's shape elements were added, or not, before the others came); they go, the shown port's come.
+        // A key more than one port claims: every plain claimant's shape elements went in above; they go,
+        // and those of the port shown for it (the first by name) come back.
         let contested = nextState.contestedKeys(dispatch)
         if !contested.isEmpty {
             desired.removeElements(from: shapeSets) { contested.contains(Array($0.key.prefix(3))) }

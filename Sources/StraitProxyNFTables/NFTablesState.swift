@@ -66,11 +66,6 @@ struct NFTablesState: Sendable {
         }
     }
 
-    /// Whether more than one port claims `key` in the shared map `set`.
-    func isContested(_ set: String, _ key: [Datum]) -> Bool {
-        if case .many = claims[set]?[key] { true } else { false }
-    }
-
     /// The keys of the shared map `set` that more than one port claims.
     func contestedKeys(_ set: String) -> Set<[Datum]> {
         var keys: Set<[Datum]> = []
