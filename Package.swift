@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// For strait-cni's start (see the strait-cni target): concrete generic types built by their metadata accessors.
+let metadataWithoutMangledNames: [SwiftSetting] = [
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
+]
+
 /// Strait: the service-networking dataplane of a Kubernetes node.
 /// Layers, bottom up: C system libraries and their shims, C-free Swift wrappers over them
 /// (`StraitNetlink`, `StraitNFT`), the value model (`StraitModel`), and thin executables.
@@ -29,6 +34,8 @@ let package = Package(
         .target(name: "CNetlinkShim", dependencies: ["CNetlink"], cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-I/usr/include/libnl3"])]),
         .systemLibrary(name: "CNftables", pkgConfig: "libnftnl", providers: [.apt(["libmnl-dev", "libnftnl-dev"])]),
         .target(name: "CNftablesShim", dependencies: ["CNftables"], cSettings: [.define("_GNU_SOURCE")]),
+        /// libmnl's functions for strait-cni's static link alone (Debian ships no libmnl.a).
+        .target(name: "CNetlinkMessages"),
 
         // MARK: Values and the system
         .target(name: "StraitModel"),
@@ -75,7 +82,8 @@ let package = Package(
         ]),
 
         // MARK: Node parts
-        .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"]),
+        .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"],
+                swiftSettings: metadataWithoutMangledNames),
         /// The proxy's core: objects, the ServiceTable and its plan, sync loop, metrics, health, HTTP.
         .target(name: "StraitProxy", dependencies: [
             "StraitModel", "StraitSystem", "StraitDaemon",
@@ -116,18 +124,19 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The runtime execs strait-cni for every pod, so its start-up is on every pod's path: the Swift runtime,
-        // libstdc++ and the unwinder are linked in (cni/static-link holds linker scripts that turn -lstdc++ and
-        // -lgcc_s into their static archives), and -static-stdlib's -export-dynamic is undone (the dynamic
-        // loader then has far fewer symbols to bind). Its linker, cni/static-link/strait-cni-ld, takes libnl and
-        // libnftnl from their archives and drops the $ORIGIN RUNPATH; it is not position-independent, so the
-        // loader does not relocate its ~28,000 data pointers at every exec (like Go's reference plugins).
-        // See BENCHMARKS.md, "CNI ADD against the kernel floor".
-        .executableTarget(name: "strait-cni", dependencies: ["StraitCNI"], linkerSettings: [
-            .unsafeFlags(["-static-stdlib", "-L\(Context.packageDirectory)/cni/static-link",
-                          "-Xlinker", "--no-export-dynamic",
-                          "-Xclang-linker", "--ld-path=\(Context.packageDirectory)/cni/static-link/strait-cni-ld",
-                          "-Xclang-linker", "-no-pie"]),
+        // The runtime execs strait-cni for every pod, so its start-up is on every pod's path. It is a fully static
+        // executable (-static-executable: the Swift runtime, libstdc++, libnl, libnftnl and glibc linked in, at a
+        // fixed address): no dynamic loader runs, nothing is found, mapped, relocated or bound at its start. Debian
+        // ships libmnl only as a shared object, so its linker, cni/static-link/strait-cni-ld, drops -lmnl and
+        // CNetlinkMessages defines the libmnl functions strait-cni calls. Concrete generic types are built by
+        // their metadata accessors, not from mangled names (which the runtime demangles, checking each
+        // requirement by scanning every conformance record): StraitCNI and strait-cni are compiled with
+        // -disable-concrete-type-metadata-mangled-name-accessors. See BENCHMARKS.md, "CNI ADD against the
+        // kernel floor".
+        .executableTarget(name: "strait-cni", dependencies: ["StraitCNI", "CNetlinkMessages"],
+                          swiftSettings: metadataWithoutMangledNames, linkerSettings: [
+            .unsafeFlags(["-static-executable",
+                          "-Xclang-linker", "--ld-path=\(Context.packageDirectory)/cni/static-link/strait-cni-ld"]),
         ]),
         /// Timed workloads that `scripts/bench` runs beside the reference tools.
         .executableTarget(name: "strait-bench", dependencies: [

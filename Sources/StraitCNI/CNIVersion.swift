@@ -17,15 +17,24 @@ public struct CNIVersion: Sendable, Hashable, Comparable, CustomStringConvertibl
     }
 
     /// The versions whose results strait-cni can shape, oldest first.
-    public static let supported = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"].compactMap(CNIVersion.init)
-    public static let latest = CNIVersion("1.1.0")!
+    /// Spelled as numbers: every exec reads them, and parsing them from text cost each VERSION more than
+    /// its answer.
+    public static let supported = [CNIVersion(0, 3, 0), CNIVersion(0, 3, 1), CNIVersion(0, 4, 0),
+                                   CNIVersion(1, 0, 0), CNIVersion(1, 1, 0)]
+    public static let latest = CNIVersion(1, 1, 0)
     /// GC and STATUS exist from 1.1.0 on; older configurations get "incompatible version" for them.
-    public static let gcAndStatus = CNIVersion("1.1.0")!
+    public static let gcAndStatus = CNIVersion(1, 1, 0)
     /// CHECK exists from 0.4.0 on.
-    public static let check = CNIVersion("0.4.0")!
+    public static let check = CNIVersion(0, 4, 0)
 
     /// Results from 1.0.0 on drop the per-address `version` field.
-    var resultHasAddressVersion: Bool { self < CNIVersion("1.0.0")! }
+    var resultHasAddressVersion: Bool { self < CNIVersion(1, 0, 0) }
+
+    init(_ major: Int, _ minor: Int, _ patch: Int) {
+        self.major = major
+        self.minor = minor
+        self.patch = patch
+    }
 
     /// Parses a configuration's `cniVersion`, refusing versions strait-cni cannot speak.
     static func negotiate(_ text: String) throws(CNIError) -> CNIVersion {

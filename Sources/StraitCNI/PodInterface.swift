@@ -159,10 +159,7 @@ struct PodInterface {
 /// ARP caches stay right.
 func podMAC(for leases: [Lease]) -> String {
     let bytes = leases.first.map { Array($0.address.bytes.suffix(4)) } ?? [0, 0, 0, 0]
-    return ([0x0a, 0x58] + bytes).map { byte in
-        let hex = String(byte, radix: 16)
-        return hex.count == 1 ? "0" + hex : hex
-    }.joined(separator: ":")
+    return HexDigits.text(bytes: [0x0a, 0x58] + bytes, separator: UInt8(ascii: ":"))
 }
 
 private func isSameFamily(_ cidr: String, _ pool: AddressPool) -> Bool {

@@ -104,8 +104,8 @@ func netlink(_ operation: String, _ object: @autoclosure () -> String,
     throw NetlinkError(operation: operation, object: object(), code: .init(rawValue: -result))
 }
 
-/// Unwraps a libnl allocation, which fails only when memory runs out.
-func allocated(_ pointer: OpaquePointer?, _ what: String) throws(NetlinkError) -> OpaquePointer {
-    guard let pointer else { throw NetlinkError(operation: "allocate", object: what, code: .system, errno: ENOMEM) }
+/// Unwraps a libnl allocation, which fails only when memory runs out. `what` is spelled only then.
+func allocated(_ pointer: OpaquePointer?, _ what: @autoclosure () -> String) throws(NetlinkError) -> OpaquePointer {
+    guard let pointer else { throw NetlinkError(operation: "allocate", object: what(), code: .system, errno: ENOMEM) }
     return pointer
 }

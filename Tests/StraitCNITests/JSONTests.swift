@@ -61,6 +61,15 @@ import Testing
         #expect((foundation?["z"] as? [Any])?.last as? String == "a/b \"q\" \u{01}\n")
     }
 
+    /// Every character JSON escapes, a control character without a short escape, and text of several bytes
+    /// a character, which is written as it is.
+    @Test func writesEscapesAndMultibyteText() throws {
+        let text = "\u{08}\u{0C}\t\r\n\"\\/\u{1F}\u{7F} caf\u{e9} \u{1F600}"
+        let written = JSONWriter.prettyPrinted(.array([.string(text)]))
+        #expect(written == "[\n  \"\\b\\f\\t\\r\\n\\\"\\\\/\\u001f\u{7F} caf\u{e9} \u{1F600}\"\n]")
+        #expect(try parse(written) == .array([.string(text)]))
+    }
+
     @Test func configFieldErrorsNameTheField() {
         func code(_ text: String) -> (CNIErrorCode, String)? {
             do { _ = try NetworkConfig.decode(Array(text.utf8)); return nil } catch { return (error.code, error.msg) }

@@ -1,0 +1,31 @@
+/// Lowercase hex text written byte by byte. strait-cni names interfaces and MACs in hex at every ADD;
+/// `String(_:radix:)`, zero-padding by concatenation and `joined(separator:)` reach generic standard-library
+/// code that is not specialized here, and the runtime then builds its types from mangled names and scans the
+/// conformance records at each exec. See BENCHMARKS.md, "CNI ADD against the kernel floor".
+enum HexDigits {
+    private static let alphabet: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// The low `count` nibbles of `value`, most significant first, zero-padded: (0x2a, 4) is `002a`.
+    static func text(_ value: UInt64, count: Int) -> String {
+        String(unsafeUninitializedCapacity: count) { buffer in
+            for position in 0..<count {
+                let shift = UInt64(4 * (count - 1 - position))
+                buffer[position] = alphabet[Int((value >> shift) & 0xf)]
+            }
+            return count
+        }
+    }
+
+    /// Two digits per byte, `separator` between bytes: [0x0a, 0x58] with ":" is `0a:58`.
+    static func text(bytes: [UInt8], separator: UInt8) -> String {
+        let count = bytes.isEmpty ? 0 : bytes.count * 3 - 1
+        return String(unsafeUninitializedCapacity: count) { buffer in
+            for (index, byte) in bytes.enumerated() {
+                if index > 0 { buffer[3 * index - 1] = separator }
+                buffer[3 * index] = alphabet[Int(byte >> 4)]
+                buffer[3 * index + 1] = alphabet[Int(byte & 0xf)]
+            }
+            return count
+        }
+    }
+}
