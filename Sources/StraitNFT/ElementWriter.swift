@@ -49,7 +49,8 @@ struct ElementWriter {
     /// (as `mnl_attr_put` would write a copy).
     private func putValue(length: Int,
                           _ fill: (UnsafeMutableRawPointer) throws(NFTError) -> Void) throws(NFTError) {
-        let attribute = UnsafeMutableRawPointer(mnl_nlmsg_get_payload_tail(header)!)
+        // The message's aligned end, where the next attribute goes (`mnl_nlmsg_get_payload_tail`).
+        let attribute = UnsafeMutableRawPointer(header) + ((Int(header.pointee.nlmsg_len) + 3) & ~3)
         let total = 4 + length, padded = (total + 3) & ~3
         attribute.storeBytes(of: UInt16(total), as: UInt16.self)
         attribute.storeBytes(of: UInt16(NFTA_DATA_VALUE), toByteOffset: 2, as: UInt16.self)
