@@ -116,6 +116,13 @@ struct EndpointSlots: Sendable {
             let unique = new.filter { seen.insert(Address(address: $0.address, port: $0.port)).inserted }
             return unique.count == new.count ? new : unique
         }
+        if old.count <= 16 && new.count <= 16 { return reslotSmall(old, new) }
+        return reslotLarge(old, new)
+    }
+
+    /// `reslot` for pools of any size, by dictionary.
+    static func reslotLarge(_ old: [ProxyEndpoint], _ new: [ProxyEndpoint]) -> [ProxyEndpoint] {
+        struct Address: Hashable { var address: IPAddress; var port: UInt16 }
         let wanted = Dictionary(new.map { (Address(address: $0.address, port: $0.port), $0) },
                                 uniquingKeysWith: { first, _ in first })
         var slots = [ProxyEndpoint?](repeating: nil, count: wanted.count)
@@ -128,6 +135,28 @@ struct EndpointSlots: Sendable {
             }
         }
         var rest = new.filter { placed.insert(Address(address: $0.address, port: $0.port)).inserted }.makeIterator()
+        return slots.map { $0 ?? rest.next()! }
+    }
+}
+
+extension EndpointSlots {
+    /// `reslot` for pools of a few endpoints (nearly all of them), by linear search: no dictionary
+    /// or set for ten endpoints on every change.
+    static func reslotSmall(_ old: [ProxyEndpoint], _ new: [ProxyEndpoint]) -> [ProxyEndpoint] {
+        func same(_ a: ProxyEndpoint, _ b: ProxyEndpoint) -> Bool { a.address == b.address && a.port == b.port }
+        // Each address and port once, the first of it in `new`.
+        var wanted: [ProxyEndpoint] = []
+        wanted.reserveCapacity(new.count)
+        for endpoint in new where !wanted.contains(where: { same($0, endpoint) }) { wanted.append(endpoint) }
+        var slots = [ProxyEndpoint?](repeating: nil, count: wanted.count)
+        var placed = [Bool](repeating: false, count: wanted.count)
+        for (index, endpoint) in old.enumerated() where index < slots.count {
+            if let found = wanted.firstIndex(where: { same($0, endpoint) }), !placed[found] {
+                slots[index] = wanted[found]
+                placed[found] = true
+            }
+        }
+        var rest = wanted.indices.lazy.filter { !placed[$0] }.map { wanted[$0] }.makeIterator()
         return slots.map { $0 ?? rest.next()! }
     }
 }

@@ -297,4 +297,24 @@ struct NFTablesTranslationTests {
         #expect(EndpointSlots.reslot([e[0], e[1]], [e[4], e[1], e[0]]) == [e[0], e[1], e[4]])
         #expect(EndpointSlots.reslot([], [e[1], e[0]]) == [e[1], e[0]])
     }
+
+    @Test("slots of a small pool, found by linear search, are those the dictionary finds, repeats included")
+    func reslotSmallAgrees() {
+        let e = Plans.endpoints(12)
+        struct Seeded: RandomNumberGenerator {
+            var state: UInt64 = 0x5eed
+            mutating func next() -> UInt64 {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return state
+            }
+        }
+        var random = Seeded()
+        func next(_ bound: Int) -> Int { Int.random(in: 0..<bound, using: &random) }
+        for _ in 0..<2000 {
+            // Old slots are distinct (reslot's own output); the new list may repeat an endpoint.
+            let old = Array(e.shuffled(using: &random).prefix(next(13)))
+            let new = (0..<next(17)).map { _ in e[next(12)] }
+            #expect(EndpointSlots.reslotSmall(old, new) == EndpointSlots.reslotLarge(old, new), "\(old) -> \(new)")
+        }
+    }
 }
