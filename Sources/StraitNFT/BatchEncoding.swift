@@ -210,8 +210,14 @@ struct BatchEncoder {
                 // The elements are read in place, not copied one by one.
                 elements.withUnsafeBufferPointer { elements in
                     while next < elements.count {
-                        guard written == 0 || Int(header.pointee.nlmsg_len) + ElementWriter.bound(elements[next])
-                            <= Self.elementMessageLimit else { break }
+                        let end = Int(header.pointee.nlmsg_len) + ElementWriter.bound(elements[next])
+                        guard written == 0 || end <= Self.elementMessageLimit else { break }
+                        // The writer does not check bounds: an element no message can hold is refused here.
+                        guard end <= Self.elementMessageRoom else {
+                            failure = NFTError(operation: operation, errno: EMSGSIZE,
+                                               detail: "element too large for a message: \(elements[next])")
+                            return
+                        }
                         do throws(NFTError) {
                             try ElementWriter(header: header).write(elements[next])
                         } catch {

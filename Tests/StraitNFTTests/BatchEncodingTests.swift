@@ -147,6 +147,19 @@ struct BatchEncodingTests {
         }
     }
 
+    @Test("an element larger than a message is refused before it is written, naming it")
+    func oversizedElement() {
+        var tx = Transaction()
+        tx.add([Element([.bytes([UInt8](repeating: 7, count: 70_000))])], toSet: "plain", in: table)
+        #expect {
+            _ = try encode(tx)
+        } throws: { error in
+            let failure = error as? NFTError
+            return failure?.operation == "add 1 elements to set plain in table ip t"
+                && failure?.detail?.hasPrefix("element too large for a message: 0x0707") == true
+        }
+    }
+
     @Test("addresses are their bytes: equal however written, printed as the kernel's text")
     func addresses() throws {
         #expect(Datum.ipv6("FD00:0::1") == Datum.ipv6("fd00::1"))
