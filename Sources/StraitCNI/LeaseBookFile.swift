@@ -86,16 +86,7 @@ struct LeaseBookFile {
             bytes += [UInt8](repeating: UInt8(ascii: " "), count: Int(status.st_size) - bytes.count - 1) + [10]
         }
         bytes.withUnsafeBytes { raw in
-            var written = 0
-            while written < raw.count {
-                let count = pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(written))
-                if count < 0 && errno == EINTR { continue }
-                if count < 0 {
-                    failure = FileError(operation: "write", path: path, errno: errno)
-                    return
-                }
-                written += count
-            }
+            do throws(FileError) { try writeAll(fd, raw, at: 0, path: path) } catch { failure = error }
         }
         // Some file systems report a full disk only when the file is closed.
         if close(fd) != 0 && failure == nil && errno != EINTR {

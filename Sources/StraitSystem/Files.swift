@@ -21,6 +21,22 @@ public func readFileBytes(_ path: String, bufferSize: Int = 16384) throws(FileEr
     }
 }
 
+/// Writes every byte of `bytes` to `fd`, at `offset` (pwrite) when given, else at the file's position,
+/// going on after a partial write or a signal. A failure throws naming `operation` and `path`; a write
+/// that moves nothing counts as EIO (none should: it would otherwise loop forever).
+/// Equivalent: what `cat > path` does with its buffer.
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: off_t? = nil,
+                     operation: String = "write", path: String) throws(FileError) {
+    var written = 0
+    while written < bytes.count {
+        let start = bytes.baseAddress! + written, remaining = bytes.count - written
+        let count = offset.map { pwrite(fd, start, remaining, $0 + off_t(written)) } ?? write(fd, start, remaining)
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { throw FileError(operation: operation, path: path, errno: count == 0 ? EIO : errno) }
+        written += count
+    }
+}
+
 /// Replaces `path` with `bytes` so a reader (or a crash) sees the old content or the new, never a
 /// mix: write a temporary file beside it, fsync it, rename it over. (The directory is not fsynced:
 /// a rename lost to a power failure loses only leases of pods that did not survive it either.)
@@ -37,18 +53,11 @@ public func writeFileAtomically(
     let fd = try fileCall("create a temporary file to write", temporary) {
         open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     }
-    var written = 0
     var failure: FileError?
     if fchmod(fd, mode) != 0 { failure = FileError(operation: "chmod", path: temporary, errno: errno) }
-    bytes.withUnsafeBytes { raw in
-        while failure == nil && written < raw.count {
-            let count = write(fd, raw.baseAddress! + written, raw.count - written)
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 {
-                failure = FileError(operation: "write", path: path, errno: errno)
-                return
-            }
-            written += count
+    if failure == nil {
+        bytes.withUnsafeBytes { raw in
+            do throws(FileError) { try writeAll(fd, raw, path: path) } catch { failure = error }
         }
     }
     if failure == nil && durable && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: path, errno: errno) }

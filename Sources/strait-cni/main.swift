@@ -3,6 +3,7 @@ import Glibc
 #endif
 import StraitCNI
 import StraitModel
+import StraitSystem
 
 // strait-cni: the CNI plugin. A runtime drives it through CNI_COMMAND and stdin; by hand it answers
 // --help and --version. The runtime starts it for every pod, so it reads argv and the environment
@@ -46,15 +47,7 @@ func readStandardInput() -> [UInt8] {
 /// and stdio buffer).
 func writeLine(_ text: String) {
     var line = text + "\n"
-    line.withUTF8 { bytes in
-        var written = 0
-        while written < bytes.count {
-            let count = write(1, bytes.baseAddress! + written, bytes.count - written)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { return }
-            written += count
-        }
-    }
+    line.withUTF8 { bytes in try? writeAll(1, UnsafeRawBufferPointer(bytes), path: "standard output") }
 }
 
 let outcome = CNIPlugin.run(variable: { name in getenv(name).map { String(cString: $0) } },
