@@ -99,7 +99,7 @@ let package = Package(
         ]),
         /// One module per proxy mode: translation of the core's plan into one kernel interface.
         .target(name: "StraitProxyIPTables", dependencies: ["StraitProxy", "StraitModel", "StraitSystem"]),
-        .target(name: "StraitProxyNFTables", dependencies: ["StraitProxy", "StraitNFT", "StraitModel"]),
+        .target(name: "StraitProxyNFTables", dependencies: ["StraitProxy", "StraitNFT", "StraitModel", "StraitSystem"]),
         .target(name: "StraitProxyIPVS", dependencies: ["StraitProxy", "StraitModel", "StraitNetlink", "StraitNFT"]),
         /// Where the proxy's objects come from, outside the core: Strait's store and the Kubernetes API.
         .target(name: "StraitSources", dependencies: [

@@ -1,17 +1,15 @@
+import StraitSystem
+
 /// The host end of a pod's veth pair is named from (containerID, ifname), so DEL and GC find it
 /// without any state: `st` and 12 hex digits of a 64-bit FNV-1a hash (14 bytes, under IFNAMSIZ).
 public func hostVethName(for key: AttachmentKey) -> String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    func mix(_ byte: UInt8) {
-        hash ^= UInt64(byte)
-        hash &*= 0x100_0000_01b3
-    }
     // The bytes of "containerID/ifname".
-    key.containerID.utf8.forEach(mix)
-    mix(UInt8(ascii: "/"))
-    key.ifname.utf8.forEach(mix)
+    var hash = FNV1a()
+    hash.add(key.containerID)
+    hash.add(UInt8(ascii: "/"))
+    hash.add(key.ifname)
     // The first 12 of the hash's 16 zero-padded hex digits.
-    return "st" + HexDigits.text(hash >> 16, count: 12)
+    return "st" + HexDigits.text(hash.value >> 16, count: 12)
 }
 
 /// True for interface names `hostVethName` makes, so GC removes only strait-cni's own leftovers.

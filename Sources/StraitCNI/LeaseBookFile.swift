@@ -126,12 +126,9 @@ struct LeaseBookFile {
     /// FNV-1a, 64 bits: enough to tell a torn write from a whole one (not a defence against forgery:
     /// whoever can write the file can write any lease).
     static func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        return hash
+        var hash = FNV1a()
+        hash.add(bytes)
+        return hash.value
     }
 
     private static func hex(_ value: UInt64) -> String {

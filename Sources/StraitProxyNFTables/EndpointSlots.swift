@@ -1,5 +1,6 @@
 import StraitModel
 import StraitProxy
+import StraitSystem
 
 /// The numbers the data maps key each endpoint pool by, and the slot each endpoint holds, kept
 /// from sync to sync: an endpoint that stays keeps its slot, a new one takes a free slot, so one
@@ -167,17 +168,5 @@ struct PoolsExhausted: Error, CustomStringConvertible {
     var description: String {
         "nftables: no endpoint pool number left for \(port.namespace)/\(port.name):\(port.port) "
             + "(\(EndpointSlots.maxPools) pools in use)"
-    }
-}
-
-/// FNV-1a over text added piece by piece: the same value as over the joined text, without building it.
-struct FNV1a {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    mutating func add(_ text: String) {
-        for byte in text.utf8 {
-            value ^= UInt64(byte)
-            value &*= 0x0000_0100_0000_01b3
-        }
     }
 }

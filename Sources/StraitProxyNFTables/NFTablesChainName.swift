@@ -1,5 +1,6 @@
 import StraitModel
 import StraitProxy
+import StraitSystem
 
 /// The names of the chains one Service port owns: kind, a short hash, then
 /// `namespace/name/protocol/port`, as kube-proxy's nftables mode names them, so that
@@ -31,17 +32,10 @@ enum NFTablesChainName {
     /// 8 base32 characters of a 64-bit FNV-1a hash of the port's identity: stable across runs
     /// and builds (Swift's own `Hasher` is seeded per process).
     static func hash(_ name: ServicePortName) -> String {
-        let digest = fnv1a("\(name.namespace)/\(name.name)/\(name.port)/\(name.protocol.rawValue)")
+        var hash = FNV1a()
+        hash.add("\(name.namespace)/\(name.name)/\(name.port)/\(name.protocol.rawValue)")
+        let digest = hash.value
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
         return String((0..<8).map { alphabet[Int((digest >> (UInt64($0) * 5)) & 31)] })
-    }
-
-    static func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return hash
     }
 }
