@@ -246,7 +246,7 @@ public actor OverlayAgent {
 
     /// The peers programmed since the last write reach the state file. A crash before this loses at
     /// most a second of them from the file: the next start's listing programs every live lease again,
-    /// and removes the routes (not the neighbour and FDB entries) of leases gone meanwhile.
+    /// and removes the routes, neighbour and FDB entries of leases gone meanwhile (`removeStaleEntries`).
     private func writeStateIfChanged() {
         if stateChanged { saveState() }
     }
