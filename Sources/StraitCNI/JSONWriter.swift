@@ -1,3 +1,5 @@
+import StraitSystem
+
 /// Writes a `JSONValue` the way strait-cni has always printed its results and lease book
 /// (Foundation's `.prettyPrinted, .sortedKeys, .withoutEscapingSlashes` layout): two-space indent,
 /// `"key" : value`, keys in byte order. Written as UTF-8 bytes: appending to a `String` scalar by scalar and

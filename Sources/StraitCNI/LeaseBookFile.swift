@@ -131,10 +131,7 @@ struct LeaseBookFile {
         return hash.value
     }
 
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
+    private static func hex(_ value: UInt64) -> String { HexDigits.text(value, count: 16) }
 
     /// The whole file, or nil when it does not exist.
     private static func contents(_ path: String) throws(FileError) -> [UInt8]? {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CNetlink
+import StraitSystem
 
 /// An owned libnl `nl_addr`: an IP address or prefix, or a MAC address, parsed from text.
 /// Internal: the public API takes and returns addresses as text.
@@ -65,21 +66,11 @@ func ipText(_ address: OpaquePointer?, alwaysWithPrefix: Bool = false) -> String
     return prefix == full && !alwaysWithPrefix ? text : "\(text)/\(prefix)"
 }
 
-/// "aa:bb:cc:dd:ee:ff": a link-layer `nl_addr` as lower-case hex pairs. Written byte by byte: `joined(separator:)`
-/// reaches generic standard-library code that is not specialized here, whose types the runtime builds from
-/// mangled names at the first call, which in strait-cni is at every exec.
+/// "aa:bb:cc:dd:ee:ff": a link-layer `nl_addr` as lower-case hex pairs (`HexDigits`: strait-cni reads one
+/// at every ADD).
 func macText(_ address: OpaquePointer?) -> String? {
     guard let address, let bytes = nl_addr_get_binary_addr(address) else { return nil }
     let length = Int(nl_addr_get_len(address))
     guard length > 0 else { return nil }
-    let raw = UnsafeRawBufferPointer(start: bytes, count: length)
-    let digits: [UInt8] = Array("0123456789abcdef".utf8)
-    return String(unsafeUninitializedCapacity: 3 * length - 1) { text in
-        for (index, byte) in raw.enumerated() {
-            if index > 0 { text[3 * index - 1] = UInt8(ascii: ":") }
-            text[3 * index] = digits[Int(byte >> 4)]
-            text[3 * index + 1] = digits[Int(byte & 0xf)]
-        }
-        return 3 * length - 1
-    }
+    return HexDigits.text(bytes: UnsafeRawBufferPointer(start: bytes, count: length), separator: UInt8(ascii: ":"))
 }

@@ -1,4 +1,5 @@
 import StraitModel
+import StraitSystem
 import Testing
 
 @testable import StraitCNI
