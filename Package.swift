@@ -162,7 +162,9 @@ let package = Package(
         .testTarget(name: "StraitModelTests", dependencies: ["StraitModel", "StraitManifest"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StraitNetlinkTests", dependencies: ["StraitNetlink", "StraitTestSupport"]),
         .testTarget(name: "StraitNFTTests", dependencies: ["StraitNFT", "StraitTestSupport"]),
-        .testTarget(name: "StraitProxyNFTablesTests", dependencies: ["StraitProxyNFTables", "StraitProxy", "StraitNFT", "StraitModel"]),
+        .testTarget(name: "StraitProxyNFTablesTests", dependencies: [
+            "StraitProxyNFTables", "StraitProxy", "StraitNFT", "StraitModel", "StraitTestSupport",
+        ]),
         .testTarget(name: "StraitCLITests", dependencies: ["StraitTestSupport"]),
         .testTarget(name: "StraitCNITests", dependencies: ["StraitCNI", "StraitTestSupport"]),
         .testTarget(name: "StraitProxyTests", dependencies: [

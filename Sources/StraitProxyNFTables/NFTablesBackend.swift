@@ -109,12 +109,24 @@ public actor NFTablesBackend: ProxyBackend {
     /// the ports (45 ms at 5,000). What depends on name order is settled apart: the chains of the
     /// ports that own some are created in name order, and a dispatch key two ports claim gets the
     /// shape elements of the first by name (`NFTablesState.shown`) once every port has claimed.
+    ///
+    /// The table is read first: a process's first full sync takes the pools the ports' chains hold
+    /// (`KernelPools`), so a restart keeps every pool's number and slots, which affinity entries name.
     private func fullSync(_ new: ServiceTable) throws {
         // The state is rebuilt whole: the old one goes first (not two at once); should this sync
         // fail, the next is full again.
         stateIsAhead = true
         state = NFTablesState()
         var nextSlots = slots
+        let listed = try kernel.list(layout.table)
+        // A process's first full sync (no pools known yet) takes the pools the table holds.
+        if nextSlots.ports.isEmpty, let listed {
+            var kernelPools = KernelPools(listed, layout: layout)
+            for entry in new.ports.values {
+                guard let plan = entry.plan(for: family) else { continue }
+                nextSlots.adopt(entry.name, kernelPools.pools(of: plan))
+            }
+        }
         var nextState = NFTablesState()
         nextState.reserve(new.ports.count, layout: layout)
         nextSlots.reserve(new.ports.count)
@@ -157,7 +169,7 @@ public actor NFTablesBackend: ProxyBackend {
         desired.add(shapes: nextState.shapes.keys)
         desired.add(nextState.sharedElements(layout))
 
-        let tx = desired.repair(try kernel.list(layout.table))
+        let tx = desired.repair(listed)
         desired = DesiredTable(layout: layout)
         try kernel.commit(tx)
         if keepsLastTransaction { lastTransaction = tx }
