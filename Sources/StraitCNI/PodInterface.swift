@@ -24,7 +24,8 @@ struct PodInterface {
         if !openPod || netns.isEmpty || access(netns, F_OK) != 0 {
             pod = nil
         } else {
-            do { pod = try NetlinkSocket(namespace: netns) } catch {
+            // strait-cni is one thread: it visits the pod's namespace itself rather than start one.
+            do { pod = try NetlinkSocket(namespace: netns, onCallingThread: true) } catch {
                 throw CNIError(.invalidEnvironment, "CNI_NETNS \(netns) is not a network namespace", details: "\(error)")
             }
         }

@@ -27,12 +27,17 @@ public final class NetlinkSocket: @unchecked Sendable {
 
     /// Opens a socket in the calling thread's network namespace or, given `namespace`, inside that
     /// namespace (a name under `/run/netns`, or an absolute path such as `/proc/PID/ns/net`). There the
-    /// socket is created on a short-lived thread that joined the namespace; the socket keeps it.
+    /// socket is created on a short-lived thread that joined the namespace, or with `onCallingThread`
+    /// on the calling thread, which then returns to its own (for a one-shot program of one thread:
+    /// `NamespaceThread.runOnCallingThread`); the socket keeps the namespace.
     /// Equivalent: the socket `ip -n NAME …` (route) or `genl` (generic) opens.
-    public init(_ family: Family = .route, namespace: String? = nil) throws {
+    public init(_ family: Family = .route, namespace: String? = nil, onCallingThread: Bool = false) throws {
         self.family = family
         if let namespace {
-            handle = try NetworkNamespace.run(named: namespace) { try HandleBox(Self.connect(family)) }.handle
+            let connect = { try HandleBox(Self.connect(family)) }
+            handle = try onCallingThread
+                ? NetworkNamespace.runOnCallingThread(named: namespace, connect).handle
+                : NetworkNamespace.run(named: namespace, connect).handle
         } else {
             handle = try Self.connect(family)
         }

@@ -22,6 +22,16 @@ public enum NetworkNamespace {
         }
     }
 
+    /// `run(named:)` on the calling thread, which returns to its own namespace after `body`
+    /// (`NamespaceThread.runOnCallingThread`: for a one-shot program of one thread).
+    public static func runOnCallingThread<T>(named name: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try NamespaceThread.runOnCallingThread(in: name, body)
+        } catch let failure as NamespaceThread.Failure {
+            throw NetlinkError(operation: failure.operation, object: failure.path, code: .system, errno: failure.errno)
+        }
+    }
+
     /// Opens the namespace file for `reference` (see `path(of:)`); the caller closes it.
     static func open(_ reference: String) throws(NetlinkError) -> Int32 {
         let descriptor = Glibc.open(path(of: reference), O_RDONLY | O_CLOEXEC)

@@ -48,6 +48,45 @@ struct NamespaceTests {
         }
     }
 
+    @Test("on the calling thread: the closure runs inside the namespace on this thread, which then returns")
+    func runOnCallingThread() async throws {
+        try await withTestNamespaces { namespaces in
+            let namespace = namespaces[0]
+            try namespace.run(["ip", "link", "add", "marker0", "type", "bridge"])
+            let (before, thread) = (try currentThreadNamespace(), pthread_self())
+            let (inside, insideThread, sawMarker) = try NetworkNamespace.runOnCallingThread(named: namespace.name) {
+                (try currentThreadNamespace(), pthread_self(), if_nametoindex("marker0") != 0)
+            }
+            #expect(inside == (try namespaceIdentity(of: namespace.path)))
+            #expect(insideThread == thread, "no other thread ran it")
+            #expect(sawMarker)
+            #expect(try currentThreadNamespace() == before)
+            #expect(if_nametoindex("marker0") == 0)
+
+            let socket = try NetlinkSocket(namespace: namespace.name, onCallingThread: true)
+            #expect(try currentThreadNamespace() == before)
+            #expect(try socket.links().map(\.name).sorted() == ["lo", "marker0"])
+        }
+    }
+
+    @Test("on the calling thread: an error inside, or a namespace that is not there, leaves the thread at home")
+    func runOnCallingThreadFailures() async throws {
+        struct Marker: Error {}
+        try await withTestNamespaces { namespaces in
+            let before = try currentThreadNamespace()
+            #expect(throws: Marker.self) {
+                try NetworkNamespace.runOnCallingThread(named: namespaces[0].name) { throw Marker() }
+            }
+            #expect(try currentThreadNamespace() == before)
+            let missing = "/run/netns/strait-no-such-namespace"
+            let error = #expect(throws: NetlinkError.self) {
+                try NetworkNamespace.runOnCallingThread(named: missing) { Issue.record("the closure ran") }
+            }
+            #expect(error?.description.contains(missing) == true, "the error names the namespace")
+            #expect(try currentThreadNamespace() == before)
+        }
+    }
+
     @Test("a socket made in a namespace keeps working there from any thread")
     func socketInNamespace() async throws {
         try await withTestNamespaces(2) { namespaces in
