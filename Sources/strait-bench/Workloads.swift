@@ -10,6 +10,7 @@ let benchWorkloads: [String: BenchWorkload] = [
     "veth": vethWorkload,
     "nft-set": nftSetWorkload,
     "cni-floor": cniFloorWorkload,
+    "cni-exec": cniExecWorkload,
     "nft-commit-cost": nftCommitCostWorkload,
     "nft-proxy": nftProxyWorkload,
     "ipvs-proxy": ipvsProxyWorkload,
