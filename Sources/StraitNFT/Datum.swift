@@ -216,19 +216,25 @@ extension [Datum] {
 
     /// Splits a key's bytes into fields of `types` (the inverse of `encodedKey`).
     init(decoding bytes: UnsafeRawBufferPointer, as types: [DataType]) {
-        guard types.count > 1 else {
-            self = [Datum(decoding: bytes, as: types.first ?? .integer)]
-            return
-        }
         var fields: [Datum] = []
         fields.reserveCapacity(types.count)
+        Self.forEachField(of: bytes, as: types) { fields.append($0) }
+        self = fields
+    }
+
+    /// Calls `body` with each field of a key's bytes, read as `types`: one field is the whole of
+    /// them, a concatenation's fields sit at 4-byte boundaries.
+    static func forEachField(of bytes: UnsafeRawBufferPointer, as types: [DataType], _ body: (Datum) -> Void) {
+        guard types.count > 1 else {
+            body(Datum(decoding: bytes, as: types.first ?? .integer))
+            return
+        }
         var offset = 0
         for type in types {
             let start = Swift.min(offset, bytes.count), end = Swift.min(offset + type.length, bytes.count)
-            fields.append(Datum(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: type))
+            body(Datum(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: type))
             offset += (type.length + 3) / 4 * 4
         }
-        self = fields
     }
 
     init(decoding bytes: [UInt8], as types: [DataType]) {

@@ -60,36 +60,37 @@ public struct SetFlags: OptionSet, Sendable, Hashable {
 /// One element of a set or map: a key (one field per key type), and for a map its value.
 /// Equivalent: `10.0.0.1 . tcp . 80 : goto svc-x`.
 public struct Element: Sendable, Hashable, CustomStringConvertible {
-    public var key: [Datum]
+    public var key: Fields
     public var value: ElementValue?
     /// Lifetime of this element (the set needs `.timeout`).
     public var timeout: Duration?
 
-    public init(_ key: [Datum], _ value: ElementValue? = nil, timeout: Duration? = nil) {
+    public init(_ key: Fields, _ value: ElementValue? = nil, timeout: Duration? = nil) {
         self.key = key
         self.value = value
         self.timeout = timeout
     }
 
-    public init(_ key: Datum..., verdict: Verdict) {
-        self.init(key, .verdict(verdict))
+    public init(_ key: [Datum], _ value: ElementValue? = nil, timeout: Duration? = nil) {
+        self.init(Fields(key), value, timeout: timeout)
     }
 
-    public var description: String {
-        let key = self.key.map(\.description).joined(separator: " . ")
-        return value.map { "\(key) : \($0)" } ?? key
+    public init(_ key: Datum..., verdict: Verdict) {
+        self.init(Fields(key), .verdict(verdict))
     }
+
+    public var description: String { value.map { "\(key) : \($0)" } ?? key.description }
 }
 
 /// The value a map element maps its key to.
 public enum ElementValue: Sendable, Hashable, CustomStringConvertible {
     case verdict(Verdict)
-    case data([Datum])
+    case data(Element.Fields)
 
     public var description: String {
         switch self {
         case .verdict(let verdict): verdict.description
-        case .data(let data): data.map(\.description).joined(separator: " . ")
+        case .data(let data): data.description
         }
     }
 }

@@ -147,7 +147,7 @@ public actor NFTablesBackend: ProxyBackend {
         // and those of the port shown for it (the first by name) come back.
         let contested = nextState.contestedKeys(dispatch)
         if !contested.isEmpty {
-            desired.removeElements(from: shapeSets) { contested.contains(Array($0.key.prefix(3))) }
+            desired.removeElements(from: shapeSets) { contested.contains(Element.Fields($0.key.prefix(3))) }
             for key in contested {
                 guard let name = nextState.shown(dispatch, key), let plan = nextState.plans[name] else { continue }
                 let objects = ServicePortObjects(plan, pools: nextSlots.pools(of: name), layout: layout)

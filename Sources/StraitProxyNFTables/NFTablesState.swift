@@ -13,7 +13,7 @@ import StraitProxy
 struct NFTablesState: Sendable {
     private(set) var plans: [ServicePortName: ServicePortPlan] = [:]
     /// Shared map name → key → the ports that want it, with the element each wants.
-    private var claims: [String: [[Datum]: Claims]] = [:]
+    private var claims: [String: [Element.Fields: Claims]] = [:]
     /// Endpoint address → the number of ports whose pools hold it.
     private var hairpin: [IPAddress: Int] = [:]
     /// Pool size → the number of plain ports going to its shape chain (`SharedShape`): the chain
@@ -55,10 +55,10 @@ struct NFTablesState: Sendable {
     }
 
     /// The element the kernel shows for `key` in the shared map `set`.
-    func visible(_ set: String, _ key: [Datum]) -> Element? { claims[set]?[key]?.visible }
+    func visible(_ set: String, _ key: Element.Fields) -> Element? { claims[set]?[key]?.visible }
 
     /// The port whose element the kernel shows for `key` in the shared map `set`.
-    func shown(_ set: String, _ key: [Datum]) -> ServicePortName? {
+    func shown(_ set: String, _ key: Element.Fields) -> ServicePortName? {
         switch claims[set]?[key] {
         case .one(let name, _): name
         case .many(let claims): claims.keys.min()
@@ -67,8 +67,8 @@ struct NFTablesState: Sendable {
     }
 
     /// The keys of the shared map `set` that more than one port claims.
-    func contestedKeys(_ set: String) -> Set<[Datum]> {
-        var keys: Set<[Datum]> = []
+    func contestedKeys(_ set: String) -> Set<Element.Fields> {
+        var keys: Set<Element.Fields> = []
         for (key, claim) in claims[set] ?? [:] { if case .many = claim { keys.insert(key) } }
         return keys
     }
@@ -90,7 +90,7 @@ struct NFTablesState: Sendable {
     mutating func replace(_ updates: [PortUpdate], layout: NFTablesLayout,
                           render: (ServicePortName, ServicePortPlan) -> ServicePortObjects,
                           recording diff: inout NFTablesDiff) {
-        var touched: [String: Set<[Datum]>] = [:]
+        var touched: [String: Set<Element.Fields>] = [:]
         var touchedAddresses: Set<IPAddress> = []
         var touchedShapes: Set<UInt32> = []
         for update in updates {
@@ -105,14 +105,14 @@ struct NFTablesState: Sendable {
         let shapesBefore = touchedShapes.filter { shapes[$0] != nil }
         let dispatch = layout.serviceIPs.name
         let byName = Dictionary(updates.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
-        var shapeKeys: Set<[Datum]> = []
+        var shapeKeys: Set<Element.Fields> = []
         for update in updates {
             for objects in [update.old, update.new?.objects].compactMap({ $0 }) {
                 shapeKeys.formUnion(objects.shapeGroups.keys)
             }
         }
         let shownBefore = Dictionary(uniqueKeysWithValues: shapeKeys.map { ($0, shown(dispatch, $0)) })
-        var before: [String: [[Datum]: Element]] = [:]
+        var before: [String: [Element.Fields: Element]] = [:]
         for (set, keys) in touched {
             for key in keys { before[set, default: [:]][key] = visible(set, key) }
         }
@@ -135,7 +135,7 @@ struct NFTablesState: Sendable {
             }
         }
         // The shape elements of each dispatch key whose shown port may have changed, before and after.
-        func shapeElements(_ name: ServicePortName?, _ key: [Datum], after: Bool) -> [String: [Element]] {
+        func shapeElements(_ name: ServicePortName?, _ key: Element.Fields, after: Bool) -> [String: [Element]] {
             guard let name else { return [:] }
             let objects: ServicePortObjects?
             if let update = byName[name] {

@@ -35,17 +35,17 @@ struct ServicePortObjects: Sendable, Hashable {
 
     /// Its shape elements grouped by the dispatch key (`daddr . proto . port`) they belong to, by set
     /// (one group for the usual port of one cluster IP).
-    var shapeGroups: [[Datum]: [String: [Element]]] {
+    var shapeGroups: [Element.Fields: [String: [Element]]] {
         guard !shapeElements.isEmpty else { return [:] }
         // One cluster IP: the one dispatch element's key.
         if elements.count == 1, let dispatch = elements.first?.value, dispatch.count == 1 {
             return [dispatch[0].key: shapeElements]
         }
-        let keys = Set(shapeElements.values.lazy.flatMap { $0 }.map { Array($0.key.prefix(3)) })
+        let keys = Set(shapeElements.values.lazy.flatMap { $0 }.map { Element.Fields($0.key.prefix(3)) })
         guard keys.count > 1 else { return keys.first.map { [$0: shapeElements] } ?? [:] }
-        var groups: [[Datum]: [String: [Element]]] = [:]
+        var groups: [Element.Fields: [String: [Element]]] = [:]
         for (set, elements) in shapeElements {
-            for element in elements { groups[Array(element.key.prefix(3)), default: [:]][set, default: []].append(element) }
+            for element in elements { groups[Element.Fields(element.key.prefix(3)), default: [:]][set, default: []].append(element) }
         }
         return groups
     }
@@ -85,7 +85,7 @@ extension ServicePortObjects {
 
         // Dispatch: what each address of the port leads to.
         for ip in plan.clusterIPs {
-            let key = [Datum(ip), proto, port]
+            let key = Element.Fields(Datum(ip), proto, port)
             if case .forward(let pool) = plan.clusterIPTraffic {
                 add(layout.serviceIPs, Element(key, .verdict(.goto(NFTablesChainName.pool(pool, name)))))
             } else if let verdict = block(plan.clusterIPTraffic) {
@@ -96,12 +96,12 @@ extension ServicePortObjects {
         let externalEntries = plan.externalIPs.map { ($0, externalChain.name) }
             + plan.loadBalancerIPs.map { ($0, plan.firewall != nil ? firewallChain.name : externalChain.name) }
         for (ip, chain) in externalEntries {
-            let key = [Datum(ip), proto, port]
+            let key = Element.Fields(Datum(ip), proto, port)
             if plan.externalStage != nil { add(layout.serviceIPs, Element(key, .verdict(.goto(chain)))) }
             if let externalBlock { add(layout.noEndpointServices, Element(key, .verdict(externalBlock))) }
         }
         if let nodePort = plan.nodePort {
-            let key: [Datum] = [proto, .port(nodePort)]
+            let key = Element.Fields(proto, .port(nodePort))
             if plan.externalStage != nil {
                 add(layout.serviceNodePorts, Element(key, .verdict(.goto(externalChain.name))))
             }
@@ -124,8 +124,8 @@ extension ServicePortObjects {
             var entries: [Element] = []
             entries.reserveCapacity(slots.slots.count)
             for (slot, endpoint) in slots.slots.enumerated() {
-                let key: [Datum] = [.integer(NFTablesLayout.endpointKey(pool: slots.id, slot: slot))]
-                entries.append(Element(key, .data([Datum(endpoint.address), .port(endpoint.port)])))
+                let key = Element.Fields(.integer(NFTablesLayout.endpointKey(pool: slots.id, slot: slot)))
+                entries.append(Element(key, .data(Element.Fields(Datum(endpoint.address), .port(endpoint.port)))))
             }
             elements[map, default: []] += entries
         }

@@ -40,12 +40,12 @@ enum SharedShape {
         var elements: [String: [Element]] = [:]
         for ip in plan.clusterIPs {
             let address = Datum(ip)
-            dispatch.append(Element([address, proto, port], .verdict(.goto(layout.shapeChain(count).name))))
+            dispatch.append(Element(Element.Fields(address, proto, port), .verdict(.goto(layout.shapeChain(count).name))))
             var entries: [Element] = []
             entries.reserveCapacity(slots.slots.count)
             for (slot, endpoint) in slots.slots.enumerated() {
-                entries.append(Element([address, proto, port, .integer(UInt32(slot))],
-                                       .data([Datum(endpoint.address), .port(endpoint.port)])))
+                entries.append(Element(Element.Fields(address, proto, port, .integer(UInt32(slot))),
+                                       .data(Element.Fields(Datum(endpoint.address), .port(endpoint.port)))))
             }
             elements[layout.clusterEndpoints.name, default: []] += entries
         }

@@ -1,0 +1,230 @@
+extension Element {
+    /// The fields of a set element's key or a map element's value (`10.96.0.1 . tcp . 80 . 3`), a
+    /// collection of `Datum`s held as the kernel's bytes in place: each field at a 4-byte boundary in
+    /// the order the kernel compares it, the padding zeroed. A full sync builds, hashes, compares and
+    /// encodes hundreds of thousands of keys and values; held inline they cost no heap array each,
+    /// compare as four words and encode as one copy. Fields that do not fit — arbitrary bytes, text
+    /// that is no address (kept to be refused by name when encoded), an interface name the kernel
+    /// cannot hold, more than 32 bytes in all — are held as a list of `Datum`s. Which form a list of
+    /// values takes depends on the values alone, so two equal lists are held alike and compare equal.
+    public struct Fields: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral,
+        CustomStringConvertible {
+        enum Storage: Sendable, Hashable {
+            case packed(PackedFields)
+            case list([Datum])
+        }
+
+        let storage: Storage
+
+        public init(_ fields: some Collection<Datum>) {
+            var packed = PackedFields()
+            for field in fields {
+                guard packed.append(field) else {
+                    storage = .list(Array(fields))
+                    return
+                }
+            }
+            storage = .packed(packed)
+        }
+
+        public init(arrayLiteral fields: Datum...) { self.init(fields) }
+
+        // Fixed arities, for the keys a sync builds by the hundred thousand: no array to pass them in.
+        public init(_ a: Datum) { self.init(packing: a, nil, nil, nil) }
+        public init(_ a: Datum, _ b: Datum) { self.init(packing: a, b, nil, nil) }
+        public init(_ a: Datum, _ b: Datum, _ c: Datum) { self.init(packing: a, b, c, nil) }
+        public init(_ a: Datum, _ b: Datum, _ c: Datum, _ d: Datum) { self.init(packing: a, b, c, d) }
+
+        private init(packing a: Datum, _ b: Datum?, _ c: Datum?, _ d: Datum?) {
+            var packed = PackedFields()
+            if packed.append(a), b.map({ packed.append($0) }) ?? true, c.map({ packed.append($0) }) ?? true,
+               d.map({ packed.append($0) }) ?? true {
+                storage = .packed(packed)
+            } else {
+                storage = .list([a] + [b, c, d].compactMap { $0 })
+            }
+        }
+
+        /// Splits the kernel's bytes of a key or value into fields of `types`.
+        init(decoding bytes: UnsafeRawBufferPointer, as types: [DataType]) {
+            var packed = PackedFields()
+            var fitted = true
+            [Datum].forEachField(of: bytes, as: types) { field in
+                if fitted { fitted = packed.append(field) }
+            }
+            storage = fitted ? .packed(packed) : .list([Datum](decoding: bytes, as: types))
+        }
+
+        init(decoding bytes: [UInt8], as types: [DataType]) {
+            self = bytes.withUnsafeBytes { Fields(decoding: $0, as: types) }
+        }
+
+        public var startIndex: Int { 0 }
+
+        public var endIndex: Int {
+            switch storage {
+            case .packed(let packed): packed.count
+            case .list(let list): list.count
+            }
+        }
+
+        public subscript(position: Int) -> Datum {
+            switch storage {
+            case .packed(let packed): packed[position]
+            case .list(let list): list[position]
+            }
+        }
+
+        /// Whether the fields are held in place (for tests: the form is otherwise invisible).
+        var isPacked: Bool {
+            if case .packed = storage { true } else { false }
+        }
+
+        public var description: String { map(\.description).joined(separator: " . ") }
+
+        /// The length of the key or value: one field as is, a concatenation with every field padded to 4 bytes.
+        var encodedKeyLength: Int {
+            switch storage {
+            case .packed(let packed): packed.encodedLength
+            case .list(let list): list.encodedKeyLength
+            }
+        }
+
+        /// Writes the bytes (`encodedKeyLength` of them) at `destination`, padding zeroed.
+        func writeKey(to destination: UnsafeMutableRawPointer) throws(NFTError) {
+            switch storage {
+            case .packed(let packed): packed.write(to: destination)
+            case .list(let list): try list.writeKey(to: destination)
+            }
+        }
+
+        /// The bytes: one field as is, a concatenation with every field padded to 4 bytes.
+        func encodedKey() throws(NFTError) -> [UInt8] {
+            switch storage {
+            case .packed(let packed):
+                [UInt8](unsafeUninitializedCapacity: packed.encodedLength) { buffer, count in
+                    if let base = buffer.baseAddress { packed.write(to: base) }
+                    count = packed.encodedLength
+                }
+            case .list(let list): try list.encodedKey()
+            }
+        }
+    }
+}
+
+/// Up to eight fields in 32 bytes, laid out as the kernel reads a concatenation (see `Element.Fields`).
+struct PackedFields: Sendable, Hashable {
+    /// What a field is, four bits each in `kinds`; zero ends the fields.
+    private enum Kind: UInt32 {
+        case ipv4 = 1, ipv6, proto, port, mark, integer, ifname
+
+        /// The bytes the kernel compares.
+        var length: Int {
+            switch self {
+            case .ipv4, .mark, .integer: 4
+            case .ipv6, .ifname: 16
+            case .proto: 1
+            case .port: 2
+            }
+        }
+    }
+
+    static let capacity = 32
+
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// Field i's `Kind` in bits 4i..<4i+4.
+    private var kinds: UInt32 = 0
+    /// Bytes taken, every field padded to 4.
+    private var used: UInt8 = 0
+
+    init() {}
+
+    var count: Int { (32 - kinds.leadingZeroBitCount + 3) / 4 }
+
+    private func kind(_ index: Int) -> Kind { Kind(rawValue: (kinds >> (4 * UInt32(index))) & 0xf)! }
+
+    /// One field as is, a concatenation padded.
+    var encodedLength: Int { count == 1 ? kind(0).length : Int(used) }
+
+    /// Adds `datum` after the last field; false (and nothing changed) when it cannot be held in place.
+    mutating func append(_ datum: Datum) -> Bool {
+        let index = count, offset = Int(used)
+        guard index < 8 else { return false }
+        let kind: Kind
+        switch datum.value {
+        case .ipv4: kind = .ipv4
+        case .ipv6: kind = .ipv6
+        case .proto: kind = .proto
+        case .port: kind = .port
+        case .mark: kind = .mark
+        case .integer: kind = .integer
+        case .ifname(let name):
+            // The kernel's IFNAMSIZ is 16 with the terminating zero; a name read back ends at its first zero.
+            guard name.utf8.count < 16, !name.utf8.contains(0) else { return false }
+            kind = .ifname
+        case .bytes, .invalidAddress: return false
+        }
+        let padded = (kind.length + 3) & ~3
+        guard offset + padded <= Self.capacity else { return false }
+        withUnsafeMutableBytes(of: &words) { raw in
+            switch datum.value {
+            case .ipv4(let address): raw.storeBytes(of: address, toByteOffset: offset, as: UInt32.self)
+            case .ipv6(let high, let low):
+                raw.storeBytes(of: high, toByteOffset: offset, as: UInt64.self)
+                raw.storeBytes(of: low, toByteOffset: offset + 8, as: UInt64.self)
+            case .proto(let proto): raw[offset] = proto.rawValue
+            case .port(let port): raw.storeBytes(of: port.bigEndian, toByteOffset: offset, as: UInt16.self)
+            case .mark(let value), .integer(let value): raw.storeBytes(of: value, toByteOffset: offset, as: UInt32.self)
+            case .ifname(let name):
+                var at = offset
+                for byte in name.utf8 {
+                    raw[at] = byte
+                    at += 1
+                }
+            case .bytes, .invalidAddress: break
+            }
+        }
+        kinds |= kind.rawValue << (4 * UInt32(index))
+        used += UInt8(padded)
+        return true
+    }
+
+    subscript(index: Int) -> Datum {
+        precondition(index >= 0 && index < count, "field index out of range")
+        var offset = 0
+        for earlier in 0..<index { offset += (kind(earlier).length + 3) & ~3 }
+        let kind = kind(index)
+        return withUnsafeBytes(of: words) { raw in
+            switch kind {
+            case .ipv4: Datum(.ipv4(raw.load(fromByteOffset: offset, as: UInt32.self)))
+            case .ipv6: Datum(.ipv6(raw.load(fromByteOffset: offset, as: UInt64.self),
+                                    raw.load(fromByteOffset: offset + 8, as: UInt64.self)))
+            case .proto: Datum(.proto(L4Proto(rawValue: raw[offset])))
+            case .port: Datum(.port(UInt16(bigEndian: raw.load(fromByteOffset: offset, as: UInt16.self))))
+            case .mark: Datum(.mark(raw.load(fromByteOffset: offset, as: UInt32.self)))
+            case .integer: Datum(.integer(raw.load(fromByteOffset: offset, as: UInt32.self)))
+            case .ifname:
+                Datum(.ifname(String(decoding: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 16])
+                    .prefix { $0 != 0 }, as: UTF8.self)))
+            }
+        }
+    }
+
+    /// Writes `encodedLength` bytes at `destination`.
+    func write(to destination: UnsafeMutableRawPointer) {
+        withUnsafeBytes(of: words) { destination.copyMemory(from: $0.baseAddress!, byteCount: encodedLength) }
+    }
+
+    static func == (a: PackedFields, b: PackedFields) -> Bool {
+        a.kinds == b.kinds && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
+            && a.words.3 == b.words.3
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(kinds)
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+    }
+}
