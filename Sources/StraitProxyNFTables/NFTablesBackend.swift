@@ -119,6 +119,11 @@ public actor NFTablesBackend: ProxyBackend {
         nextState.reserve(new.ports.count, layout: layout)
         nextSlots.reserve(new.ports.count)
         var desired = DesiredTable(layout: layout)
+        var slotCount = 0
+        for entry in new.ports.values {
+            if let plan = entry.plan(for: family) { slotCount += SharedShape.slotCount(of: plan, layout: layout) }
+        }
+        desired.reserve(slotCount, in: layout.clusterEndpoints.name)
         var owners: [(name: ServicePortName, chains: [(Chain, [Rule])])] = []
         var shapeSets: Set<String> = []
         let dispatch = layout.serviceIPs.name

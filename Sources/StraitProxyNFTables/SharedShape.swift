@@ -31,6 +31,13 @@ enum SharedShape {
         return pool
     }
 
+    /// The elements `objects` gives a plain port in `cluster-endpoints`, at most (a slot per endpoint and
+    /// cluster IP; none for the other ports): what a full sync reserves for the map.
+    static func slotCount(of plan: ServicePortPlan, layout: NFTablesLayout) -> Int {
+        guard let pool = pool(of: plan, layout: layout) else { return 0 }
+        return plan.clusterIPs.count * min(plan.endpoints(of: pool).count, EndpointSlots.maxSlots)
+    }
+
     /// The data of a plain port forwarding to `slots`.
     static func objects(_ plan: ServicePortPlan, slots: PoolSlots, layout: NFTablesLayout) -> ServicePortObjects {
         let proto: Datum = .proto(ServicePortObjects.l4proto(plan.protocol))
