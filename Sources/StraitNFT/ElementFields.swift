@@ -174,7 +174,8 @@ struct PackedFields: Sendable, Hashable {
                 raw.storeBytes(of: low, toByteOffset: offset + 8, as: UInt64.self)
             case .proto(let proto): raw[offset] = proto.rawValue
             case .port(let port): raw.storeBytes(of: port.bigEndian, toByteOffset: offset, as: UInt16.self)
-            case .mark(let value), .integer(let value): raw.storeBytes(of: value, toByteOffset: offset, as: UInt32.self)
+            case .mark(let value), .integer(let value):
+                raw.storeBytes(of: value, toByteOffset: offset, as: UInt32.self)
             case .ifname(let name):
                 var at = offset
                 for byte in name.utf8 {

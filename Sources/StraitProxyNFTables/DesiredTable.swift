@@ -39,6 +39,8 @@ struct DesiredTable {
         elements[set, default: []].reserveCapacity(count)
     }
 
+    mutating func add(_ elements: [Element], to set: String) { self.elements[set, default: []] += elements }
+
     mutating func add(_ elements: [String: [Element]]) {
         for (set, elements) in elements {
             // A set's first elements are taken as they are, not copied.

@@ -123,9 +123,9 @@ public actor NFTablesBackend: ProxyBackend {
         for entry in new.ports.values {
             if let plan = entry.plan(for: family) { slotCount += SharedShape.slotCount(of: plan, layout: layout) }
         }
-        desired.reserve(slotCount, in: layout.clusterEndpoints.name)
+        let shapeMap = NFTablesLayout.clusterEndpointsName
+        desired.reserve(slotCount, in: shapeMap)
         var owners: [(name: ServicePortName, chains: [(Chain, [Rule])])] = []
-        var shapeSets: Set<String> = []
         let dispatch = layout.serviceIPs.name
         var held = 0
         for entry in new.ports.values {
@@ -136,10 +136,7 @@ public actor NFTablesBackend: ProxyBackend {
             desired.add(elementsOf: objects)
             if !objects.chains.isEmpty { owners.append((entry.name, objects.chains)) }
             nextState.record(entry.name, plan, objects, layout: layout)
-            if !objects.shapeElements.isEmpty {
-                shapeSets.formUnion(objects.shapeElements.keys)
-                desired.add(objects.shapeElements)
-            }
+            if !objects.shapeElements.isEmpty { desired.add(objects.shapeElements, to: shapeMap) }
         }
         // Pools of ports that are gone give their numbers back (only a sync after a failed one has any).
         if nextSlots.ports.count > held {
@@ -152,11 +149,11 @@ public actor NFTablesBackend: ProxyBackend {
         // and those of the port shown for it (the first by name) come back.
         let contested = nextState.contestedKeys(dispatch)
         if !contested.isEmpty {
-            desired.removeElements(from: shapeSets) { contested.contains(Element.Fields($0.key.prefix(3))) }
+            desired.removeElements(from: [shapeMap]) { contested.contains(Element.Fields($0.key.prefix(3))) }
             for key in contested {
                 guard let name = nextState.shown(dispatch, key), let plan = nextState.plans[name] else { continue }
                 let objects = ServicePortObjects(plan, pools: nextSlots.pools(of: name), layout: layout)
-                if let elements = objects.shapeGroups[key] { desired.add(elements) }
+                if let elements = objects.shapeGroups[key] { desired.add(elements, to: shapeMap) }
             }
         }
         desired.add(shapes: nextState.shapes.keys)

@@ -143,7 +143,7 @@ struct NFTablesState: Sendable {
             } else {
                 objects = plans[name].map { render(name, $0) }
             }
-            return objects?.shapeGroups[key] ?? [:]
+            return objects?.shapeGroups[key].map { [NFTablesLayout.clusterEndpointsName: $0] } ?? [:]
         }
         for key in shapeKeys {
             let had = shapeElements(shownBefore[key] ?? nil, key, after: false)

@@ -15,9 +15,9 @@ struct ServicePortObjects: Sendable, Hashable {
     var hairpin: [IPAddress]
     /// A plain port's pool size: it owns no chain and goes to the shared chain `pool-size-N` (`SharedShape`).
     var shape: UInt32? = nil
-    /// A plain port's elements keyed by its cluster IP and port (`cluster-endpoints`, the masquerade sets), by
-    /// set. They are in the table while the port's dispatch element is the one shown (`NFTablesState`).
-    var shapeElements: [String: [Element]] = [:]
+    /// A plain port's elements of `cluster-endpoints`, keyed by its cluster IP and port. They are in the table
+    /// while the port's dispatch element is the one shown (`NFTablesState`).
+    var shapeElements: [Element] = []
 
     static let none = ServicePortObjects(chains: [], elements: [:], hairpin: [])
 
@@ -33,20 +33,16 @@ struct ServicePortObjects: Sendable, Hashable {
         hasher.combine(shape)
     }
 
-    /// Its shape elements grouped by the dispatch key (`daddr . proto . port`) they belong to, by set
-    /// (one group for the usual port of one cluster IP).
-    var shapeGroups: [Element.Fields: [String: [Element]]] {
+    /// Its shape elements grouped by the dispatch key (`daddr . proto . port`) they belong to (one group
+    /// for the usual port of one cluster IP).
+    var shapeGroups: [Element.Fields: [Element]] {
         guard !shapeElements.isEmpty else { return [:] }
         // One cluster IP: the one dispatch element's key.
         if elements.count == 1, let dispatch = elements.first?.value, dispatch.count == 1 {
             return [dispatch[0].key: shapeElements]
         }
-        let keys = Set(shapeElements.values.lazy.flatMap { $0 }.map { Element.Fields($0.key.prefix(3)) })
-        guard keys.count > 1 else { return keys.first.map { [$0: shapeElements] } ?? [:] }
-        var groups: [Element.Fields: [String: [Element]]] = [:]
-        for (set, elements) in shapeElements {
-            for element in elements { groups[Element.Fields(element.key.prefix(3)), default: [:]][set, default: []].append(element) }
-        }
+        var groups: [Element.Fields: [Element]] = [:]
+        for element in shapeElements { groups[Element.Fields(element.key.prefix(3)), default: []].append(element) }
         return groups
     }
 

@@ -43,22 +43,23 @@ enum SharedShape {
         let proto: Datum = .proto(ServicePortObjects.l4proto(plan.protocol))
         let port: Datum = .port(plan.port)
         let count = UInt32(slots.slots.count)
+        // Built once a port, not once an address: a full sync builds 5,000 ports.
+        let shape: ElementValue = .verdict(.goto(NFTablesLayout.shapeChainName(count)))
         var dispatch: [Element] = []
-        var elements: [String: [Element]] = [:]
+        dispatch.reserveCapacity(plan.clusterIPs.count)
+        var entries: [Element] = []
+        entries.reserveCapacity(plan.clusterIPs.count * slots.slots.count)
         for ip in plan.clusterIPs {
             let address = Datum(ip)
-            dispatch.append(Element(Element.Fields(address, proto, port), .verdict(.goto(layout.shapeChain(count).name))))
-            var entries: [Element] = []
-            entries.reserveCapacity(slots.slots.count)
+            dispatch.append(Element(Element.Fields(address, proto, port), shape))
             for (slot, endpoint) in slots.slots.enumerated() {
                 entries.append(Element(Element.Fields(address, proto, port, .integer(UInt32(slot))),
                                        .data(Element.Fields(Datum(endpoint.address), .port(endpoint.port)))))
             }
-            elements[layout.clusterEndpoints.name, default: []] += entries
         }
         let hairpin = ServicePortObjects.hairpinAddresses(slots.slots)
-        return ServicePortObjects(chains: [], elements: [layout.serviceIPs.name: dispatch], hairpin: hairpin,
-                                  shape: count, shapeElements: elements)
+        return ServicePortObjects(chains: [], elements: [NFTablesLayout.serviceIPsName: dispatch], hairpin: hairpin,
+                                  shape: count, shapeElements: entries)
     }
 }
 
@@ -78,14 +79,16 @@ extension NFTablesLayout {
         let key: TypeofExpression = .concat([.payload(daddrTemplate), .meta(.l4proto), .payload(.thDport),
                                              .numgen(modulus: 2)])
         let value: TypeofExpression = .concat([.payload(daddrTemplate), .payload(.thDport)])
-        return NFTSet(table: table, name: "cluster-endpoints",
+        return NFTSet(table: table, name: Self.clusterEndpointsName,
                       keyType: [addressType, .inetProto, .inetService, .integer],
                       valueType: [addressType, .inetService], typeof: SetTypeof(key: key, value: value))
     }
 
     /// The chain plain ports of `count` endpoints share.
-    func shapeChain(_ count: UInt32) -> Chain { chain("pool-size-\(count)") }
+    func shapeChain(_ count: UInt32) -> Chain { chain(Self.shapeChainName(count)) }
+    static func shapeChainName(_ count: UInt32) -> String { shapeChainPrefix + String(count) }
     static let shapeChainPrefix = "pool-size-"
+    static let clusterEndpointsName = "cluster-endpoints"
 
     /// The shape chain's rules: the family's masquerade decision (`plainMasquerade`), then per protocol
     /// `meta l4proto P dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @cluster-endpoints`
