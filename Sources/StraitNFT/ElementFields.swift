@@ -3,9 +3,10 @@ extension Element {
     /// collection of `Datum`s held as the kernel's bytes in place: each field at a 4-byte boundary in
     /// the order the kernel compares it, the padding zeroed. A full sync builds, hashes, compares and
     /// encodes hundreds of thousands of keys and values; held inline they cost no heap array each,
-    /// compare as four words and encode as one copy. Fields that do not fit — arbitrary bytes, text
-    /// that is no address (kept to be refused by name when encoded), an interface name the kernel
-    /// cannot hold, more than 32 bytes in all — are held as a list of `Datum`s. Which form a list of
+    /// compare as four words and encode as one copy. Fields that do not fit (`PackedFields`) —
+    /// arbitrary bytes, text that is no address (kept to be refused by name when encoded), an
+    /// interface name the kernel cannot hold, more than six fields or 28 bytes — are held as a list of
+    /// `Datum`s. Which form a list of
     /// values takes depends on the values alone, so two equal lists are held alike and compare equal.
     public struct Fields: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral,
         CustomStringConvertible {
@@ -112,7 +113,10 @@ extension Element {
     }
 }
 
-/// Up to eight fields in 32 bytes, laid out as the kernel reads a concatenation (see `Element.Fields`).
+/// Up to six fields in 28 bytes, laid out as the kernel reads a concatenation (see `Element.Fields`): the
+/// IPv6 slot key `address . proto . port . slot` takes all 28. The whole is 32 bytes, and the enums that
+/// hold it (`Element.Fields`, `ElementValue`, an optional one) put their tags in the spare bits of its
+/// last byte, a `Bool`: an element is 72 bytes, where one more byte of fields would make it 88.
 struct PackedFields: Sendable, Hashable {
     /// What a field is, four bits each in `kinds`; zero ends the fields.
     private enum Kind: UInt32 {
@@ -127,29 +131,43 @@ struct PackedFields: Sendable, Hashable {
             case .port: 2
             }
         }
+
+        var padded: Int { (length + 3) & ~3 }
     }
 
-    static let capacity = 32
+    static let capacity = 28, maxFields = 6
 
-    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    /// Field i's `Kind` in bits 4i..<4i+4.
-    private var kinds: UInt32 = 0
-    /// Bytes taken, every field padded to 4.
-    private var used: UInt8 = 0
+    private var words: (UInt64, UInt64, UInt64, UInt32) = (0, 0, 0, 0)
+    /// Field i's `Kind` in bits 4i..<4i+4 of the three bytes, low byte first.
+    private var kinds: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    /// Whether there is exactly one field, which the kernel takes unpadded.
+    private var isSingle = false
 
     init() {}
 
-    var count: Int { (32 - kinds.leadingZeroBitCount + 3) / 4 }
+    private var kindBits: UInt32 { UInt32(kinds.0) | UInt32(kinds.1) << 8 | UInt32(kinds.2) << 16 }
 
-    private func kind(_ index: Int) -> Kind { Kind(rawValue: (kinds >> (4 * UInt32(index))) & 0xf)! }
+    var count: Int { (32 - kindBits.leadingZeroBitCount + 3) / 4 }
+
+    private func kind(_ index: Int) -> Kind { Kind(rawValue: (kindBits >> (4 * UInt32(index))) & 0xf)! }
+
+    /// The bytes the fields take, each padded to 4.
+    private var used: Int {
+        var bits = kindBits, length = 0
+        while bits != 0 {
+            length += Kind(rawValue: bits & 0xf)!.padded
+            bits >>= 4
+        }
+        return length
+    }
 
     /// One field as is, a concatenation padded.
-    var encodedLength: Int { count == 1 ? kind(0).length : Int(used) }
+    var encodedLength: Int { isSingle ? kind(0).length : used }
 
     /// Adds `datum` after the last field; false (and nothing changed) when it cannot be held in place.
     mutating func append(_ datum: Datum) -> Bool {
-        let index = count, offset = Int(used)
-        guard index < 8 else { return false }
+        let index = count, offset = used
+        guard index < Self.maxFields else { return false }
         let kind: Kind
         switch datum.value {
         case .ipv4: kind = .ipv4
@@ -164,8 +182,7 @@ struct PackedFields: Sendable, Hashable {
             kind = .ifname
         case .bytes, .invalidAddress: return false
         }
-        let padded = (kind.length + 3) & ~3
-        guard offset + padded <= Self.capacity else { return false }
+        guard offset + kind.padded <= Self.capacity else { return false }
         withUnsafeMutableBytes(of: &words) { raw in
             switch datum.value {
             case .ipv4(let address): raw.storeBytes(of: address, toByteOffset: offset, as: UInt32.self)
@@ -185,25 +202,27 @@ struct PackedFields: Sendable, Hashable {
             case .bytes, .invalidAddress: break
             }
         }
-        kinds |= kind.rawValue << (4 * UInt32(index))
-        used += UInt8(padded)
+        let bits = kindBits | kind.rawValue << (4 * UInt32(index))
+        kinds = (UInt8(truncatingIfNeeded: bits), UInt8(truncatingIfNeeded: bits >> 8),
+                 UInt8(truncatingIfNeeded: bits >> 16))
+        isSingle = index == 0
         return true
     }
 
     subscript(index: Int) -> Datum {
         precondition(index >= 0 && index < count, "field index out of range")
         var offset = 0
-        for earlier in 0..<index { offset += (kind(earlier).length + 3) & ~3 }
+        for earlier in 0..<index { offset += kind(earlier).padded }
         let kind = kind(index)
         return withUnsafeBytes(of: words) { raw in
             switch kind {
-            case .ipv4: Datum(.ipv4(raw.load(fromByteOffset: offset, as: UInt32.self)))
-            case .ipv6: Datum(.ipv6(raw.load(fromByteOffset: offset, as: UInt64.self),
-                                    raw.load(fromByteOffset: offset + 8, as: UInt64.self)))
+            case .ipv4: Datum(.ipv4(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            case .ipv6: Datum(.ipv6(raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+                                    raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
             case .proto: Datum(.proto(L4Proto(rawValue: raw[offset])))
-            case .port: Datum(.port(UInt16(bigEndian: raw.load(fromByteOffset: offset, as: UInt16.self))))
-            case .mark: Datum(.mark(raw.load(fromByteOffset: offset, as: UInt32.self)))
-            case .integer: Datum(.integer(raw.load(fromByteOffset: offset, as: UInt32.self)))
+            case .port: Datum(.port(UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+            case .mark: Datum(.mark(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            case .integer: Datum(.integer(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
             case .ifname:
                 Datum(.ifname(String(decoding: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 16])
                     .prefix { $0 != 0 }, as: UTF8.self)))
@@ -217,12 +236,12 @@ struct PackedFields: Sendable, Hashable {
     }
 
     static func == (a: PackedFields, b: PackedFields) -> Bool {
-        a.kinds == b.kinds && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
+        a.kindBits == b.kindBits && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
             && a.words.3 == b.words.3
     }
 
     func hash(into hasher: inout Hasher) {
-        hasher.combine(kinds)
+        hasher.combine(kindBits)
         hasher.combine(words.0)
         hasher.combine(words.1)
         hasher.combine(words.2)

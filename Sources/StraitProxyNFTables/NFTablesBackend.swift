@@ -20,7 +20,7 @@ public actor NFTablesBackend: ProxyBackend {
     public nonisolated let family: IPFamily
     private let layout: NFTablesLayout
     private let kernel: any NFTKernel
-    private var state = NFTablesState()
+    private var state: NFTablesState
     private var slots = EndpointSlots()
     /// Set when a partial sync's commit failed after the state took its changes: the next sync is
     /// full (it rebuilds the state and repairs the table), whatever it is asked.
@@ -35,6 +35,7 @@ public actor NFTablesBackend: ProxyBackend {
     public init(family: IPFamily, options: ProxyOptions, kernel: any NFTKernel, keepsLastTransaction: Bool = true) {
         self.family = family
         self.layout = NFTablesLayout(family: family, options: options)
+        self.state = NFTablesState(family: family)
         self.kernel = kernel
         self.keepsLastTransaction = keepsLastTransaction
     }
@@ -52,7 +53,7 @@ public actor NFTablesBackend: ProxyBackend {
 
     /// Deletes the table and everything in it. Equivalent: `nft delete table ip strait`.
     public func cleanup() async throws {
-        state = NFTablesState()
+        state = NFTablesState(family: family)
         slots = EndpointSlots()
         stateIsAhead = true
         guard try kernel.list(layout.table) != nil else { return }
@@ -73,7 +74,7 @@ public actor NFTablesBackend: ProxyBackend {
         stateIsAhead = true
         var updates: [PortUpdate] = []
         func committed(_ name: ServicePortName) -> ServicePortObjects? {
-            state.plans[name].map { ServicePortObjects($0, pools: slots.pools(of: name), layout: layout) }
+            state.plan(name).map { ServicePortObjects($0, pools: slots.pools(of: name), layout: layout) }
         }
         for name in removed {
             updates.append(PortUpdate(name: name, old: committed(name), new: nil))
@@ -87,7 +88,7 @@ public actor NFTablesBackend: ProxyBackend {
                 continue
             }
             let objects = ServicePortObjects(plan, pools: try slots.assign(plan), layout: layout)
-            updates.append(PortUpdate(name: entry.name, old: old, new: (plan, objects)))
+            updates.append(PortUpdate(name: entry.name, old: old, new: (entry.plans, objects)))
         }
         var diff = NFTablesDiff()
         let (unchangedSlots, portLayout) = (slots, layout)
@@ -113,9 +114,9 @@ public actor NFTablesBackend: ProxyBackend {
         // The state is rebuilt whole: the old one goes first (not two at once); should this sync
         // fail, the next is full again.
         stateIsAhead = true
-        state = NFTablesState()
+        state = NFTablesState(family: family)
         var nextSlots = slots
-        var nextState = NFTablesState()
+        var nextState = NFTablesState(family: family)
         nextState.reserve(new.ports.count, layout: layout)
         nextSlots.reserve(new.ports.count)
         var desired = DesiredTable(layout: layout)
@@ -135,7 +136,7 @@ public actor NFTablesBackend: ProxyBackend {
             let objects = ServicePortObjects(plan, pools: pools, layout: layout)
             desired.add(elementsOf: objects)
             if !objects.chains.isEmpty { owners.append((entry.name, objects.chains)) }
-            nextState.record(entry.name, plan, objects, layout: layout)
+            nextState.record(entry.name, entry.plans, objects, layout: layout)
             if !objects.shapeElements.isEmpty { desired.add(objects.shapeElements, to: shapeMap) }
         }
         // Pools of ports that are gone give their numbers back (only a sync after a failed one has any).
@@ -151,7 +152,7 @@ public actor NFTablesBackend: ProxyBackend {
         if !contested.isEmpty {
             desired.removeElements(from: [shapeMap]) { contested.contains(Element.Fields($0.key.prefix(3))) }
             for key in contested {
-                guard let name = nextState.shown(dispatch, key), let plan = nextState.plans[name] else { continue }
+                guard let name = nextState.shown(dispatch, key), let plan = nextState.plan(name) else { continue }
                 let objects = ServicePortObjects(plan, pools: nextSlots.pools(of: name), layout: layout)
                 if let elements = objects.shapeGroups[key] { desired.add(elements, to: shapeMap) }
             }

@@ -11,7 +11,10 @@ import StraitProxy
 /// The endpoint data maps are keyed by pool number, which no two ports share: their elements are
 /// diffed per port and not recorded here at all.
 struct NFTablesState: Sendable {
-    private(set) var plans: [ServicePortName: ServicePortPlan] = [:]
+    let family: IPFamily
+    /// Each port's plans as its table entry holds them, one per family: the entry's own array, shared
+    /// rather than a copy of the plan (a copy of every plan was 2.4 MB at 5,000 Services).
+    private var plans: [ServicePortName: [ServicePortPlan]] = [:]
     /// Shared map name → key → the ports that want it, with the element each wants.
     private var claims: [String: [Element.Fields: Claims]] = [:]
     /// Endpoint address → the number of ports whose pools hold it.
@@ -19,6 +22,11 @@ struct NFTablesState: Sendable {
     /// Pool size → the number of plain ports going to its shape chain (`SharedShape`): the chain
     /// exists while this is above zero.
     private(set) var shapes: [UInt32: Int] = [:]
+
+    init(family: IPFamily) { self.family = family }
+
+    /// The plan of `name` the table holds.
+    func plan(_ name: ServicePortName) -> ServicePortPlan? { plans[name]?.first { $0.family == family } }
 
     /// The ports claiming one key: nearly always one, so that case holds no dictionary.
     enum Claims: Sendable {
@@ -121,7 +129,7 @@ struct NFTablesState: Sendable {
             let old = update.old ?? .none, next = update.new?.objects ?? .none
             release(update.name, old, layout: layout)
             claim(update.name, next, layout: layout)
-            plans[update.name] = update.new?.plan
+            plans[update.name] = update.new?.plans
             diff.replaceChains(old: old.chains, new: next.chains)
             diff.replaceData(old: old.elements.filter { !layout.isShared($0.key) },
                              new: next.elements.filter { !layout.isShared($0.key) })
@@ -141,7 +149,7 @@ struct NFTablesState: Sendable {
             if let update = byName[name] {
                 objects = after ? update.new?.objects : update.old
             } else {
-                objects = plans[name].map { render(name, $0) }
+                objects = plan(name).map { render(name, $0) }
             }
             return objects?.shapeGroups[key].map { [NFTablesLayout.clusterEndpointsName: $0] } ?? [:]
         }
@@ -174,11 +182,12 @@ struct NFTablesState: Sendable {
         claims[layout.serviceIPs.name, default: [:]].reserveCapacity(count)
     }
 
-    /// Records a port of a full sync (the state starts empty): its plan, claims and addresses.
-    mutating func record(_ name: ServicePortName, _ plan: ServicePortPlan, _ objects: ServicePortObjects,
+    /// Records a port of a full sync (the state starts empty): its plans (its entry's, one of them the
+    /// family's), claims and addresses.
+    mutating func record(_ name: ServicePortName, _ plans: [ServicePortPlan], _ objects: ServicePortObjects,
                          layout: NFTablesLayout) {
         claim(name, objects, layout: layout)
-        plans[name] = plan
+        self.plans[name] = plans
     }
 
     private mutating func claim(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
@@ -211,11 +220,11 @@ struct NFTablesState: Sendable {
 }
 
 /// One port's change in a partial sync: its objects as the table holds them (nil: it was not
-/// there), and its new plan with its objects (nil: it goes).
+/// there), and its entry's new plans (one of them the family's) with its objects (nil: it goes).
 struct PortUpdate {
     var name: ServicePortName
     var old: ServicePortObjects?
-    var new: (plan: ServicePortPlan, objects: ServicePortObjects)?
+    var new: (plans: [ServicePortPlan], objects: ServicePortObjects)?
 }
 
 /// The changes one sync makes, collected by kind and emitted in the one order the kernel accepts:
