@@ -46,6 +46,14 @@ extension Element {
             }
         }
 
+        /// These fields and `datum` after them: a key's prefix built once, completed for each of its elements.
+        public func appending(_ datum: Datum) -> Fields {
+            if case .packed(var packed) = storage, packed.append(datum) { return Fields(storage: .packed(packed)) }
+            return Fields(Array(self) + [datum])
+        }
+
+        private init(storage: Storage) { self.storage = storage }
+
         /// Splits the kernel's bytes of a key or value into fields of `types`.
         init(decoding bytes: UnsafeRawBufferPointer, as types: [DataType]) {
             var packed = PackedFields()

@@ -192,10 +192,8 @@ struct NFTablesState: Sendable {
 
     private mutating func claim(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
         for (set, elements) in objects.elements where layout.isShared(set) {
-            for element in elements {
-                let claimed = claims[set]?[element.key]?.adding(name, element) ?? .one(name, element)
-                claims[set, default: [:]][element.key] = claimed
-            }
+            // Changed in place: one lookup of the set and one of the key.
+            for element in elements { claims[set, default: [:]][element.key].add(name, element) }
         }
         for address in objects.hairpin { hairpin[address, default: 0] += 1 }
         if let shape = objects.shape { shapes[shape, default: 0] += 1 }
@@ -203,10 +201,7 @@ struct NFTablesState: Sendable {
 
     private mutating func release(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
         for (set, elements) in objects.elements where layout.isShared(set) {
-            for element in elements {
-                let remaining = claims[set]?[element.key]?.removing(name)
-                claims[set]?[element.key] = remaining
-            }
+            for element in elements { claims[set]?[element.key].remove(name) }
         }
         for address in objects.hairpin {
             let count = (hairpin[address] ?? 1) - 1
@@ -217,6 +212,16 @@ struct NFTablesState: Sendable {
             shapes[shape] = count > 0 ? count : nil
         }
     }
+}
+
+extension NFTablesState.Claims? {
+    /// Adds `name`'s claim of the key with `element` (replacing an earlier one of it).
+    mutating func add(_ name: ServicePortName, _ element: Element) {
+        self = self?.adding(name, element) ?? .one(name, element)
+    }
+
+    /// Takes `name`'s claim of the key back; nil when no port claims it any more.
+    mutating func remove(_ name: ServicePortName) { self = self?.removing(name) }
 }
 
 /// One port's change in a partial sync: its objects as the table holds them (nil: it was not

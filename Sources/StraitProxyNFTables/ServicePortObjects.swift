@@ -59,7 +59,7 @@ struct PoolSlots: Sendable, Hashable {
 extension ServicePortObjects {
     /// The objects of `plan`; `pools` holds the slots of each pool the plan has. A plain port is data in
     /// the shared shape (`SharedShape`); the others have chains of their own.
-    init(_ plan: ServicePortPlan, pools: [EndpointPool: PoolSlots], layout: NFTablesLayout) {
+    init(_ plan: ServicePortPlan, pools: EndpointSlots.PortPools, layout: NFTablesLayout) {
         if let pool = SharedShape.pool(of: plan, layout: layout), let slots = pools[pool], !slots.slots.isEmpty {
             self = SharedShape.objects(plan, slots: slots, layout: layout)
             return
@@ -125,7 +125,7 @@ extension ServicePortObjects {
             }
             elements[map, default: []] += entries
         }
-        let hairpin = Self.hairpinAddresses(pools.values.flatMap(\.slots))
+        let hairpin = Self.hairpinAddresses(pools.endpoints)
 
         // The external stage, and the firewall in front of it.
         if let stage = plan.externalStage {

@@ -50,10 +50,10 @@ enum SharedShape {
         var entries: [Element] = []
         entries.reserveCapacity(plan.clusterIPs.count * slots.slots.count)
         for ip in plan.clusterIPs {
-            let address = Datum(ip)
-            dispatch.append(Element(Element.Fields(address, proto, port), shape))
+            let key = Element.Fields(Datum(ip), proto, port)
+            dispatch.append(Element(key, shape))
             for (slot, endpoint) in slots.slots.enumerated() {
-                entries.append(Element(Element.Fields(address, proto, port, .integer(UInt32(slot))),
+                entries.append(Element(key.appending(.integer(UInt32(slot))),
                                        .data(Element.Fields(Datum(endpoint.address), .port(endpoint.port)))))
             }
         }

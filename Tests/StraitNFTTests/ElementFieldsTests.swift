@@ -47,6 +47,10 @@ struct ElementFieldsTests {
         #expect(literal.hashValue == fixed.hashValue)
         #expect(Element.Fields(fixed.prefix(3)) == ["10.96.0.10", .proto(.tcp), .port(80)])
         #expect(fixed != ["10.96.0.10", .proto(.tcp), .port(80), .integer(4)])
+        #expect(Element.Fields("10.96.0.10", .proto(.tcp), .port(80)).appending(.integer(3)) == fixed)
+        let overflowing = Element.Fields("fd00::1").appending("fd00::2")
+        #expect(overflowing == Element.Fields(["fd00::1", "fd00::2"]) && !overflowing.isPacked)
+        #expect(Element.Fields(.bytes([1])).appending(.port(2)) == [.bytes([1]), .port(2)])
         #expect(Element.Fields(.proto(.tcp)) != Element.Fields(.integer(6)), "the kinds differ, not only the bytes")
         #expect(Element([Datum]([.port(1)]), .data(["10.0.0.1"])) == Element(Element.Fields(.port(1)), .data(["10.0.0.1"])))
     }
