@@ -10,12 +10,13 @@ extension Element {
     /// values takes depends on the values alone, so two equal lists are held alike and compare equal.
     public struct Fields: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral,
         CustomStringConvertible {
+        @usableFromInline
         enum Storage: Sendable, Hashable {
             case packed(PackedFields)
             case list([Datum])
         }
 
-        let storage: Storage
+        @usableFromInline let storage: Storage
 
         public init(_ fields: some Collection<Datum>) {
             var packed = PackedFields()
@@ -30,13 +31,15 @@ extension Element {
 
         public init(arrayLiteral fields: Datum...) { self.init(fields) }
 
-        // Fixed arities, for the keys a sync builds by the hundred thousand: no array to pass them in.
-        public init(_ a: Datum) { self.init(packing: a, nil, nil, nil) }
-        public init(_ a: Datum, _ b: Datum) { self.init(packing: a, b, nil, nil) }
-        public init(_ a: Datum, _ b: Datum, _ c: Datum) { self.init(packing: a, b, c, nil) }
-        public init(_ a: Datum, _ b: Datum, _ c: Datum, _ d: Datum) { self.init(packing: a, b, c, d) }
+        // Fixed arities, for the keys a sync builds by the hundred thousand: no array to pass them in, and
+        // inlined where they are built (the fields' kinds are then known there).
+        @inlinable public init(_ a: Datum) { self.init(packing: a, nil, nil, nil) }
+        @inlinable public init(_ a: Datum, _ b: Datum) { self.init(packing: a, b, nil, nil) }
+        @inlinable public init(_ a: Datum, _ b: Datum, _ c: Datum) { self.init(packing: a, b, c, nil) }
+        @inlinable public init(_ a: Datum, _ b: Datum, _ c: Datum, _ d: Datum) { self.init(packing: a, b, c, d) }
 
-        private init(packing a: Datum, _ b: Datum?, _ c: Datum?, _ d: Datum?) {
+        @inlinable
+        init(packing a: Datum, _ b: Datum?, _ c: Datum?, _ d: Datum?) {
             var packed = PackedFields()
             if packed.append(a), b.map({ packed.append($0) }) ?? true, c.map({ packed.append($0) }) ?? true,
                d.map({ packed.append($0) }) ?? true {
@@ -47,12 +50,14 @@ extension Element {
         }
 
         /// These fields and `datum` after them: a key's prefix built once, completed for each of its elements.
+        @inlinable
         public func appending(_ datum: Datum) -> Fields {
             if case .packed(var packed) = storage, packed.append(datum) { return Fields(storage: .packed(packed)) }
             return Fields(Array(self) + [datum])
         }
 
-        private init(storage: Storage) { self.storage = storage }
+        @usableFromInline
+        init(storage: Storage) { self.storage = storage }
 
         /// Splits the kernel's bytes of a key or value into fields of `types`.
         init(decoding bytes: UnsafeRawBufferPointer, as types: [DataType]) {
@@ -125,12 +130,15 @@ extension Element {
 /// IPv6 slot key `address . proto . port . slot` takes all 28. The whole is 32 bytes, and the enums that
 /// hold it (`Element.Fields`, `ElementValue`, an optional one) put their tags in the spare bits of its
 /// last byte, a `Bool`: an element is 72 bytes, where one more byte of fields would make it 88.
+@usableFromInline
 struct PackedFields: Sendable, Hashable {
     /// What a field is, four bits each in `kinds`; zero ends the fields.
-    private enum Kind: UInt32 {
+    @usableFromInline
+    enum Kind: UInt32 {
         case ipv4 = 1, ipv6, proto, port, mark, integer, ifname
 
         /// The bytes the kernel compares.
+        @inlinable
         var length: Int {
             switch self {
             case .ipv4, .mark, .integer: 4
@@ -140,27 +148,28 @@ struct PackedFields: Sendable, Hashable {
             }
         }
 
+        @inlinable
         var padded: Int { (length + 3) & ~3 }
     }
 
-    static let capacity = 28, maxFields = 6
+    @usableFromInline static let capacity = 28, maxFields = 6
 
-    private var words: (UInt64, UInt64, UInt64, UInt32) = (0, 0, 0, 0)
+    @usableFromInline var words: (UInt64, UInt64, UInt64, UInt32) = (0, 0, 0, 0)
     /// Field i's `Kind` in bits 4i..<4i+4 of the three bytes, low byte first.
-    private var kinds: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    @usableFromInline var kinds: (UInt8, UInt8, UInt8) = (0, 0, 0)
     /// Whether there is exactly one field, which the kernel takes unpadded.
-    private var isSingle = false
+    @usableFromInline var isSingle = false
 
-    init() {}
+    @inlinable init() {}
 
-    private var kindBits: UInt32 { UInt32(kinds.0) | UInt32(kinds.1) << 8 | UInt32(kinds.2) << 16 }
+    @inlinable var kindBits: UInt32 { UInt32(kinds.0) | UInt32(kinds.1) << 8 | UInt32(kinds.2) << 16 }
 
-    var count: Int { (32 - kindBits.leadingZeroBitCount + 3) / 4 }
+    @inlinable var count: Int { (32 - kindBits.leadingZeroBitCount + 3) / 4 }
 
-    private func kind(_ index: Int) -> Kind { Kind(rawValue: (kindBits >> (4 * UInt32(index))) & 0xf)! }
+    @inlinable func kind(_ index: Int) -> Kind { Kind(rawValue: (kindBits >> (4 * UInt32(index))) & 0xf)! }
 
     /// The bytes the fields take, each padded to 4.
-    private var used: Int {
+    @inlinable var used: Int {
         var bits = kindBits, length = 0
         while bits != 0 {
             length += Kind(rawValue: bits & 0xf)!.padded
@@ -173,6 +182,7 @@ struct PackedFields: Sendable, Hashable {
     var encodedLength: Int { isSingle ? kind(0).length : used }
 
     /// Adds `datum` after the last field; false (and nothing changed) when it cannot be held in place.
+    @inlinable
     mutating func append(_ datum: Datum) -> Bool {
         let index = count, offset = used
         guard index < Self.maxFields else { return false }
@@ -243,11 +253,13 @@ struct PackedFields: Sendable, Hashable {
         withUnsafeBytes(of: words) { destination.copyMemory(from: $0.baseAddress!, byteCount: encodedLength) }
     }
 
+    @usableFromInline
     static func == (a: PackedFields, b: PackedFields) -> Bool {
         a.kindBits == b.kindBits && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
             && a.words.3 == b.words.3
     }
 
+    @usableFromInline
     func hash(into hasher: inout Hasher) {
         hasher.combine(kindBits)
         hasher.combine(words.0)

@@ -64,7 +64,7 @@ public struct Element: Sendable, Hashable, CustomStringConvertible {
     public var value: ElementValue?
     /// The timeout in the kernel's unit, `UInt64.max` for none: eight bytes where a `Duration?` takes
     /// seventeen (a full sync holds 100,000 elements).
-    private var timeoutMilliseconds: UInt64
+    @usableFromInline var timeoutMilliseconds: UInt64
 
     /// Lifetime of this element (the set needs `.timeout`), in whole milliseconds as the kernel keeps it.
     public var timeout: Duration? {
@@ -72,11 +72,11 @@ public struct Element: Sendable, Hashable, CustomStringConvertible {
         set { timeoutMilliseconds = newValue.map { Swift.min($0.milliseconds, .max - 1) } ?? .max }
     }
 
+    @inlinable
     public init(_ key: Fields, _ value: ElementValue? = nil, timeout: Duration? = nil) {
         self.key = key
         self.value = value
-        self.timeoutMilliseconds = .max
-        self.timeout = timeout
+        self.timeoutMilliseconds = timeout.map { Swift.min($0.milliseconds, .max - 1) } ?? .max
     }
 
     public init(_ key: [Datum], _ value: ElementValue? = nil, timeout: Duration? = nil) {

@@ -106,8 +106,13 @@ struct EndpointSlots: Sendable {
         // once; nearly always they are, and the slots share the plan's array.
         if old.isEmpty {
             if new.count <= 16 {
-                let unique = new.indices.allSatisfy { i in
-                    new[..<i].allSatisfy { $0.address != new[i].address || $0.port != new[i].port }
+                // Read in place (no copy of each endpoint), the port first.
+                let unique = new.withUnsafeBufferPointer { endpoints in
+                    for i in endpoints.indices {
+                        for j in 0..<i where endpoints[j].port == endpoints[i].port
+                            && endpoints[j].address == endpoints[i].address { return false }
+                    }
+                    return true
                 }
                 if unique { return new }
             }

@@ -122,7 +122,12 @@ public actor NFTablesBackend: ProxyBackend {
         var desired = DesiredTable(layout: layout)
         var slotCount = 0
         for entry in new.ports.values {
-            if let plan = entry.plan(for: family) { slotCount += SharedShape.slotCount(of: plan, layout: layout) }
+            // The plans are read in place, not copied out.
+            entry.plans.withUnsafeBufferPointer { plans in
+                for index in plans.indices where plans[index].family == family {
+                    slotCount += SharedShape.slotCount(of: plans[index], layout: layout)
+                }
+            }
         }
         let shapeMap = NFTablesLayout.clusterEndpointsName
         desired.reserve(slotCount, in: shapeMap)

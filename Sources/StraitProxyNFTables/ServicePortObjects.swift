@@ -163,7 +163,9 @@ extension ServicePortObjects {
     /// for every endpoint; on a node of 5,000 Services × 10 endpoints spread over the cluster that is
     /// 50,000 elements for the hundred pods the node holds (its ipvs mode keeps only local ones too).
     static func hairpinAddresses(_ endpoints: [ProxyEndpoint]) -> [IPAddress] {
-        Set(endpoints.lazy.filter(\.mayBeOnThisNode).map(\.address)).sorted()
+        // Nearly every pool of a large cluster has none here: no set, no sort.
+        guard endpoints.contains(where: \.mayBeOnThisNode) else { return [] }
+        return Set(endpoints.lazy.filter(\.mayBeOnThisNode).map(\.address)).sorted()
     }
 
     /// `fib saddr type local`: the packet comes from the node itself.
