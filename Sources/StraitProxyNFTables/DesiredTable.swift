@@ -33,19 +33,13 @@ struct DesiredTable {
         for count in shapes.sorted() { chains.append((layout.shapeChain(count), layout.shapeRules(count))) }
     }
 
-    /// Room for `count` elements of `set`: an array that doubles as it fills holds its old and its new
-    /// copy at once (the shared shape's 50,000 slots at 5,000 Services are 5 MB).
-    mutating func reserve(_ count: Int, in set: String) {
-        elements[set, default: []].reserveCapacity(count)
+    /// Adds elements of `set`; a set's first are taken as they are, not copied.
+    mutating func add(_ elements: [Element], to set: String) {
+        if self.elements[set] == nil { self.elements[set] = elements } else { self.elements[set]! += elements }
     }
 
-    mutating func add(_ elements: [Element], to set: String) { self.elements[set, default: []] += elements }
-
     mutating func add(_ elements: [String: [Element]]) {
-        for (set, elements) in elements {
-            // A set's first elements are taken as they are, not copied.
-            if self.elements[set] == nil { self.elements[set] = elements } else { self.elements[set]! += elements }
-        }
+        for (set, elements) in elements { add(elements, to: set) }
     }
 
     /// The transaction from `actual` to this table. A missing table, or one whose sets or base

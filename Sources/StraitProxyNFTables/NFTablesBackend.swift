@@ -130,7 +130,10 @@ public actor NFTablesBackend: ProxyBackend {
             }
         }
         let shapeMap = NFTablesLayout.clusterEndpointsName
-        desired.reserve(slotCount, in: shapeMap)
+        // The plain ports' slots are written straight into one array, sized up front: one that doubled as
+        // it filled would hold its old and new copy at once.
+        var shapeElements: [Element] = []
+        shapeElements.reserveCapacity(slotCount)
         var owners: [(name: ServicePortName, chains: [(Chain, [Rule])])] = []
         let dispatch = layout.serviceIPs.name
         var held = 0
@@ -138,12 +141,14 @@ public actor NFTablesBackend: ProxyBackend {
             guard let plan = entry.plan(for: family) else { continue }
             let pools = try nextSlots.assign(plan)
             if !pools.isEmpty { held += 1 }
-            let objects = ServicePortObjects(plan, pools: pools, layout: layout)
+            let objects = ServicePortObjects(plan, pools: pools, layout: layout,
+                                             appendingShapeElementsTo: &shapeElements)
             desired.add(elementsOf: objects)
             if !objects.chains.isEmpty { owners.append((entry.name, objects.chains)) }
             nextState.record(entry.name, entry.plans, objects, layout: layout)
-            if !objects.shapeElements.isEmpty { desired.add(objects.shapeElements, to: shapeMap) }
         }
+        desired.add(shapeElements, to: shapeMap)
+        shapeElements = []
         // Pools of ports that are gone give their numbers back (only a sync after a failed one has any).
         if nextSlots.ports.count > held {
             for name in nextSlots.ports.keys where new.ports[name]?.plan(for: family) == nil { nextSlots.release(name) }

@@ -60,8 +60,17 @@ extension ServicePortObjects {
     /// The objects of `plan`; `pools` holds the slots of each pool the plan has. A plain port is data in
     /// the shared shape (`SharedShape`); the others have chains of their own.
     init(_ plan: ServicePortPlan, pools: EndpointSlots.PortPools, layout: NFTablesLayout) {
+        var shapeElements: [Element] = []
+        self.init(plan, pools: pools, layout: layout, appendingShapeElementsTo: &shapeElements)
+        self.shapeElements = shapeElements
+    }
+
+    /// The objects of `plan` but a plain port's shape elements, which are appended to `shapeElements`
+    /// (a full sync's array of them all).
+    init(_ plan: ServicePortPlan, pools: EndpointSlots.PortPools, layout: NFTablesLayout,
+         appendingShapeElementsTo shapeElements: inout [Element]) {
         if let pool = SharedShape.pool(of: plan, layout: layout), let slots = pools[pool], !slots.slots.isEmpty {
-            self = SharedShape.objects(plan, slots: slots, layout: layout)
+            self = SharedShape.objects(plan, slots: slots, layout: layout, appendingShapeElementsTo: &shapeElements)
             return
         }
         let name = plan.name

@@ -40,6 +40,17 @@ enum SharedShape {
 
     /// The data of a plain port forwarding to `slots`.
     static func objects(_ plan: ServicePortPlan, slots: PoolSlots, layout: NFTablesLayout) -> ServicePortObjects {
+        var entries: [Element] = []
+        entries.reserveCapacity(plan.clusterIPs.count * slots.slots.count)
+        var objects = objects(plan, slots: slots, layout: layout, appendingShapeElementsTo: &entries)
+        objects.shapeElements = entries
+        return objects
+    }
+
+    /// The data of a plain port forwarding to `slots`, its shape elements appended to `shapeElements`
+    /// instead (a full sync's array of them all: no array per port, no copy of each element).
+    static func objects(_ plan: ServicePortPlan, slots: PoolSlots, layout: NFTablesLayout,
+                        appendingShapeElementsTo entries: inout [Element]) -> ServicePortObjects {
         let proto: Datum = .proto(ServicePortObjects.l4proto(plan.protocol))
         let port: Datum = .port(plan.port)
         let count = UInt32(slots.slots.count)
@@ -47,8 +58,6 @@ enum SharedShape {
         let shape: ElementValue = .verdict(.goto(NFTablesLayout.shapeChainName(count)))
         var dispatch: [Element] = []
         dispatch.reserveCapacity(plan.clusterIPs.count)
-        var entries: [Element] = []
-        entries.reserveCapacity(plan.clusterIPs.count * slots.slots.count)
         for ip in plan.clusterIPs {
             let key = Element.Fields(Datum(ip), proto, port)
             dispatch.append(Element(key, shape))
@@ -59,7 +68,7 @@ enum SharedShape {
         }
         let hairpin = ServicePortObjects.hairpinAddresses(slots.slots)
         return ServicePortObjects(chains: [], elements: [NFTablesLayout.serviceIPsName: dispatch], hairpin: hairpin,
-                                  shape: count, shapeElements: entries)
+                                  shape: count)
     }
 }
 
