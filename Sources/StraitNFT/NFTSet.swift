@@ -61,22 +61,60 @@ public struct SetFlags: OptionSet, Sendable, Hashable {
 /// Equivalent: `10.0.0.1 . tcp . 80 : goto svc-x`.
 public struct Element: Sendable, Hashable, CustomStringConvertible {
     public var key: Fields
-    public var value: ElementValue?
-    /// The timeout in the kernel's unit, `UInt64.max` for none: eight bytes where a `Duration?` takes
-    /// seventeen (a full sync holds 100,000 elements).
-    @usableFromInline var timeoutMilliseconds: UInt64
+    /// The value and the timeout in one enum of 32 bytes (the tags in `Fields`' spare bits), so that an
+    /// element is 64 bytes: a full sync holds 100,000 of them. An element with a timeout (rare: the
+    /// packet path fills such sets) keeps both in a box.
+    @usableFromInline var stored: Stored
+
+    @usableFromInline
+    enum Stored: Sendable, Hashable {
+        case none
+        case verdict(Verdict)
+        case data(Fields)
+        /// The timeout in the kernel's unit, milliseconds.
+        indirect case timed(ElementValue?, milliseconds: UInt64)
+
+        /// The one form of a value and timeout, so that equal elements are held alike.
+        @inlinable
+        init(_ value: ElementValue?, milliseconds: UInt64?) {
+            if let milliseconds {
+                self = .timed(value, milliseconds: milliseconds)
+                return
+            }
+            switch value {
+            case nil: self = .none
+            case .verdict(let verdict)?: self = .verdict(verdict)
+            case .data(let data)?: self = .data(data)
+            }
+        }
+    }
+
+    public var value: ElementValue? {
+        get {
+            switch stored {
+            case .none: nil
+            case .verdict(let verdict): .verdict(verdict)
+            case .data(let data): .data(data)
+            case .timed(let value, _): value
+            }
+        }
+        set { stored = Stored(newValue, milliseconds: timeoutMilliseconds) }
+    }
+
+    private var timeoutMilliseconds: UInt64? {
+        if case .timed(_, let milliseconds) = stored { milliseconds } else { nil }
+    }
 
     /// Lifetime of this element (the set needs `.timeout`), in whole milliseconds as the kernel keeps it.
     public var timeout: Duration? {
-        get { timeoutMilliseconds == .max ? nil : .milliseconds(Int64(clamping: timeoutMilliseconds)) }
-        set { timeoutMilliseconds = newValue.map { Swift.min($0.milliseconds, .max - 1) } ?? .max }
+        get { timeoutMilliseconds.map { .milliseconds(Int64(clamping: $0)) } }
+        set { stored = Stored(value, milliseconds: newValue?.milliseconds) }
     }
 
     @inlinable
     public init(_ key: Fields, _ value: ElementValue? = nil, timeout: Duration? = nil) {
         self.key = key
-        self.value = value
-        self.timeoutMilliseconds = timeout.map { Swift.min($0.milliseconds, .max - 1) } ?? .max
+        stored = Stored(value, milliseconds: timeout?.milliseconds)
     }
 
     public init(_ key: [Datum], _ value: ElementValue? = nil, timeout: Duration? = nil) {

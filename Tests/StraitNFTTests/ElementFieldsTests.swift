@@ -53,6 +53,15 @@ struct ElementFieldsTests {
         #expect(Element.Fields(.bytes([1])).appending(.port(2)) == [.bytes([1]), .port(2)])
         #expect(Element.Fields(.proto(.tcp)) != Element.Fields(.integer(6)), "the kinds differ, not only the bytes")
         #expect(Element([Datum]([.port(1)]), .data(["10.0.0.1"])) == Element(Element.Fields(.port(1)), .data(["10.0.0.1"])))
+        // A timeout is kept beside the value, in the kernel's milliseconds.
+        var timed = Element(fixed, .data(["10.0.0.1"]), timeout: .seconds(30))
+        #expect(timed.timeout == .milliseconds(30_000) && timed.value == .data(["10.0.0.1"]))
+        #expect(timed != Element(fixed, .data(["10.0.0.1"])))
+        timed.timeout = nil
+        #expect(timed == Element(fixed, .data(["10.0.0.1"])))
+        timed.value = nil
+        timed.timeout = .milliseconds(5)
+        #expect(timed.value == nil && timed.timeout == .milliseconds(5))
     }
 
     @Test("fields encode as the kernel's concatenation and decode back to equal fields")
@@ -144,7 +153,7 @@ struct ElementFieldsTests {
             #expect(slotRead.key.isPacked, "read back in place")
             #expect(try #require(contents.elements["macs"]?.first).key.isPacked == false, "arbitrary bytes as a list")
             #expect(try #require(contents6.elements["pairs"]?.first).key.isPacked == false, "36 bytes as a list")
-            #expect(MemoryLayout<Element>.stride == 72, "an element with its key and value in place")
+            #expect(MemoryLayout<Element>.stride == 64, "an element with its key and value in place")
         }
     }
 }
