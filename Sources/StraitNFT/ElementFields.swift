@@ -5,9 +5,9 @@ extension Element {
     /// encodes hundreds of thousands of keys and values; held inline they cost no heap array each,
     /// compare as four words and encode as one copy. Fields that do not fit (`PackedFields`) —
     /// arbitrary bytes, text that is no address (kept to be refused by name when encoded), an
-    /// interface name the kernel cannot hold, more than six fields or 28 bytes — are held as a list of
-    /// `Datum`s. Which form a list of
-    /// values takes depends on the values alone, so two equal lists are held alike and compare equal.
+    /// interface name the kernel cannot hold, more than six fields or 28 bytes — are held as a list
+    /// of `Datum`s. Which form a list of values takes depends on the values alone, so two equal lists
+    /// are held alike and compare equal.
     public struct Fields: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral,
         CustomStringConvertible {
         @usableFromInline
