@@ -61,9 +61,12 @@ enum SharedShape {
         for ip in plan.clusterIPs {
             let key = Element.Fields(Datum(ip), proto, port)
             dispatch.append(Element(key, shape))
-            for (slot, endpoint) in slots.slots.enumerated() {
-                entries.append(Element(key.appending(.integer(UInt32(slot))),
-                                       .data(Element.Fields(Datum(endpoint.address), .port(endpoint.port)))))
+            // The endpoints' addresses and ports are read in place, not each endpoint copied.
+            slots.slots.withUnsafeBufferPointer { endpoints in
+                for slot in endpoints.indices {
+                    let value = Element.Fields(Datum(endpoints[slot].address), .port(endpoints[slot].port))
+                    entries.append(Element(key.appending(.integer(UInt32(slot))), .data(value)))
+                }
             }
         }
         let hairpin = ServicePortObjects.hairpinAddresses(slots.slots)
