@@ -30,6 +30,8 @@ struct ElementFieldsTests {
         #expect(!Element.Fields("fd00::1", "fd00::2").isPacked, "32 bytes")
         #expect(!Element.Fields(Array(repeating: Datum.proto(.tcp), count: 7)).isPacked, "seven fields")
         #expect(Element.Fields(Array(repeating: Datum.proto(.tcp), count: 6)).isPacked)
+        #expect(MemoryLayout<Element.Fields>.size == 32 && MemoryLayout<ElementValue?>.size == 32)
+        #expect(MemoryLayout<Element>.stride == 64, "an element with its key and value in place")
     }
 
     @Test("fields read back as the values they were built from, however they were built")
@@ -52,7 +54,8 @@ struct ElementFieldsTests {
         #expect(overflowing == Element.Fields(["fd00::1", "fd00::2"]) && !overflowing.isPacked)
         #expect(Element.Fields(.bytes([1])).appending(.port(2)) == [.bytes([1]), .port(2)])
         #expect(Element.Fields(.proto(.tcp)) != Element.Fields(.integer(6)), "the kinds differ, not only the bytes")
-        #expect(Element([Datum]([.port(1)]), .data(["10.0.0.1"])) == Element(Element.Fields(.port(1)), .data(["10.0.0.1"])))
+        let fromList = Element([Datum]([.port(1)]), .data(["10.0.0.1"]))
+        #expect(fromList == Element(Element.Fields(.port(1)), .data(["10.0.0.1"])))
         // A timeout is kept beside the value, in the kernel's milliseconds.
         var timed = Element(fixed, .data(["10.0.0.1"]), timeout: .seconds(30))
         #expect(timed.timeout == .milliseconds(30_000) && timed.value == .data(["10.0.0.1"]))
@@ -122,8 +125,10 @@ struct ElementFieldsTests {
                                   dataType: .verdict)
             let chain = Chain(table: table, name: "pool-size-2")
             let wanted: [(NFTSet, [Element])] = [
-                (slots, (0..<UInt32(2)).map { Element(Element.Fields("10.96.0.10", .proto(.tcp), .port(80), .integer($0)),
-                                              .data(Element.Fields(.ipv4("10.128.0.\($0 + 1)"), .port(8080)))) }),
+                (slots, (0..<UInt32(2)).map { slot in
+                    Element(Element.Fields("10.96.0.10", .proto(.tcp), .port(80), .integer(slot)),
+                            .data(Element.Fields(.ipv4("10.128.0.\(slot + 1)"), .port(8080))))
+                }),
                 (slots6, [Element(Self.ipv6Slot, .data(["fd00::99", .port(53)]))]),
                 (names, [Element([.ifname("veth0123456789a"), .port(22)]), Element([.ifname("lo"), .port(80)])]),
                 (pairs6, [Element(["fd00::1", "fd00::2", .port(443)])]),
@@ -153,7 +158,6 @@ struct ElementFieldsTests {
             #expect(slotRead.key.isPacked, "read back in place")
             #expect(try #require(contents.elements["macs"]?.first).key.isPacked == false, "arbitrary bytes as a list")
             #expect(try #require(contents6.elements["pairs"]?.first).key.isPacked == false, "36 bytes as a list")
-            #expect(MemoryLayout<Element>.stride == 64, "an element with its key and value in place")
         }
     }
 }
