@@ -15,7 +15,8 @@ struct NFTablesState: Sendable {
     /// Each port's plans as its table entry holds them, one per family: the entry's own array, shared
     /// rather than a copy of the plan (a copy of every plan was 2.4 MB at 5,000 Services).
     private var plans: [ServicePortName: [ServicePortPlan]] = [:]
-    /// Shared map name → key → the ports that want it, with the element each wants.
+    /// Shared map name → key → the ports that want it, with the value each wants (the key is the
+    /// dictionary's: a claim holds no copy of it; the shared maps' elements have no timeout).
     private var claims: [String: [Element.Fields: Claims]] = [:]
     /// Endpoint address → the number of ports whose pools hold it.
     private var hairpin: [IPAddress: Int] = [:]
@@ -30,23 +31,23 @@ struct NFTablesState: Sendable {
 
     /// The ports claiming one key: nearly always one, so that case holds no dictionary.
     enum Claims: Sendable {
-        case one(ServicePortName, Element)
-        case many([ServicePortName: Element])
+        case one(ServicePortName, ElementValue?)
+        case many([ServicePortName: ElementValue?])
 
-        /// The element the kernel shows: the first port's by name.
-        var visible: Element {
+        /// The value the kernel shows: the first port's by name.
+        var visible: ElementValue? {
             switch self {
-            case .one(_, let element): element
+            case .one(_, let value): value
             case .many(let claims): claims.min { $0.key < $1.key }!.value
             }
         }
 
-        func adding(_ name: ServicePortName, _ element: Element) -> Claims {
+        func adding(_ name: ServicePortName, _ value: ElementValue?) -> Claims {
             switch self {
-            case .one(let other, _) where other == name: return .one(name, element)
-            case .one(let other, let otherElement): return .many([other: otherElement, name: element])
+            case .one(let other, _) where other == name: return .one(name, value)
+            case .one(let other, let otherValue): return .many([other: otherValue, name: value])
             case .many(var claims):
-                claims[name] = element
+                claims[name] = value
                 return .many(claims)
             }
         }
@@ -63,7 +64,9 @@ struct NFTablesState: Sendable {
     }
 
     /// The element the kernel shows for `key` in the shared map `set`.
-    func visible(_ set: String, _ key: Element.Fields) -> Element? { claims[set]?[key]?.visible }
+    func visible(_ set: String, _ key: Element.Fields) -> Element? {
+        claims[set]?[key].map { Element(key, $0.visible) }
+    }
 
     /// The port whose element the kernel shows for `key` in the shared map `set`.
     func shown(_ set: String, _ key: Element.Fields) -> ServicePortName? {
@@ -83,7 +86,7 @@ struct NFTablesState: Sendable {
 
     /// Every element of the shared maps and the hairpin set, by set (for a full sync).
     func sharedElements(_ layout: NFTablesLayout) -> [String: [Element]] {
-        var elements = claims.mapValues { keys in keys.values.map(\.visible) }
+        var elements = claims.mapValues { keys in keys.map { key, claims in Element(key, claims.visible) } }
         elements[layout.hairpin.name] = hairpin.keys.sorted().map(layout.hairpinElement)
         return elements
     }
@@ -193,7 +196,10 @@ struct NFTablesState: Sendable {
     private mutating func claim(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
         for (set, elements) in objects.elements where layout.isShared(set) {
             // Changed in place: one lookup of the set and one of the key.
-            for element in elements { claims[set, default: [:]][element.key].add(name, element) }
+            for element in elements {
+                assert(element.timeout == nil, "an element of a shared map with a timeout: \(element)")
+                claims[set, default: [:]][element.key].add(name, element.value)
+            }
         }
         for address in objects.hairpin { hairpin[address, default: 0] += 1 }
         if let shape = objects.shape { shapes[shape, default: 0] += 1 }
@@ -215,9 +221,9 @@ struct NFTablesState: Sendable {
 }
 
 extension NFTablesState.Claims? {
-    /// Adds `name`'s claim of the key with `element` (replacing an earlier one of it).
-    mutating func add(_ name: ServicePortName, _ element: Element) {
-        self = self?.adding(name, element) ?? .one(name, element)
+    /// Adds `name`'s claim of the key with `value` (replacing an earlier one of it).
+    mutating func add(_ name: ServicePortName, _ value: ElementValue?) {
+        self = self?.adding(name, value) ?? .one(name, value)
     }
 
     /// Takes `name`'s claim of the key back; nil when no port claims it any more.
