@@ -88,11 +88,11 @@ public actor NFTablesBackend: ProxyBackend {
                 continue
             }
             let objects = ServicePortObjects(plan, pools: try slots.assign(plan), layout: layout)
-            updates.append(PortUpdate(name: entry.name, old: old, new: (entry.plans, objects)))
+            updates.append(PortUpdate(name: entry.name, old: old, new: objects))
         }
         var diff = NFTablesDiff()
         let (unchangedSlots, portLayout) = (slots, layout)
-        state.replace(updates, layout: layout, render: { name, plan in
+        state.replace(updates, in: new, layout: layout, render: { name, plan in
             ServicePortObjects(plan, pools: unchangedSlots.pools(of: name), layout: portLayout)
         }, recording: &diff)
         let tx = diff.transaction(layout)
@@ -145,10 +145,11 @@ public actor NFTablesBackend: ProxyBackend {
                                              appendingShapeElementsTo: &shapeElements)
             desired.add(elementsOf: objects)
             if !objects.chains.isEmpty { owners.append((entry.name, objects.chains)) }
-            nextState.record(entry.name, entry.plans, objects, layout: layout)
+            nextState.record(entry.name, objects, layout: layout)
         }
         desired.add(shapeElements, to: shapeMap)
         shapeElements = []
+        nextState.record(new)
         // Pools of ports that are gone give their numbers back (only a sync after a failed one has any).
         if nextSlots.ports.count > held {
             for name in nextSlots.ports.keys where new.ports[name]?.plan(for: family) == nil { nextSlots.release(name) }

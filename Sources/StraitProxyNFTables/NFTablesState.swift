@@ -12,9 +12,10 @@ import StraitProxy
 /// diffed per port and not recorded here at all.
 struct NFTablesState: Sendable {
     let family: IPFamily
-    /// Each port's plans as its table entry holds them, one per family: the entry's own array, shared
-    /// rather than a copy of the plan (a copy of every plan was 2.4 MB at 5,000 Services).
-    private var plans: [ServicePortName: [ServicePortPlan]] = [:]
+    /// The Service table the state was last brought to, whose plans the kernel's table holds: the
+    /// caller's own value (a persistent tree, shared), where a copy of every plan was 2.4 MB at 5,000
+    /// Services and a dictionary of their names 0.6 MB.
+    private var table = ServiceTable()
     /// Shared map name → key → the ports that want it, with the value each wants (the key is the
     /// dictionary's: a claim holds no copy of it; the shared maps' elements have no timeout).
     private var claims: [String: [Element.Fields: Claims]] = [:]
@@ -27,7 +28,7 @@ struct NFTablesState: Sendable {
     init(family: IPFamily) { self.family = family }
 
     /// The plan of `name` the table holds.
-    func plan(_ name: ServicePortName) -> ServicePortPlan? { plans[name]?.first { $0.family == family } }
+    func plan(_ name: ServicePortName) -> ServicePortPlan? { table.ports[name]?.plan(for: family) }
 
     /// The ports claiming one key: nearly always one, so that case holds no dictionary.
     enum Claims: Sendable {
@@ -92,20 +93,21 @@ struct NFTablesState: Sendable {
     }
 
     /// Replaces the objects of the given ports (`old` as the table holds them, `new` nil when the port
-    /// is gone) and records in `diff` what the kernel must do to follow: elements whose shown value
+    /// is gone), the ports that changed from the state's table to `table`, which the state then stands
+    /// for, and records in `diff` what the kernel must do to follow: elements whose shown value
     /// changed, chains added, rewritten or deleted.
     ///
     /// The shape elements of a dispatch key (`ServicePortObjects.shapeElements`) are those of the port shown
     /// for it in `service-ips`; `render` gives the objects of a port this sync does not change (from its plan)
     /// for when it becomes or stops being the one shown.
-    mutating func replace(_ updates: [PortUpdate], layout: NFTablesLayout,
+    mutating func replace(_ updates: [PortUpdate], in table: ServiceTable, layout: NFTablesLayout,
                           render: (ServicePortName, ServicePortPlan) -> ServicePortObjects,
                           recording diff: inout NFTablesDiff) {
         var touched: [String: Set<Element.Fields>] = [:]
         var touchedAddresses: Set<IPAddress> = []
         var touchedShapes: Set<UInt32> = []
         for update in updates {
-            for objects in [update.old, update.new?.objects].compactMap({ $0 }) {
+            for objects in [update.old, update.new].compactMap({ $0 }) {
                 for (set, elements) in objects.elements where layout.isShared(set) {
                     touched[set, default: []].formUnion(elements.map(\.key))
                 }
@@ -118,7 +120,7 @@ struct NFTablesState: Sendable {
         let byName = Dictionary(updates.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         var shapeKeys: Set<Element.Fields> = []
         for update in updates {
-            for objects in [update.old, update.new?.objects].compactMap({ $0 }) {
+            for objects in [update.old, update.new].compactMap({ $0 }) {
                 shapeKeys.formUnion(objects.shapeGroups.keys)
             }
         }
@@ -129,10 +131,9 @@ struct NFTablesState: Sendable {
         }
         let heldBefore = Set(touchedAddresses.filter { hairpin[$0] != nil })
         for update in updates {
-            let old = update.old ?? .none, next = update.new?.objects ?? .none
+            let old = update.old ?? .none, next = update.new ?? .none
             release(update.name, old, layout: layout)
             claim(update.name, next, layout: layout)
-            plans[update.name] = update.new?.plans
             diff.replaceChains(old: old.chains, new: next.chains)
             diff.replaceData(old: old.elements.filter { !layout.isShared($0.key) },
                              new: next.elements.filter { !layout.isShared($0.key) })
@@ -150,7 +151,7 @@ struct NFTablesState: Sendable {
             guard let name else { return [:] }
             let objects: ServicePortObjects?
             if let update = byName[name] {
-                objects = after ? update.new?.objects : update.old
+                objects = after ? update.new : update.old
             } else {
                 objects = plan(name).map { render(name, $0) }
             }
@@ -177,21 +178,21 @@ struct NFTablesState: Sendable {
             if was && !now { diff.deleteElements[hairpinSet, default: []].append(layout.hairpinElement(address)) }
             if now && !was { diff.addElements[hairpinSet, default: []].append(layout.hairpinElement(address)) }
         }
+        self.table = table
     }
 
     /// Room for `count` ports and their dispatch keys, so that a full sync does not grow the tables as it goes.
     mutating func reserve(_ count: Int, layout: NFTablesLayout) {
-        plans.reserveCapacity(count)
         claims[layout.serviceIPs.name, default: [:]].reserveCapacity(count)
     }
 
-    /// Records a port of a full sync (the state starts empty): its plans (its entry's, one of them the
-    /// family's), claims and addresses.
-    mutating func record(_ name: ServicePortName, _ plans: [ServicePortPlan], _ objects: ServicePortObjects,
-                         layout: NFTablesLayout) {
+    /// Records a port of a full sync (the state starts empty): its claims and addresses.
+    mutating func record(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
         claim(name, objects, layout: layout)
-        self.plans[name] = plans
     }
+
+    /// Records the table a full sync programmed, whose plans the recorded ports' objects are of.
+    mutating func record(_ table: ServiceTable) { self.table = table }
 
     private mutating func claim(_ name: ServicePortName, _ objects: ServicePortObjects, layout: NFTablesLayout) {
         for (set, elements) in objects.elements where layout.isShared(set) {
@@ -231,11 +232,11 @@ extension NFTablesState.Claims? {
 }
 
 /// One port's change in a partial sync: its objects as the table holds them (nil: it was not
-/// there), and its entry's new plans (one of them the family's) with its objects (nil: it goes).
+/// there), and as its new plan makes them (nil: it goes).
 struct PortUpdate {
     var name: ServicePortName
     var old: ServicePortObjects?
-    var new: (plans: [ServicePortPlan], objects: ServicePortObjects)?
+    var new: ServicePortObjects?
 }
 
 /// The changes one sync makes, collected by kind and emitted in the one order the kernel accepts:
