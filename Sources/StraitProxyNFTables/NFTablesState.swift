@@ -2,8 +2,9 @@ import StraitModel
 import StraitNFT
 import StraitProxy
 
-/// What the table holds after the last successful commit, kept small: each port's plan (its objects
-/// are rebuilt from the plan and its `EndpointSlots` pools when it changes, never stored), which
+/// What the table holds after the last successful commit, kept small: each port's plan, read from
+/// the Service table that commit programmed (its objects are rebuilt from the plan and its
+/// `EndpointSlots` pools when it changes, never stored), which
 /// ports claim each key of the maps two ports may share (two Services may claim the same external
 /// IP and port; the first by name shows, as the kernel holds one element per key), and how many
 /// ports hold each endpoint address (the hairpin set has one element per address).
