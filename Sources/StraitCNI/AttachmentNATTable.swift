@@ -81,7 +81,7 @@ struct AttachmentNATTable {
             // Only elements that lead to this attachment's chains: an equal key of another pod stays.
             let present = entries.filter { entry in
                 (listing.elements[entry.map] ?? []).contains {
-                    $0.key == entry.key && $0.value == .verdict(.goto(chainName(key, entry.chain)))
+                    $0.key.elementsEqual(entry.key) && $0.value == .verdict(.goto(chainName(key, entry.chain)))
                 }
             }
             let chainsPresent = chains.filter { suffix in

@@ -27,6 +27,7 @@ public struct Datum: Sendable, Hashable, CustomStringConvertible, ExpressibleByS
 
     public let value: Value
 
+    @usableFromInline
     init(_ value: Value) { self.value = value }
 
     /// An IPv4 address in dotted-decimal text.
@@ -45,17 +46,17 @@ public struct Datum: Sendable, Hashable, CustomStringConvertible, ExpressibleByS
         return withUnsafeBytes(of: address) { Datum(ipv6Bytes: $0) }
     }
 
-    public static func proto(_ proto: L4Proto) -> Datum { Datum(.proto(proto)) }
-    public static func port(_ port: UInt16) -> Datum { Datum(.port(port)) }
-    public static func mark(_ value: UInt32) -> Datum { Datum(.mark(value)) }
-    public static func integer(_ value: UInt32) -> Datum { Datum(.integer(value)) }
+    @inlinable public static func proto(_ proto: L4Proto) -> Datum { Datum(.proto(proto)) }
+    @inlinable public static func port(_ port: UInt16) -> Datum { Datum(.port(port)) }
+    @inlinable public static func mark(_ value: UInt32) -> Datum { Datum(.mark(value)) }
+    @inlinable public static func integer(_ value: UInt32) -> Datum { Datum(.integer(value)) }
     public static func ifname(_ name: String) -> Datum { Datum(.ifname(name)) }
     public static func bytes(_ bytes: [UInt8]) -> Datum { Datum(.bytes(bytes)) }
 
     /// An IPv4 address from its value (`a.b.c.d` is `a << 24 | b << 16 | c << 8 | d`).
-    public init(ipv4 value: UInt32) { self.init(.ipv4(value.bigEndian)) }
+    @inlinable public init(ipv4 value: UInt32) { self.init(.ipv4(value.bigEndian)) }
     /// An IPv6 address from its value, first 64 bits in `high`.
-    public init(ipv6High high: UInt64, low: UInt64) { self.init(.ipv6(high.bigEndian, low.bigEndian)) }
+    @inlinable public init(ipv6High high: UInt64, low: UInt64) { self.init(.ipv6(high.bigEndian, low.bigEndian)) }
 
     /// 16 bytes in network order.
     private init(ipv6Bytes bytes: UnsafeRawBufferPointer) {
@@ -216,19 +217,25 @@ extension [Datum] {
 
     /// Splits a key's bytes into fields of `types` (the inverse of `encodedKey`).
     init(decoding bytes: UnsafeRawBufferPointer, as types: [DataType]) {
-        guard types.count > 1 else {
-            self = [Datum(decoding: bytes, as: types.first ?? .integer)]
-            return
-        }
         var fields: [Datum] = []
         fields.reserveCapacity(types.count)
+        Self.forEachField(of: bytes, as: types) { fields.append($0) }
+        self = fields
+    }
+
+    /// Calls `body` with each field of a key's bytes, read as `types`: one field is the whole of
+    /// them, a concatenation's fields sit at 4-byte boundaries.
+    static func forEachField(of bytes: UnsafeRawBufferPointer, as types: [DataType], _ body: (Datum) -> Void) {
+        guard types.count > 1 else {
+            body(Datum(decoding: bytes, as: types.first ?? .integer))
+            return
+        }
         var offset = 0
         for type in types {
             let start = Swift.min(offset, bytes.count), end = Swift.min(offset + type.length, bytes.count)
-            fields.append(Datum(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: type))
+            body(Datum(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: type))
             offset += (type.length + 3) / 4 * 4
         }
-        self = fields
     }
 
     init(decoding bytes: [UInt8], as types: [DataType]) {

@@ -189,7 +189,7 @@ struct FakeTable {
     var chains: [Chain] = []
     var sets: [NFTSet] = []
     /// Elements of each set by key: a key is in a set at most once.
-    var elements: [String: [[Datum]: Element]] = [:]
+    var elements: [String: [Element.Fields: Element]] = [:]
     var rules: [String: [ListedRule]] = [:]
     var nextHandle: UInt64 = 1
 

@@ -60,36 +60,83 @@ public struct SetFlags: OptionSet, Sendable, Hashable {
 /// One element of a set or map: a key (one field per key type), and for a map its value.
 /// Equivalent: `10.0.0.1 . tcp . 80 : goto svc-x`.
 public struct Element: Sendable, Hashable, CustomStringConvertible {
-    public var key: [Datum]
-    public var value: ElementValue?
-    /// Lifetime of this element (the set needs `.timeout`).
-    public var timeout: Duration?
+    public var key: Fields
+    /// The value and the timeout in one enum of 32 bytes (the tags in `Fields`' spare bits), so that an
+    /// element is 64 bytes: a full sync holds 100,000 of them. An element with a timeout (rare: the
+    /// packet path fills such sets) keeps both in a box.
+    @usableFromInline var stored: Stored
+
+    @usableFromInline
+    enum Stored: Sendable, Hashable {
+        case none
+        case verdict(Verdict)
+        case data(Fields)
+        /// The timeout in the kernel's unit, milliseconds.
+        indirect case timed(ElementValue?, milliseconds: UInt64)
+
+        /// The one form of a value and timeout, so that equal elements are held alike.
+        @inlinable
+        init(_ value: ElementValue?, milliseconds: UInt64?) {
+            if let milliseconds {
+                self = .timed(value, milliseconds: milliseconds)
+                return
+            }
+            switch value {
+            case nil: self = .none
+            case .verdict(let verdict)?: self = .verdict(verdict)
+            case .data(let data)?: self = .data(data)
+            }
+        }
+    }
+
+    public var value: ElementValue? {
+        get {
+            switch stored {
+            case .none: nil
+            case .verdict(let verdict): .verdict(verdict)
+            case .data(let data): .data(data)
+            case .timed(let value, _): value
+            }
+        }
+        set { stored = Stored(newValue, milliseconds: timeoutMilliseconds) }
+    }
+
+    private var timeoutMilliseconds: UInt64? {
+        if case .timed(_, let milliseconds) = stored { milliseconds } else { nil }
+    }
+
+    /// Lifetime of this element (the set needs `.timeout`), in whole milliseconds as the kernel keeps it.
+    public var timeout: Duration? {
+        get { timeoutMilliseconds.map { .milliseconds(Int64(clamping: $0)) } }
+        set { stored = Stored(value, milliseconds: newValue?.milliseconds) }
+    }
+
+    @inlinable
+    public init(_ key: Fields, _ value: ElementValue? = nil, timeout: Duration? = nil) {
+        self.key = key
+        stored = Stored(value, milliseconds: timeout?.milliseconds)
+    }
 
     public init(_ key: [Datum], _ value: ElementValue? = nil, timeout: Duration? = nil) {
-        self.key = key
-        self.value = value
-        self.timeout = timeout
+        self.init(Fields(key), value, timeout: timeout)
     }
 
     public init(_ key: Datum..., verdict: Verdict) {
-        self.init(key, .verdict(verdict))
+        self.init(Fields(key), .verdict(verdict))
     }
 
-    public var description: String {
-        let key = self.key.map(\.description).joined(separator: " . ")
-        return value.map { "\(key) : \($0)" } ?? key
-    }
+    public var description: String { value.map { "\(key) : \($0)" } ?? key.description }
 }
 
 /// The value a map element maps its key to.
 public enum ElementValue: Sendable, Hashable, CustomStringConvertible {
     case verdict(Verdict)
-    case data([Datum])
+    case data(Element.Fields)
 
     public var description: String {
         switch self {
         case .verdict(let verdict): verdict.description
-        case .data(let data): data.map(\.description).joined(separator: " . ")
+        case .data(let data): data.description
         }
     }
 }

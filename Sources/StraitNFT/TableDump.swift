@@ -146,16 +146,16 @@ struct TableDump {
         while let item = nftnl_set_elems_iter_next(iterator) {
             var length: UInt32 = 0
             guard let key = nftnl_set_elem_get(item, UInt16(NFTNL_SET_ELEM_KEY), &length) else { continue }
-            var element = Element([Datum](decoding: UnsafeRawBufferPointer(start: key, count: Int(length)),
-                                          as: set.keyType))
+            var element = Element(Element.Fields(decoding: UnsafeRawBufferPointer(start: key, count: Int(length)),
+                                                 as: set.keyType))
             if nftnl_set_elem_is_set(item, UInt16(NFTNL_SET_ELEM_VERDICT)) {
                 let code = Int32(bitPattern: nftnl_set_elem_get_u32(item, UInt16(NFTNL_SET_ELEM_VERDICT)))
                 let chain = nftnl_set_elem_is_set(item, UInt16(NFTNL_SET_ELEM_CHAIN))
                     ? string(nftnl_set_elem_get_str(item, UInt16(NFTNL_SET_ELEM_CHAIN))) : nil
                 element.value = Verdict(code: code, chain: chain).map { .verdict($0) }
             } else if let data = nftnl_set_elem_get(item, UInt16(NFTNL_SET_ELEM_DATA), &length), set.isMap {
-                element.value = .data([Datum](decoding: UnsafeRawBufferPointer(start: data, count: Int(length)),
-                                              as: set.valueType))
+                let bytes = UnsafeRawBufferPointer(start: data, count: Int(length))
+                element.value = .data(Element.Fields(decoding: bytes, as: set.valueType))
             }
             if nftnl_set_elem_is_set(item, UInt16(NFTNL_SET_ELEM_TIMEOUT)) {
                 let timeout = Duration.milliseconds(Int64(nftnl_set_elem_get_u64(item, UInt16(NFTNL_SET_ELEM_TIMEOUT))))

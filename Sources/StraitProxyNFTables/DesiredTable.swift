@@ -33,8 +33,13 @@ struct DesiredTable {
         for count in shapes.sorted() { chains.append((layout.shapeChain(count), layout.shapeRules(count))) }
     }
 
+    /// Adds elements of `set`; a set's first are taken as they are, not copied.
+    mutating func add(_ elements: [Element], to set: String) {
+        if self.elements[set] == nil { self.elements[set] = elements } else { self.elements[set]! += elements }
+    }
+
     mutating func add(_ elements: [String: [Element]]) {
-        for (set, elements) in elements { self.elements[set, default: []] += elements }
+        for (set, elements) in elements { add(elements, to: set) }
     }
 
     /// The transaction from `actual` to this table. A missing table, or one whose sets or base

@@ -7,7 +7,8 @@ import StraitSystem
 /// endpoint change is one element per map (and ClientIP affinity, which remembers slots, holds
 /// for every client whose endpoint stayed).
 struct EndpointSlots: Sendable {
-    /// A port's two pools, under one key: one lookup of the port's name per sync, not one per pool.
+    /// A port's two pools, under one key: one lookup of the port's name per sync, not one per pool, and
+    /// no dictionary per port.
     struct PortPools: Sendable {
         var cluster: PoolSlots?
         var local: PoolSlots?
@@ -18,6 +19,9 @@ struct EndpointSlots: Sendable {
         }
 
         var isEmpty: Bool { cluster == nil && local == nil }
+
+        /// The endpoints of both pools, the cluster pool's first.
+        var endpoints: [ProxyEndpoint] { (cluster?.slots ?? []) + (local?.slots ?? []) }
     }
 
     private(set) var ports: [ServicePortName: PortPools] = [:]
@@ -28,8 +32,8 @@ struct EndpointSlots: Sendable {
 
     /// The pools of `plan` with their slots, assigning numbers to new pools and freeing those of
     /// pools the plan no longer has. A pool beyond `maxSlots` endpoints uses its first `maxSlots`.
-    mutating func assign(_ plan: ServicePortPlan) throws(PoolsExhausted) -> [EndpointPool: PoolSlots] {
-        var result: [EndpointPool: PoolSlots] = [:]
+    mutating func assign(_ plan: ServicePortPlan) throws(PoolsExhausted) -> PortPools {
+        var result = PortPools()
         // One lookup of the name: the entry is changed in place, and removed only when it ends empty.
         try Self.assign(plan, into: &ports[plan.name, default: PortPools()], taken: &taken, result: &result)
         if result.isEmpty { ports[plan.name] = nil }
@@ -37,7 +41,7 @@ struct EndpointSlots: Sendable {
     }
 
     private static func assign(_ plan: ServicePortPlan, into port: inout PortPools, taken: inout Set<UInt32>,
-                               result: inout [EndpointPool: PoolSlots]) throws(PoolsExhausted) {
+                               result: inout PortPools) throws(PoolsExhausted) {
         for pool in [EndpointPool.cluster, .local] {
             let all = plan.endpoints(of: pool)
             guard !all.isEmpty else {
@@ -74,13 +78,7 @@ struct EndpointSlots: Sendable {
     }
 
     /// The pools `name` holds now.
-    func pools(of name: ServicePortName) -> [EndpointPool: PoolSlots] {
-        guard let port = ports[name] else { return [:] }
-        var result: [EndpointPool: PoolSlots] = [:]
-        if let cluster = port.cluster { result[.cluster] = cluster }
-        if let local = port.local { result[.local] = local }
-        return result
-    }
+    func pools(of name: ServicePortName) -> PortPools { ports[name] ?? PortPools() }
 
     /// Frees both pools of a port that is gone.
     mutating func release(_ name: ServicePortName) {
@@ -117,8 +115,13 @@ struct EndpointSlots: Sendable {
         // once; nearly always they are, and the slots share the plan's array.
         if old.isEmpty {
             if new.count <= 16 {
-                let unique = new.indices.allSatisfy { i in
-                    new[..<i].allSatisfy { $0.address != new[i].address || $0.port != new[i].port }
+                // Read in place (no copy of each endpoint), the port first.
+                let unique = new.withUnsafeBufferPointer { endpoints in
+                    for i in endpoints.indices {
+                        for j in 0..<i where endpoints[j].port == endpoints[i].port
+                            && endpoints[j].address == endpoints[i].address { return false }
+                    }
+                    return true
                 }
                 if unique { return new }
             }

@@ -20,7 +20,7 @@ public actor NFTablesBackend: ProxyBackend {
     public nonisolated let family: IPFamily
     private let layout: NFTablesLayout
     private let kernel: any NFTKernel
-    private var state = NFTablesState()
+    private var state: NFTablesState
     private var slots = EndpointSlots()
     /// Set when a partial sync's commit failed after the state took its changes: the next sync is
     /// full (it rebuilds the state and repairs the table), whatever it is asked.
@@ -35,6 +35,7 @@ public actor NFTablesBackend: ProxyBackend {
     public init(family: IPFamily, options: ProxyOptions, kernel: any NFTKernel, keepsLastTransaction: Bool = true) {
         self.family = family
         self.layout = NFTablesLayout(family: family, options: options)
+        self.state = NFTablesState(family: family)
         self.kernel = kernel
         self.keepsLastTransaction = keepsLastTransaction
     }
@@ -52,7 +53,7 @@ public actor NFTablesBackend: ProxyBackend {
 
     /// Deletes the table and everything in it. Equivalent: `nft delete table ip strait`.
     public func cleanup() async throws {
-        state = NFTablesState()
+        state = NFTablesState(family: family)
         slots = EndpointSlots()
         stateIsAhead = true
         guard try kernel.list(layout.table) != nil else { return }
@@ -73,7 +74,7 @@ public actor NFTablesBackend: ProxyBackend {
         stateIsAhead = true
         var updates: [PortUpdate] = []
         func committed(_ name: ServicePortName) -> ServicePortObjects? {
-            state.plans[name].map { ServicePortObjects($0, pools: slots.pools(of: name), layout: layout) }
+            state.plan(name).map { ServicePortObjects($0, pools: slots.pools(of: name), layout: layout) }
         }
         for name in removed {
             updates.append(PortUpdate(name: name, old: committed(name), new: nil))
@@ -87,11 +88,11 @@ public actor NFTablesBackend: ProxyBackend {
                 continue
             }
             let objects = ServicePortObjects(plan, pools: try slots.assign(plan), layout: layout)
-            updates.append(PortUpdate(name: entry.name, old: old, new: (plan, objects)))
+            updates.append(PortUpdate(name: entry.name, old: old, new: objects))
         }
         var diff = NFTablesDiff()
         let (unchangedSlots, portLayout) = (slots, layout)
-        state.replace(updates, layout: layout, render: { name, plan in
+        state.replace(updates, in: new, layout: layout, render: { name, plan in
             ServicePortObjects(plan, pools: unchangedSlots.pools(of: name), layout: portLayout)
         }, recording: &diff)
         let tx = diff.transaction(layout)
@@ -116,7 +117,7 @@ public actor NFTablesBackend: ProxyBackend {
         // The state is rebuilt whole: the old one goes first (not two at once); should this sync
         // fail, the next is full again.
         stateIsAhead = true
-        state = NFTablesState()
+        state = NFTablesState(family: family)
         var nextSlots = slots
         let listed = try kernel.list(layout.table)
         // A process's first full sync (no pools known yet) takes the pools the table holds.
@@ -127,27 +128,40 @@ public actor NFTablesBackend: ProxyBackend {
                 nextSlots.adopt(entry.name, kernelPools.pools(of: plan))
             }
         }
-        var nextState = NFTablesState()
+        var nextState = NFTablesState(family: family)
         nextState.reserve(new.ports.count, layout: layout)
         nextSlots.reserve(new.ports.count)
         var desired = DesiredTable(layout: layout)
+        var slotCount = 0
+        for entry in new.ports.values {
+            // The plans are read in place, not copied out.
+            entry.plans.withUnsafeBufferPointer { plans in
+                for index in plans.indices where plans[index].family == family {
+                    slotCount += SharedShape.slotCount(of: plans[index], layout: layout)
+                }
+            }
+        }
+        let shapeMap = NFTablesLayout.clusterEndpointsName
+        // The plain ports' slots are written straight into one array, sized up front: one that doubled as
+        // it filled would hold its old and new copy at once.
+        var shapeElements: [Element] = []
+        shapeElements.reserveCapacity(slotCount)
         var owners: [(name: ServicePortName, chains: [(Chain, [Rule])])] = []
-        var shapeSets: Set<String> = []
         let dispatch = layout.serviceIPs.name
         var held = 0
         for entry in new.ports.values {
             guard let plan = entry.plan(for: family) else { continue }
             let pools = try nextSlots.assign(plan)
             if !pools.isEmpty { held += 1 }
-            let objects = ServicePortObjects(plan, pools: pools, layout: layout)
+            let objects = ServicePortObjects(plan, pools: pools, layout: layout,
+                                             appendingShapeElementsTo: &shapeElements)
             desired.add(elementsOf: objects)
             if !objects.chains.isEmpty { owners.append((entry.name, objects.chains)) }
-            nextState.record(entry.name, plan, objects, layout: layout)
-            if !objects.shapeElements.isEmpty {
-                shapeSets.formUnion(objects.shapeElements.keys)
-                desired.add(objects.shapeElements)
-            }
+            nextState.record(entry.name, objects, layout: layout)
         }
+        desired.add(shapeElements, to: shapeMap)
+        shapeElements = []
+        nextState.record(new)
         // Pools of ports that are gone give their numbers back (only a sync after a failed one has any).
         if nextSlots.ports.count > held {
             for name in nextSlots.ports.keys where new.ports[name]?.plan(for: family) == nil { nextSlots.release(name) }
@@ -159,11 +173,11 @@ public actor NFTablesBackend: ProxyBackend {
         // and those of the port shown for it (the first by name) come back.
         let contested = nextState.contestedKeys(dispatch)
         if !contested.isEmpty {
-            desired.removeElements(from: shapeSets) { contested.contains(Array($0.key.prefix(3))) }
+            desired.removeElements(from: [shapeMap]) { contested.contains(Element.Fields($0.key.prefix(3))) }
             for key in contested {
-                guard let name = nextState.shown(dispatch, key), let plan = nextState.plans[name] else { continue }
+                guard let name = nextState.shown(dispatch, key), let plan = nextState.plan(name) else { continue }
                 let objects = ServicePortObjects(plan, pools: nextSlots.pools(of: name), layout: layout)
-                if let elements = objects.shapeGroups[key] { desired.add(elements) }
+                if let elements = objects.shapeGroups[key] { desired.add(elements, to: shapeMap) }
             }
         }
         desired.add(shapes: nextState.shapes.keys)

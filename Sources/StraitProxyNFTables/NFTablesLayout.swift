@@ -67,7 +67,8 @@ struct NFTablesLayout: Sendable {
     // MARK: Sets and maps
 
     /// `daddr . l4proto . dport : verdict` — cluster, external and load-balancer IPs to their chains.
-    var serviceIPs: NFTSet { map("service-ips", [addressType, .inetProto, .inetService], .verdict) }
+    var serviceIPs: NFTSet { map(Self.serviceIPsName, [addressType, .inetProto, .inetService], .verdict) }
+    static let serviceIPsName = "service-ips"
     /// `l4proto . dport : verdict` — node ports, for local destinations.
     var serviceNodePorts: NFTSet { map("service-nodeports", [.inetProto, .inetService], .verdict) }
     /// Addresses whose traffic is rejected (`goto reject-chain`) or dropped, before DNAT.
@@ -110,7 +111,7 @@ struct NFTablesLayout: Sendable {
 
     /// The maps two ports may put the same key in (an address and port claimed twice). The endpoint
     /// data maps `endpoints-S` are keyed by pool numbers, each port's own; the hairpin set is counted apart;
-    /// the shared shape's maps follow the `service-ips` element shown (`ServicePortObjects.shapeElements`).
+    /// the shared shape's map follows the `service-ips` element shown (`ServicePortObjects.shapeElements`).
     static let sharedMaps: Set<String> = ["service-ips", "service-nodeports", "no-endpoint-services",
                                           "no-endpoint-nodeports"]
     func isShared(_ set: String) -> Bool { Self.sharedMaps.contains(set) }

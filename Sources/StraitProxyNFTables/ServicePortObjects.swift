@@ -15,9 +15,9 @@ struct ServicePortObjects: Sendable, Hashable {
     var hairpin: [IPAddress]
     /// A plain port's pool size: it owns no chain and goes to the shared chain `pool-size-N` (`SharedShape`).
     var shape: UInt32? = nil
-    /// A plain port's elements keyed by its cluster IP and port (`cluster-endpoints`, the masquerade sets), by
-    /// set. They are in the table while the port's dispatch element is the one shown (`NFTablesState`).
-    var shapeElements: [String: [Element]] = [:]
+    /// A plain port's elements of `cluster-endpoints`, keyed by its cluster IP and port. They are in the table
+    /// while the port's dispatch element is the one shown (`NFTablesState`).
+    var shapeElements: [Element] = []
 
     static let none = ServicePortObjects(chains: [], elements: [:], hairpin: [])
 
@@ -33,20 +33,16 @@ struct ServicePortObjects: Sendable, Hashable {
         hasher.combine(shape)
     }
 
-    /// Its shape elements grouped by the dispatch key (`daddr . proto . port`) they belong to, by set
-    /// (one group for the usual port of one cluster IP).
-    var shapeGroups: [[Datum]: [String: [Element]]] {
+    /// Its shape elements grouped by the dispatch key (`daddr . proto . port`) they belong to (one group
+    /// for the usual port of one cluster IP).
+    var shapeGroups: [Element.Fields: [Element]] {
         guard !shapeElements.isEmpty else { return [:] }
         // One cluster IP: the one dispatch element's key.
         if elements.count == 1, let dispatch = elements.first?.value, dispatch.count == 1 {
             return [dispatch[0].key: shapeElements]
         }
-        let keys = Set(shapeElements.values.lazy.flatMap { $0 }.map { Array($0.key.prefix(3)) })
-        guard keys.count > 1 else { return keys.first.map { [$0: shapeElements] } ?? [:] }
-        var groups: [[Datum]: [String: [Element]]] = [:]
-        for (set, elements) in shapeElements {
-            for element in elements { groups[Array(element.key.prefix(3)), default: [:]][set, default: []].append(element) }
-        }
+        var groups: [Element.Fields: [Element]] = [:]
+        for element in shapeElements { groups[Element.Fields(element.key.prefix(3)), default: []].append(element) }
         return groups
     }
 
@@ -63,9 +59,18 @@ struct PoolSlots: Sendable, Hashable {
 extension ServicePortObjects {
     /// The objects of `plan`; `pools` holds the slots of each pool the plan has. A plain port is data in
     /// the shared shape (`SharedShape`); the others have chains of their own.
-    init(_ plan: ServicePortPlan, pools: [EndpointPool: PoolSlots], layout: NFTablesLayout) {
+    init(_ plan: ServicePortPlan, pools: EndpointSlots.PortPools, layout: NFTablesLayout) {
+        var shapeElements: [Element] = []
+        self.init(plan, pools: pools, layout: layout, appendingShapeElementsTo: &shapeElements)
+        self.shapeElements = shapeElements
+    }
+
+    /// The objects of `plan` but a plain port's shape elements, which are appended to `shapeElements`
+    /// (a full sync's array of them all).
+    init(_ plan: ServicePortPlan, pools: EndpointSlots.PortPools, layout: NFTablesLayout,
+         appendingShapeElementsTo shapeElements: inout [Element]) {
         if let pool = SharedShape.pool(of: plan, layout: layout), let slots = pools[pool], !slots.slots.isEmpty {
-            self = SharedShape.objects(plan, slots: slots, layout: layout)
+            self = SharedShape.objects(plan, slots: slots, layout: layout, appendingShapeElementsTo: &shapeElements)
             return
         }
         let name = plan.name
@@ -85,7 +90,7 @@ extension ServicePortObjects {
 
         // Dispatch: what each address of the port leads to.
         for ip in plan.clusterIPs {
-            let key = [Datum(ip), proto, port]
+            let key = Element.Fields(Datum(ip), proto, port)
             if case .forward(let pool) = plan.clusterIPTraffic {
                 add(layout.serviceIPs, Element(key, .verdict(.goto(NFTablesChainName.pool(pool, name)))))
             } else if let verdict = block(plan.clusterIPTraffic) {
@@ -96,12 +101,12 @@ extension ServicePortObjects {
         let externalEntries = plan.externalIPs.map { ($0, externalChain.name) }
             + plan.loadBalancerIPs.map { ($0, plan.firewall != nil ? firewallChain.name : externalChain.name) }
         for (ip, chain) in externalEntries {
-            let key = [Datum(ip), proto, port]
+            let key = Element.Fields(Datum(ip), proto, port)
             if plan.externalStage != nil { add(layout.serviceIPs, Element(key, .verdict(.goto(chain)))) }
             if let externalBlock { add(layout.noEndpointServices, Element(key, .verdict(externalBlock))) }
         }
         if let nodePort = plan.nodePort {
-            let key: [Datum] = [proto, .port(nodePort)]
+            let key = Element.Fields(proto, .port(nodePort))
             if plan.externalStage != nil {
                 add(layout.serviceNodePorts, Element(key, .verdict(.goto(externalChain.name))))
             }
@@ -124,12 +129,12 @@ extension ServicePortObjects {
             var entries: [Element] = []
             entries.reserveCapacity(slots.slots.count)
             for (slot, endpoint) in slots.slots.enumerated() {
-                let key: [Datum] = [.integer(NFTablesLayout.endpointKey(pool: slots.id, slot: slot))]
-                entries.append(Element(key, .data([Datum(endpoint.address), .port(endpoint.port)])))
+                let key = Element.Fields(.integer(NFTablesLayout.endpointKey(pool: slots.id, slot: slot)))
+                entries.append(Element(key, .data(Element.Fields(Datum(endpoint.address), .port(endpoint.port)))))
             }
             elements[map, default: []] += entries
         }
-        let hairpin = Self.hairpinAddresses(pools.values.flatMap(\.slots))
+        let hairpin = Self.hairpinAddresses(pools.endpoints)
 
         // The external stage, and the firewall in front of it.
         if let stage = plan.externalStage {
@@ -167,7 +172,9 @@ extension ServicePortObjects {
     /// for every endpoint; on a node of 5,000 Services × 10 endpoints spread over the cluster that is
     /// 50,000 elements for the hundred pods the node holds (its ipvs mode keeps only local ones too).
     static func hairpinAddresses(_ endpoints: [ProxyEndpoint]) -> [IPAddress] {
-        Set(endpoints.lazy.filter(\.mayBeOnThisNode).map(\.address)).sorted()
+        // Nearly every pool of a large cluster has none here: no set, no sort.
+        guard endpoints.contains(where: \.mayBeOnThisNode) else { return [] }
+        return Set(endpoints.lazy.filter(\.mayBeOnThisNode).map(\.address)).sorted()
     }
 
     /// `fib saddr type local`: the packet comes from the node itself.

@@ -31,27 +31,47 @@ enum SharedShape {
         return pool
     }
 
+    /// The elements `objects` gives a plain port in `cluster-endpoints`, at most (a slot per endpoint and
+    /// cluster IP; none for the other ports): what a full sync reserves for the map.
+    static func slotCount(of plan: ServicePortPlan, layout: NFTablesLayout) -> Int {
+        guard let pool = pool(of: plan, layout: layout) else { return 0 }
+        return plan.clusterIPs.count * min(plan.endpoints(of: pool).count, EndpointSlots.maxSlots)
+    }
+
     /// The data of a plain port forwarding to `slots`.
     static func objects(_ plan: ServicePortPlan, slots: PoolSlots, layout: NFTablesLayout) -> ServicePortObjects {
+        var entries: [Element] = []
+        entries.reserveCapacity(plan.clusterIPs.count * slots.slots.count)
+        var objects = objects(plan, slots: slots, layout: layout, appendingShapeElementsTo: &entries)
+        objects.shapeElements = entries
+        return objects
+    }
+
+    /// The data of a plain port forwarding to `slots`, its shape elements appended to `shapeElements`
+    /// instead (a full sync's array of them all: no array per port, no copy of each element).
+    static func objects(_ plan: ServicePortPlan, slots: PoolSlots, layout: NFTablesLayout,
+                        appendingShapeElementsTo entries: inout [Element]) -> ServicePortObjects {
         let proto: Datum = .proto(ServicePortObjects.l4proto(plan.protocol))
         let port: Datum = .port(plan.port)
         let count = UInt32(slots.slots.count)
+        // Built once a port, not once an address: a full sync builds 5,000 ports.
+        let shape: ElementValue = .verdict(.goto(NFTablesLayout.shapeChainName(count)))
         var dispatch: [Element] = []
-        var elements: [String: [Element]] = [:]
+        dispatch.reserveCapacity(plan.clusterIPs.count)
         for ip in plan.clusterIPs {
-            let address = Datum(ip)
-            dispatch.append(Element([address, proto, port], .verdict(.goto(layout.shapeChain(count).name))))
-            var entries: [Element] = []
-            entries.reserveCapacity(slots.slots.count)
-            for (slot, endpoint) in slots.slots.enumerated() {
-                entries.append(Element([address, proto, port, .integer(UInt32(slot))],
-                                       .data([Datum(endpoint.address), .port(endpoint.port)])))
+            let key = Element.Fields(Datum(ip), proto, port)
+            dispatch.append(Element(key, shape))
+            // The endpoints' addresses and ports are read in place, not each endpoint copied.
+            slots.slots.withUnsafeBufferPointer { endpoints in
+                for slot in endpoints.indices {
+                    let value = Element.Fields(Datum(endpoints[slot].address), .port(endpoints[slot].port))
+                    entries.append(Element(key.appending(.integer(UInt32(slot))), .data(value)))
+                }
             }
-            elements[layout.clusterEndpoints.name, default: []] += entries
         }
         let hairpin = ServicePortObjects.hairpinAddresses(slots.slots)
-        return ServicePortObjects(chains: [], elements: [layout.serviceIPs.name: dispatch], hairpin: hairpin,
-                                  shape: count, shapeElements: elements)
+        return ServicePortObjects(chains: [], elements: [NFTablesLayout.serviceIPsName: dispatch], hairpin: hairpin,
+                                  shape: count)
     }
 }
 
@@ -71,14 +91,16 @@ extension NFTablesLayout {
         let key: TypeofExpression = .concat([.payload(daddrTemplate), .meta(.l4proto), .payload(.thDport),
                                              .numgen(modulus: 2)])
         let value: TypeofExpression = .concat([.payload(daddrTemplate), .payload(.thDport)])
-        return NFTSet(table: table, name: "cluster-endpoints",
+        return NFTSet(table: table, name: Self.clusterEndpointsName,
                       keyType: [addressType, .inetProto, .inetService, .integer],
                       valueType: [addressType, .inetService], typeof: SetTypeof(key: key, value: value))
     }
 
     /// The chain plain ports of `count` endpoints share.
-    func shapeChain(_ count: UInt32) -> Chain { chain("pool-size-\(count)") }
+    func shapeChain(_ count: UInt32) -> Chain { chain(Self.shapeChainName(count)) }
+    static func shapeChainName(_ count: UInt32) -> String { shapeChainPrefix + String(count) }
     static let shapeChainPrefix = "pool-size-"
+    static let clusterEndpointsName = "cluster-endpoints"
 
     /// The shape chain's rules: the family's masquerade decision (`plainMasquerade`), then per protocol
     /// `meta l4proto P dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @cluster-endpoints`

@@ -42,7 +42,7 @@ struct NFTablesSharedShapeTests {
             if case .add(.elements(let set, let elements)) = change, set.name == "cluster-endpoints" { elements }
             else { nil }
         }.flatMap { $0 }
-        #expect(slots.map(\.key) == [key + [.integer(3)]], "\(tx)")
+        #expect(slots.map(\.key) == [Element.Fields(key + [.integer(3)])], "\(tx)")
         #expect(!tx.contains { if case .delete(.elements(let set, _)) = $0 { set.name == "cluster-endpoints" }
                                else { false } })
 
