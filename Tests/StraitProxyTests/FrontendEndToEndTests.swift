@@ -122,11 +122,14 @@ import Testing
             let healthz = "http://\(ProxyTopology.nodeIP):10256/healthz"
             let livez = "http://\(ProxyTopology.nodeIP):10256/livez"
             try apply(net, store: store, Self.node(taint: nil))
-            #expect(try await eventually { try get(net, healthz)?.status == 200 }, "\(proxy.log)")
-            let fine = try #require(try get(net, healthz))
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(fine.body.utf8)) as? [String: Any])
+            // Healthy from the start (as kube-proxy's), the family's status once its first sync is done.
+            func body() throws -> [String: Any]? {
+                guard let answer = try get(net, healthz), answer.status == 200 else { return nil }
+                return try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]
+            }
+            #expect(try await eventually { (try body()?["status"] as? [String: Any])?["IPv4"] != nil }, "\(proxy.log)")
+            let json = try #require(try body())
             #expect(json["nodeEligible"] as? Bool == true && json["healthy"] as? Bool == true)
-            #expect((json["status"] as? [String: Any])?["IPv4"] != nil, "\(fine.body)")
 
             try apply(net, store: store, Self.node(taint: "ToBeDeletedByClusterAutoscaler"))
             #expect(try await eventually { try get(net, healthz)?.status == 503 })
