@@ -61,20 +61,12 @@ struct KernelPools {
             for element in contents.elements[layout.endpoints(shard: shard).name] ?? [] {
                 guard element.key.count == 1, case .integer(let key) = element.key[0].value,
                       case .data(let data) = element.value, data.count == 2,
-                      let address = Self.address(data[0]), case .port(let port) = data[1].value else { continue }
+                      let address = data[0].address, case .port(let port) = data[1].value else { continue }
                 maps[key >> 16, default: [:]][Int(key & 0xffff)] = ProxyEndpoint(address: address, port: port)
             }
         }
         endpointMaps = maps
         return maps
-    }
-
-    private static func address(_ datum: Datum) -> IPAddress? {
-        switch datum.value {
-        case .ipv4(let network): .v4(IPv4Address(UInt32(bigEndian: network)))
-        case .ipv6(let high, let low): .v6(IPv6Address(high: UInt64(bigEndian: high), low: UInt64(bigEndian: low)))
-        default: nil
-        }
     }
 
     /// Stands in a slot the map lost: no plan has it, so `EndpointSlots.reslot` gives the slot away.

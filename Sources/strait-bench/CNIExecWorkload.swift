@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import StraitSystem
 
 /// `cni-exec PLUGIN CONFIG POD_NETNS COUNT`: runs PLUGIN as a container runtime does — libcni starts
 /// a plugin with Go's `os/exec` (a vfork-style clone, then exec; glibc's `posix_spawn` does the same),
@@ -16,7 +17,7 @@ func cniExecWorkload(_ arguments: [String]) throws {
     }
     let (plugin, configPath, pod) = (arguments[0], arguments[1], arguments[2])
     let versionOnly = arguments.count > 4 && arguments[4] == "version"
-    let config = versionOnly ? Array(#"{"cniVersion":"1.0.0"}"#.utf8) : try readConfig(configPath)
+    let config = versionOnly ? Array(#"{"cniVersion":"1.0.0"}"#.utf8) : try readFileBytes(configPath)
     // /bin/true exits without reading its stdin: the write must fail with EPIPE, not kill the bench.
     signal(SIGPIPE, SIG_IGN)
     let start = monotonicSeconds()
@@ -93,21 +94,6 @@ private func timedRun(_ plugin: String, config: [UInt8], environment: [String]) 
         throw CNIExecFailure(plugin: plugin, problem: "exit status \(status): \(String(decoding: result, as: UTF8.self))")
     }
     return elapsed
-}
-
-private func readConfig(_ path: String) throws -> [UInt8] {
-    guard let file = fopen(path, "r") else {
-        throw CNIExecFailure(plugin: path, problem: "cannot open: \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-        if count == 0 { break }
-        bytes += buffer[..<count]
-    }
-    return bytes
 }
 
 private struct CNIExecFailure: Error, CustomStringConvertible {
