@@ -62,16 +62,19 @@ struct EndpointSlots: Sendable {
         }
     }
 
-    /// Room for `count` ports, so that a full sync does not grow the table as it goes.
     /// Takes `pools`, read back from the table (`KernelPools`), as `name`'s before any pool is
     /// numbered, so they keep their numbers and slots. A number already taken is not taken twice:
     /// that pool is numbered afresh when its port is assigned.
-    mutating func adopt(_ name: ServicePortName, _ pools: [EndpointPool: PoolSlots]) {
-        for (pool, slots) in pools where slots.slots.count <= Self.maxSlots && taken.insert(slots.id).inserted {
+    mutating func adopt(_ name: ServicePortName, _ pools: PortPools) {
+        for pool in [EndpointPool.cluster, .local] {
+            guard let slots = pools[pool], slots.slots.count <= Self.maxSlots, taken.insert(slots.id).inserted else {
+                continue
+            }
             ports[name, default: PortPools()][pool] = slots
         }
     }
 
+    /// Room for `count` ports, so that a full sync does not grow the table as it goes.
     mutating func reserve(_ count: Int) {
         ports.reserveCapacity(count)
         taken.reserveCapacity(count)

@@ -26,9 +26,9 @@ struct KernelPools {
     }
 
     /// The pools `plan`'s chains hold in the table, by pool; none for a plain port (it owns no chain).
-    mutating func pools(of plan: ServicePortPlan) -> [EndpointPool: PoolSlots] {
-        guard SharedShape.pool(of: plan, layout: layout) == nil else { return [:] }
-        var pools: [EndpointPool: PoolSlots] = [:]
+    mutating func pools(of plan: ServicePortPlan) -> EndpointSlots.PortPools {
+        var pools = EndpointSlots.PortPools()
+        guard SharedShape.pool(of: plan, layout: layout) == nil else { return pools }
         for pool in [EndpointPool.cluster, .local] {
             guard let rules = contents.rules[NFTablesChainName.pool(pool, plan.name)],
                   let number = Self.poolNumber(in: rules.map(\.rule), layout: layout) else { continue }
