@@ -93,12 +93,12 @@ struct Validator {
 
     /// IANA service name, as a named `targetPort` must be.
     mutating func portName(_ field: String, _ value: String) {
-        let bytes = Array(value.utf8)
+        let bytes = Array(value.utf8), hyphen = UInt8(ascii: "-")
         let valid = (1...15).contains(bytes.count)
-            && bytes.allSatisfy { Self.isLowerAlnum($0) || $0 == UInt8(ascii: "-") }
+            && bytes.allSatisfy { Self.isLowerAlnum($0) || $0 == hyphen }
             && bytes.contains(where: Self.isLower)
-            && bytes.first != UInt8(ascii: "-") && bytes.last != UInt8(ascii: "-")
-            && !value.contains("--")
+            && bytes.first != hyphen && bytes.last != hyphen
+            && !zip(bytes, bytes.dropFirst()).contains { $0 == hyphen && $1 == hyphen }
         if !valid {
             fail(field, "\(String(reflecting: value)) is not a valid port name "
                 + "(at most 15 lowercase letters, digits and '-', with a letter)")

@@ -1,5 +1,4 @@
 import CSystemShim
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,20 +49,6 @@ public enum ChildProcess {
         return Output(status: waitForExit(pid), stdout: out, stderr: err)
     }
 
-    /// `run` on a thread of its own, not one of Swift's cooperative pool: a child that takes seconds
-    /// (a 40 MB `iptables-restore`) then blocks no task of the process while it runs.
-    public static func runDetached(_ arguments: [String], stdin: [[UInt8]] = [],
-                                   wholeInputFirst: Bool = false) async throws(SpawnError) -> Output {
-        let result: Result<Output, SpawnError> = await withCheckedContinuation { continuation in
-            detachedQueue.async {
-                continuation.resume(returning: Result { () throws(SpawnError) in
-                    try run(arguments, stdin: stdin, wholeInputFirst: wholeInputFirst)
-                })
-            }
-        }
-        return try result.get()
-    }
-
     /// An anonymous in-memory file holding `parts`, positioned at its start.
     /// Equivalent: `memfd_create("stdin", MFD_CLOEXEC)`, `write`, `lseek(fd, 0, SEEK_SET)`.
     private static func memoryFile(_ arguments: [String], holding parts: [[UInt8]]) throws(SpawnError) -> Int32 {
@@ -88,9 +73,6 @@ public enum ChildProcess {
         lseek(fd, 0, SEEK_SET)
         return fd
     }
-
-    /// Where `runDetached` children are waited for (Dispatch threads, apart from Swift's pool).
-    private static let detachedQueue = DispatchQueue(label: "strait.child-process", attributes: .concurrent)
 
     /// Starts `arguments` with `stdin` as its input and its output discarded; returns its PID at once
     /// (for a server, or a process a test kills mid-way). Reap it with `waitForExit`.

@@ -50,7 +50,13 @@ func writeLine(_ text: String) {
     line.withUTF8 { bytes in try? writeAll(1, UnsafeRawBufferPointer(bytes), path: "standard output") }
 }
 
-let outcome = CNIPlugin.run(variable: { name in getenv(name).map { String(cString: $0) } },
-                            stdin: readStandardInput())
+/// The environment variable `name`, read in place. A function rather than a closure in this top-level code: such a
+/// closure would be isolated to the main actor, checked at each call, and that check links Swift's concurrency
+/// runtime (and Dispatch) into strait-cni, whose set-up then runs at every exec.
+func environmentVariable(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
+let outcome = CNIPlugin.run(variable: environmentVariable, stdin: readStandardInput())
 if !outcome.stdout.isEmpty { writeLine(outcome.stdout) }
 exit(outcome.status)
