@@ -6,6 +6,10 @@ let metadataWithoutMangledNames: [SwiftSetting] = [
     .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
 ]
 
+/// For strait-cni's start (see the strait-cni target): every function in a section of its own, so strait-cni's
+/// linker can lay out the functions an ADD runs side by side (cni/static-link/strait-cni.order).
+let functionSections: [SwiftSetting] = [.unsafeFlags(["-Xfrontend", "-function-sections"])]
+
 /// Strait: the service-networking dataplane of a Kubernetes node.
 /// Layers, bottom up: C system libraries and their shims, C-free Swift wrappers over them
 /// (`StraitNetlink`, `StraitNFT`), the value model (`StraitModel`), and thin executables.
@@ -38,10 +42,10 @@ let package = Package(
         .target(name: "CNetlinkMessages"),
 
         // MARK: Values and the system
-        .target(name: "StraitModel"),
+        .target(name: "StraitModel", swiftSettings: functionSections),
         /// Files, locks and child processes: the one door to the system that several modules share.
         .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "StraitSystem", dependencies: ["CSystemShim"]),
+        .target(name: "StraitSystem", dependencies: ["CSystemShim"], swiftSettings: functionSections),
         .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Store
@@ -69,8 +73,10 @@ let package = Package(
         ]),
 
         // MARK: Kernel
-        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"]),
-        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem", "StraitModel"]),
+        .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"],
+                swiftSettings: functionSections),
+        .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem", "StraitModel"],
+                swiftSettings: functionSections),
 
         // MARK: Daemons
         /// What `strait proxy` and `strait overlay` share as daemons: one log line format, their parts
@@ -83,7 +89,7 @@ let package = Package(
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"],
-                swiftSettings: metadataWithoutMangledNames),
+                swiftSettings: metadataWithoutMangledNames + functionSections),
         /// The proxy's core: objects, the ServiceTable and its plan, sync loop, metrics, health, HTTP.
         .target(name: "StraitProxy", dependencies: [
             "StraitModel", "StraitSystem", "StraitDaemon",
@@ -134,7 +140,7 @@ let package = Package(
         // -disable-concrete-type-metadata-mangled-name-accessors. See BENCHMARKS.md, "CNI ADD against the
         // kernel floor".
         .executableTarget(name: "strait-cni", dependencies: ["StraitCNI", "CNetlinkMessages"],
-                          swiftSettings: metadataWithoutMangledNames, linkerSettings: [
+                          swiftSettings: metadataWithoutMangledNames + functionSections, linkerSettings: [
             .unsafeFlags(["-static-executable",
                           "-Xclang-linker", "--ld-path=\(Context.packageDirectory)/cni/static-link/strait-cni-ld"]),
         ]),
