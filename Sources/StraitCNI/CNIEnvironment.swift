@@ -79,25 +79,33 @@ public struct CNIEnvironment: Sendable {
 
     /// The spec: non-empty, an alphanumeric first, then alphanumerics, `_`, `.` or `-`.
     static func validateContainerID(_ id: String) throws(CNIError) {
-        guard let first = id.unicodeScalars.first else {
+        guard let first = id.utf8.first else {
             throw CNIError(.invalidEnvironment, "CNI_CONTAINERID is required")
         }
-        let valid = isAlphanumeric(first) && id.unicodeScalars.allSatisfy { isAlphanumeric($0) || "_.-".unicodeScalars.contains($0) }
+        let valid = isAlphanumeric(first) && id.utf8.allSatisfy { isAlphanumeric($0) || "_.-".utf8.contains($0) }
         guard valid else {
             throw CNIError(.invalidEnvironment, "CNI_CONTAINERID \"\(id)\" has characters the spec does not allow",
                            details: "an alphanumeric first, then alphanumerics, '_', '.' or '-'")
         }
     }
 
-    /// A Linux interface name: 1–15 bytes, no '/', ':' or whitespace, not "." or "..".
+    /// A Linux interface name: 1–15 bytes, no '/', ':' or whitespace, not "." or "..". Unicode's
+    /// whitespace properties are looked up only for a name with a byte beyond ASCII.
     static func validateInterfaceName(_ name: String) throws(CNIError) {
         guard !name.isEmpty else { throw CNIError(.invalidEnvironment, "CNI_IFNAME is required") }
         let bad = name.utf8.count > 15 || name == "." || name == ".."
-            || name.unicodeScalars.contains { $0 == "/" || $0 == ":" || $0.properties.isWhitespace }
+            || name.utf8.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || isASCIIWhitespace($0) }
+            || (!name.utf8.allSatisfy { $0 < 0x80 } && name.unicodeScalars.contains { $0.properties.isWhitespace })
         if bad { throw CNIError(.invalidEnvironment, "CNI_IFNAME \"\(name)\" is not a valid interface name") }
     }
 
-    private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))
+    /// ASCII letters and digits, the spec's alphanumerics, tested on the byte: Unicode's property tables
+    /// (`Unicode.Scalar.Properties`) are pages of the binary every exec would fault in for them.
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
+
+    /// Tab, line feed, vertical tab, form feed, carriage return and space: the ASCII whitespace.
+    private static func isASCIIWhitespace(_ byte: UInt8) -> Bool { (9...13).contains(byte) || byte == 32 }
 }
