@@ -40,7 +40,8 @@ struct PodInterface {
     /// Creates the bridge if needed, brings it up, and gives it each pool's gateway address. An
     /// address of an older subnet left on the bridge is replaced, not left to break new pods.
     /// Returns the bridge's index. On a node whose bridge is already up with its addresses this is
-    /// two requests: the bridge's lookup and the dump of its addresses.
+    /// the bridge's lookup and one refused address per pool: the bridge's addresses are listed only
+    /// when one had to be added (its subnet changed, or the bridge is new), to find an older one.
     /// Equivalent: `ip link add BRIDGE type bridge; ip addr add GW/LEN dev BRIDGE; ip link set BRIDGE up`.
     func ensureBridge(_ network: PodNetwork) throws(CNIError) -> Int32 {
         var index: Int32 = 0
@@ -52,16 +53,16 @@ struct PodInterface {
             }
             guard let bridge else { return }
             index = bridge.index
-            let present = try host.addresses(onLink: bridge.index).map(\.address)
             for pool in network.pools {
                 let wanted = pool.interfaceAddress(pool.gateway)
-                for stale in present where stale != wanted && isSameFamily(stale, pool) && !isLinkLocal(stale) {
-                    try? host.deleteAddress(stale, from: network.bridge)
+                do {
+                    try host.addAddress(wanted, toLink: bridge.index, skipDAD: true)
+                } catch let error as NetlinkError where error.code == .objectExists {
+                    continue
                 }
-                if !present.contains(wanted) {
-                    do {
-                        try host.addAddress(wanted, toLink: bridge.index, skipDAD: true)
-                    } catch let error as NetlinkError where error.code == .objectExists {}
+                for stale in try host.addresses(onLink: bridge.index).map(\.address)
+                where stale != wanted && isSameFamily(stale, pool) && !isLinkLocal(stale) {
+                    try? host.deleteAddress(stale, from: network.bridge)
                 }
             }
             if !bridge.up { try host.setLink(network.bridge, up: true) }

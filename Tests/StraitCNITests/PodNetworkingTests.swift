@@ -29,6 +29,32 @@ import Testing
         }
     }
 
+    /// A node whose subnet changed keeps its bridge: ADD puts the new gateway on it and takes the old
+    /// subnet's address off (the address check is a refused add; the bridge's addresses are listed only
+    /// when the gateway had to be added). A second ADD leaves the bridge as it is.
+    @Test func theBridgeTradesAnOlderSubnetsGatewayForTheNewOne() async throws {
+        try await withTestNamespaces(3) { namespaces in
+            let (node, podA, podB) = (namespaces[0], namespaces[1], namespaces[2])
+            let cni = CNIHarness(node: node)
+            defer { cni.removeDataDir() }
+            _ = try node.run(["ip", "link", "add", "strait0", "address", "02:5b:00:00:00:01", "type", "bridge"])
+            _ = try node.run(["ip", "addr", "add", "10.250.9.1/24", "dev", "strait0"])
+            _ = try node.run(["ip", "link", "set", "strait0", "up"])
+
+            let addressA = try cni.add("pod-a", pod: podA)
+            let afterFirst = try node.run(["ip", "-o", "-4", "addr", "show", "strait0"])
+            #expect(afterFirst.contains("10.250.1.1/24"))
+            #expect(!afterFirst.contains("10.250.9.1"), "the older subnet's gateway stayed: \(afterFirst)")
+            #expect(try podA.ping("10.250.1.1"))
+
+            let addressB = try cni.add("pod-b", pod: podB)
+            let afterSecond = try node.run(["ip", "-o", "-4", "addr", "show", "strait0"])
+            #expect(afterSecond.split(separator: "\n").count == 1, "the bridge has other addresses: \(afterSecond)")
+            #expect(try podB.ping(addressA))
+            #expect(try podA.ping(addressB))
+        }
+    }
+
     @Test func resultHasInterfacesIPsAndRoutesShapedForTheVersion() async throws {
         try await withTestNamespaces(3) { namespaces in
             var cni = CNIHarness(node: namespaces[0])
