@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "CNftablesShim", dependencies: ["CNftables"], cSettings: [.define("_GNU_SOURCE")]),
         /// libmnl's functions for strait-cni's static link alone (Debian ships no libmnl.a).
         .target(name: "CNetlinkMessages"),
+        /// For strait-cni's static link alone: the Swift runtime's argv look-up, without the /proc/self/maps read at each start.
+        .target(name: "CRuntimeStart"),
 
         // MARK: Values and the system
         .target(name: "StraitModel", swiftSettings: functionSections),
@@ -139,7 +141,7 @@ let package = Package(
         // requirement by scanning every conformance record): StraitCNI and strait-cni are compiled with
         // -disable-concrete-type-metadata-mangled-name-accessors. See BENCHMARKS.md, "CNI ADD against the
         // kernel floor".
-        .executableTarget(name: "strait-cni", dependencies: ["StraitCNI", "CNetlinkMessages"],
+        .executableTarget(name: "strait-cni", dependencies: ["StraitCNI", "CNetlinkMessages", "CRuntimeStart"],
                           swiftSettings: metadataWithoutMangledNames + functionSections, linkerSettings: [
             .unsafeFlags(["-static-executable",
                           "-Xclang-linker", "--ld-path=\(Context.packageDirectory)/cni/static-link/strait-cni-ld"]),

@@ -71,6 +71,17 @@ import Testing
         }
     }
 
+    /// strait-cni defines the runtime's argv look-up itself (Sources/CRuntimeStart), so the runtime's own
+    /// CommandLine.cpp, whose static constructor reads /proc/self/maps at every start, is not linked: its
+    /// constructor's symbol is absent, and strait-cni still reads its arguments (VersionAndHelpTests).
+    @Test func cniStartsWithoutTheRuntimesArgumentScan() throws {
+        let cni = try symbols("strait-cni")
+        #expect(cni.contains(" T _swift_stdlib_getUnsafeArgvArgc\n"), "strait-cni does not define the argv look-up")
+        #expect(!cni.contains("_GLOBAL__sub_I_CommandLine.cpp"), "strait-cni links the runtime's CommandLine.cpp")
+        let started = try Command.output([builtProduct("strait-cni"), "--version"])
+        #expect(started.status == 0 && started.stdout.hasPrefix("strait-cni "), "--version: \(started.stdout)")
+    }
+
     /// strait-cni's linker lays out first the functions a runtime's commands run (cni/static-link/strait-cni.order,
     /// written by scripts/cni-order), so an ADD touches a few contiguous pages of text rather than pages spread over
     /// all of it. Read from the built executable: the functions the file names that this build defines lie mostly in
