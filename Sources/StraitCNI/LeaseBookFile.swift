@@ -45,14 +45,20 @@ struct LeaseBookFile {
 
     /// The current book: the slot with the highest generation whose length and hash hold and whose
     /// text `parse` accepts (one it refuses is treated as torn), else the legacy file's.
+    /// Only the newest valid slot's text is parsed, unless `parse` refuses it.
     func read<Book>(_ parse: (String) -> Book?) throws(FileError) -> Loaded<Book> {
-        var best: Loaded<Book>?
+        var valid: [(slot: Int, generation: UInt64, text: String)] = []
         for (slot, path) in slotPaths.enumerated() {
             guard let bytes = try Self.contents(path), let (generation, text) = Self.parse(bytes) else { continue }
-            if let current = best, current.generation >= generation { continue }
-            if let book = parse(text) { best = Loaded(book: book, generation: generation, slot: slot) }
+            valid.append((slot, generation, text))
         }
-        if let best { return best }
+        // Newest first; on a tie, slot 0.
+        if valid.count == 2 && valid[1].generation > valid[0].generation { valid.swapAt(0, 1) }
+        for candidate in valid {
+            if let book = parse(candidate.text) {
+                return Loaded(book: book, generation: candidate.generation, slot: candidate.slot)
+            }
+        }
         if let bytes = try Self.contents(legacyPath) {
             return Loaded(book: parse(String(decoding: bytes, as: UTF8.self)), fromLegacyFile: true)
         }
