@@ -1,14 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// For strait-cni's start (see the strait-cni target): concrete generic types built by their metadata accessors.
-let metadataWithoutMangledNames: [SwiftSetting] = [
-    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
+/// For strait-cni's start (see the strait-cni target), in each module it links: concrete generic types built by
+/// their metadata accessors, not from mangled names the runtime demangles; and every function in a section of its
+/// own, so strait-cni's linker can lay out the ones an ADD runs side by side (cni/static-link/strait-cni.order).
+let cniStartSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors",
+                  "-Xfrontend", "-function-sections"]),
 ]
-
-/// For strait-cni's start (see the strait-cni target): every function in a section of its own, so strait-cni's
-/// linker can lay out the functions an ADD runs side by side (cni/static-link/strait-cni.order).
-let functionSections: [SwiftSetting] = [.unsafeFlags(["-Xfrontend", "-function-sections"])]
 
 /// Strait: the service-networking dataplane of a Kubernetes node.
 /// Layers, bottom up: C system libraries and their shims, C-free Swift wrappers over them
@@ -44,10 +43,11 @@ let package = Package(
         .target(name: "CRuntimeStart"),
 
         // MARK: Values and the system
-        .target(name: "StraitModel", swiftSettings: functionSections),
+        .target(name: "StraitModel", swiftSettings: cniStartSettings),
         /// Files, locks and child processes: the one door to the system that several modules share.
         .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "StraitSystem", dependencies: ["CSystemShim"], swiftSettings: functionSections),
+        .target(name: "StraitSystem", dependencies: ["CSystemShim"],
+                swiftSettings: cniStartSettings),
         .target(name: "StraitManifest", dependencies: ["StraitModel", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Store
@@ -76,9 +76,9 @@ let package = Package(
 
         // MARK: Kernel
         .target(name: "StraitNetlink", dependencies: ["CNetlink", "CNetlinkShim", "StraitSystem"],
-                swiftSettings: functionSections),
+                swiftSettings: cniStartSettings),
         .target(name: "StraitNFT", dependencies: ["CNftables", "CNftablesShim", "StraitSystem", "StraitModel"],
-                swiftSettings: functionSections),
+                swiftSettings: cniStartSettings),
 
         // MARK: Daemons
         /// What `strait proxy` and `strait overlay` share as daemons: one log line format, their parts
@@ -91,7 +91,7 @@ let package = Package(
 
         // MARK: Node parts
         .target(name: "StraitCNI", dependencies: ["StraitModel", "StraitSystem", "StraitNetlink", "StraitNFT"],
-                swiftSettings: metadataWithoutMangledNames + functionSections),
+                swiftSettings: cniStartSettings),
         /// The proxy's core: objects, the ServiceTable and its plan, sync loop, metrics, health, HTTP.
         .target(name: "StraitProxy", dependencies: [
             "StraitModel", "StraitSystem", "StraitDaemon",
@@ -135,14 +135,15 @@ let package = Package(
         // The runtime execs strait-cni for every pod, so its start-up is on every pod's path. It is a fully static
         // executable (-static-executable: the Swift runtime, libstdc++, libnl, libnftnl and glibc linked in, at a
         // fixed address): no dynamic loader runs, nothing is found, mapped, relocated or bound at its start. Debian
-        // ships libmnl only as a shared object, so its linker, cni/static-link/strait-cni-ld, drops -lmnl and
-        // CNetlinkMessages defines the libmnl functions strait-cni calls. Concrete generic types are built by
-        // their metadata accessors, not from mangled names (which the runtime demangles, checking each
-        // requirement by scanning every conformance record): StraitCNI and strait-cni are compiled with
-        // -disable-concrete-type-metadata-mangled-name-accessors. See BENCHMARKS.md, "CNI ADD against the
+        // ships libmnl only as a shared object, so its linker, cni/static-link/strait-cni-ld (lld), drops -lmnl and
+        // CNetlinkMessages defines the libmnl functions strait-cni calls; the linker also lays out first what its
+        // commands touch (cni/static-link/strait-cni.order). CRuntimeStart replaces the runtime's argv look-up.
+        // Every Swift module it links is compiled with cniStartSettings: concrete generic types built by their
+        // metadata accessors, not from mangled names (which the runtime demangles, checking each requirement by
+        // scanning every conformance record), and function sections. See BENCHMARKS.md, "CNI ADD against the
         // kernel floor".
         .executableTarget(name: "strait-cni", dependencies: ["StraitCNI", "CNetlinkMessages", "CRuntimeStart"],
-                          swiftSettings: metadataWithoutMangledNames + functionSections, linkerSettings: [
+                          swiftSettings: cniStartSettings, linkerSettings: [
             .unsafeFlags(["-static-executable",
                           "-Xclang-linker", "--ld-path=\(Context.packageDirectory)/cni/static-link/strait-cni-ld"]),
         ]),

@@ -108,6 +108,9 @@ public struct JSONReader {
             }
         }
         index += 1
+        // ASCII (every key, nearly every value) is valid as it is. `String(validating:as:)`, generic over the
+        // encoding, looks its types up at run time on its first call: work at every exec of strait-cni.
+        if text.allSatisfy({ $0 < 0x80 }) { return String(decoding: text, as: UTF8.self) }
         guard let string = String(validating: text, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
         return string
     }
