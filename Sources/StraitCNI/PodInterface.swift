@@ -89,10 +89,10 @@ struct PodInterface {
     }
 
     /// Puts the host end on the bridge, gives the pod end its addresses, brings it up, adds its
-    /// routes and brings the host end up. The pod end's index comes from a lookup of the host end
-    /// (`IFLA_LINK`); its MAC from a second one after it is up, as before: that lookup also lets the
-    /// kernel settle the pair's and the bridge's carrier before ADD returns (without it the host end
-    /// still showed NO-CARRIER when the runtime looked right after ADD).
+    /// routes and brings the host end up. The pod end's index (`IFLA_LINK`) and the host end's MAC
+    /// come from one lookup of the host end. The carrier of the pair and the bridge comes up some
+    /// time after, as with any link: ADD does not wait for it (a second lookup here once only
+    /// delayed ADD enough that a test comparing the node's links saw it settled).
     func configure(_ network: PodNetwork, bridgeIndex: Int32, leases: [Lease], mac: String) throws(CNIError)
         -> (hostMAC: String?, podMAC: String) {
         guard let pod else { throw CNIError(.invalidEnvironment, "the pod's network namespace does not exist") }
@@ -118,7 +118,7 @@ struct PodInterface {
         }
         try kernel("bring up \(hostName) on \(network.bridge)") { try host.setLink(hostName, up: true) }
         if network.hairpinMode { try? writeSysfs("/sys/class/net/\(hostName)/brport/hairpin_mode", "1") }
-        return ((try? host.link(named: hostName))?.mac ?? hostEnd?.mac, mac)
+        return (hostEnd?.mac, mac)
     }
 
     /// Takes the host end down, so the bridge stops forwarding to it; a missing link is fine.

@@ -84,16 +84,22 @@ struct CNIHarness {
         return state
     }
 
-    /// The node's links (name, MTU, master), global addresses, routes and nftables ruleset:
-    /// "nothing changed in the kernel" compares these. Carrier state, IPv6 link-local addresses and
-    /// the link-local and multicast routes that come with them are left out: the kernel adds them
-    /// by itself some time after a link comes up (later still on a loaded machine).
+    /// The node's links (name, flags, MTU, qdisc), global addresses, routes and nftables ruleset:
+    /// "nothing changed in the kernel" compares these. Carrier and operational state (`NO-CARRIER`,
+    /// `LOWER_UP`, `state …`, a route's `linkdown`), IPv6 link-local addresses and the link-local and
+    /// multicast routes that come with them are left out: the kernel sets them by itself some time
+    /// after a link comes up (later still on a loaded machine), whether or not the plugin waited.
     func kernelState() throws -> String {
         let links = try node.run(["ip", "-o", "link", "show"]).split(separator: "\n").map { line in
-            line.split(separator: " ").filter { !$0.hasPrefix("state") }.prefix(7).joined(separator: " ")
+            line.split(separator: " ").filter { !$0.hasPrefix("state") }.prefix(7).map { field in
+                field.hasPrefix("<") ? field.dropFirst().dropLast().split(separator: ",")
+                    .filter { $0 != "NO-CARRIER" && $0 != "LOWER_UP" }.joined(separator: ",")
+                    : String(field)
+            }.joined(separator: " ")
         }
         let routes = try node.run(["ip", "route", "show", "table", "all"]).split(separator: "\n")
             .filter { !$0.contains("fe80:") && !$0.contains("ff00::/8") }
+            .map { $0.replacingOccurrences(of: " linkdown", with: "") }
         return links.joined(separator: "\n") + (try node.run(["ip", "-o", "addr", "show", "scope", "global"]))
             + routes.joined(separator: "\n") + (try node.run(["nft", "list", "ruleset"]))
     }
