@@ -73,7 +73,8 @@ extension NamespaceThread {
     /// Equivalent: `ip netns exec NAME …`, for a closure, as the reference CNI plugins' `ns.Do` does it.
     public static func runOnCallingThread<T>(in reference: String, _ body: () throws -> T) throws -> T {
         let path = path(of: reference)
-        let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        var home = strait_sys_open_current_network_namespace()
+        if home < 0 { home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) }
         guard home >= 0 else {
             throw Failure(operation: "open network namespace", path: "/proc/thread-self/ns/net", errno: errno)
         }

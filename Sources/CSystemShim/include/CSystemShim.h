@@ -10,4 +10,10 @@ int strait_sys_enter_network_namespace(int fd);
 /// Why a shim: `memfd_create` is declared only under _GNU_SOURCE. Equivalent: `memfd_create(name, MFD_CLOEXEC)`.
 int strait_sys_memfd_create(const char *name);
 
+/// A descriptor (close-on-exec) of the calling thread's network namespace, asked of a new socket; -1 and errno
+/// when refused (it needs CAP_NET_ADMIN). Why: a fresh process opens /proc/thread-self/ns/net in about 26 µs
+/// (procfs builds its entries for the new PID), the ioctl takes about 6. Why a shim: `ioctl` is variadic.
+/// Equivalent: `ioctl(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), SIOCGSKNS)`.
+int strait_sys_open_current_network_namespace(void);
+
 #endif
