@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A real etcd for tests (Debian's `etcd-server`, `/usr/bin/etcd`) with a temporary data dir,
 /// on 127.0.0.1 with free ports, or inside a test namespace on one of its addresses (nodes in
@@ -209,14 +210,21 @@ public final class TestEtcd: @unchecked Sendable {
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now, from below the kernel's ephemeral
 /// range (32768–60999): a port the kernel hands out can be taken as the source port of some
-/// outgoing connection while a test server restarts on it.
+/// outgoing connection while a test server restarts on it. Never the same port twice in one test
+/// process: a server that stops and starts again keeps its ports, and while it was down another
+/// test running beside it once drew its free peer port (etcd's restart then failed, "bind: address
+/// already in use").
 public func freeTCPPort() throws -> Int {
     for _ in 0..<200 {
         let port = Int.random(in: 20_000..<32_000)
+        guard portsHandedOut.withLock({ $0.insert(port).inserted }) else { continue }
         if try isFreeTCPPort(port) { return port }
     }
     throw CommandFailure(arguments: [], output: nil, reason: "no free TCP port in 20000-31999")
 }
+
+/// Every port `freeTCPPort` has returned or found taken, in this process.
+private let portsHandedOut = Mutex<Set<Int>>([])
 
 /// Whether a listening socket could bind `port` on 127.0.0.1 now.
 private func isFreeTCPPort(_ port: Int) throws -> Bool {
