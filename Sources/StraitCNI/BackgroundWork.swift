@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import StraitSystem
 
 /// Work started at once on another thread, whose result is collected later with `wait()`.
 /// strait-cni is a short synchronous process; this lets file and kernel work overlap. A plain POSIX
@@ -14,7 +15,7 @@ final class BackgroundWork<Value: Sendable>: @unchecked Sendable {
     /// Starts `work` on a new thread; if no thread can be started, `wait()` runs it on the caller's.
     init(_ work: @escaping @Sendable () throws(CNIError) -> Value) {
         self.work = work
-        thread = ThreadBody.start { self.outcome = Result { () throws(CNIError) in try work() } }
+        thread = try? JoinableThread.start { self.outcome = Result { () throws(CNIError) in try work() } }.get()
     }
 
     /// The work's result; may be called more than once.
@@ -25,27 +26,5 @@ final class BackgroundWork<Value: Sendable>: @unchecked Sendable {
         }
         if outcome == nil { outcome = Result { () throws(CNIError) in try work() } }
         return try outcome!.get()
-    }
-}
-
-/// The closure a background thread runs. Unchecked Sendable: its owner joins the thread before it reads
-/// what the closure wrote.
-private final class ThreadBody: @unchecked Sendable {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
-
-    /// A new joinable thread running `run`, or nil when none can be started.
-    static func start(_ run: @escaping () -> Void) -> pthread_t? {
-        let context = Unmanaged.passRetained(ThreadBody(run)).toOpaque()
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { context in
-            Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, context)
-        guard created == 0 else {
-            Unmanaged<ThreadBody>.fromOpaque(context).release()
-            return nil
-        }
-        return thread
     }
 }

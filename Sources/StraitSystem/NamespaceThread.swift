@@ -38,25 +38,18 @@ public enum NamespaceThread {
         defer { close(descriptor) }
         var outcome: Result<T, any Error>?
         try withoutActuallyEscaping(body) { body in
-            let work = ThreadWork {
+            // The thread borrows `body` and `outcome`; pthread_join below keeps both alive meanwhile.
+            let started = JoinableThread.start {
                 if strait_sys_enter_network_namespace(descriptor) != 0 {
                     outcome = .failure(Failure(operation: "enter network namespace", path: path, errno: errno))
                 } else {
                     outcome = Result { try body() }
                 }
             }
-            // The thread borrows `work`; pthread_join below keeps everything it touches alive.
-            let context = Unmanaged.passRetained(work).toOpaque()
-            var thread = pthread_t()
-            let created = pthread_create(&thread, nil, { context in
-                Unmanaged<ThreadWork>.fromOpaque(context!).takeRetainedValue().run()
-                return nil
-            }, context)
-            guard created == 0 else {
-                Unmanaged<ThreadWork>.fromOpaque(context).release()
-                throw Failure(operation: "start namespace thread", path: path, errno: created)
+            switch started {
+            case .success(let thread): pthread_join(thread, nil)
+            case .failure(let failure): throw Failure(operation: "start namespace thread", path: path, errno: failure.errno)
             }
-            pthread_join(thread, nil)
         }
         return try outcome!.get()
     }
@@ -93,11 +86,4 @@ extension NamespaceThread {
         }
         return try body()
     }
-}
-
-/// The closure a namespace thread runs. Unchecked Sendable: the caller blocks in `pthread_join`
-/// while the thread runs it, so the two never touch the captured state at the same time.
-private final class ThreadWork: @unchecked Sendable {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
 }
