@@ -48,7 +48,8 @@ public enum NamespaceThread {
             }
             switch started {
             case .success(let thread): pthread_join(thread, nil)
-            case .failure(let failure): throw Failure(operation: "start namespace thread", path: path, errno: failure.errno)
+            case .failure(let failure):
+                throw Failure(operation: "start namespace thread", path: path, errno: failure.errno)
             }
         }
         return try outcome!.get()
