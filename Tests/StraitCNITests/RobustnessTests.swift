@@ -44,7 +44,9 @@ import Testing
                 #expect(Set(addresses).count == addresses.count, "duplicate address after kill \(attempt): \(addresses)")
             }
             let reply = try cni.invoke("GC", config: cni.config(["cni.dev/valid-attachments": [[String: String]]()]))
-            #expect(reply.status == 0)
+            // The error's message, should GC fail: a fresh-clone run saw status 1 once, under load, with the pool
+            // and the veths restored all the same.
+            #expect(reply.status == 0, "GC: \(reply.stdout)")
             #expect(try cni.leases() == startingLeases)
             #expect(try cni.hostVeths().isEmpty)
             #expect(!(try pod.run(["ip", "-o", "link"]).contains(" k")))
